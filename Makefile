@@ -1,0 +1,116 @@
+# bnn-serve - build, test, run. Objects go to $(BUILD); variants (ASan, TSan,
+# fuzzing) build into their own directories via BUILD=... and CFLAGS=...
+#
+#   make run     install what is missing, build, serve the shipped model on :8080
+#   make test    install what is missing, build, run every test suite
+#   make bench   benchmarks (not tests): model speed, HTTP throughput
+#   make train   retrain the shipped weights with the default recipe
+.DELETE_ON_ERROR:
+.SUFFIXES:
+.DEFAULT_GOAL := all
+
+BUILD   ?= build
+CC      ?= cc
+OPT     ?= -O2 -march=native
+CFLAGS  ?= $(OPT) -g
+WARN    := -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
+           -Wmissing-prototypes -Wwrite-strings
+ifdef WERROR
+WARN    += -Werror
+endif
+PKGS    := libmicrohttpd jansson libpng openblas
+# Lazy (=) so that pkg-config runs only after `make deps` has installed them.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
+PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
+CPPFLAGS_ALL = -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Imodel -Iservice $(PKG_CFLAGS)
+CFLAGS_ALL   = $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) -MMD -MP
+LDLIBS_ALL   = $(PKG_LIBS) -lz -lm -lpthread
+
+MODEL_SRC   := $(wildcard model/*.c)
+SERVICE_SRC := $(filter-out service/main.c,$(wildcard service/*.c))
+MODEL_OBJ   := $(MODEL_SRC:%.c=$(BUILD)/%.o)
+SERVICE_OBJ := $(SERVICE_SRC:%.c=$(BUILD)/%.o)
+LIBBNN      := $(BUILD)/libbnn.a
+LIBSERVICE  := $(BUILD)/libservice.a
+TOOLS       := $(patsubst model/tools/%.c,$(BUILD)/%,$(wildcard model/tools/*.c))
+SERVER      := $(BUILD)/bnn-serve
+UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/test_*.c))
+WEIGHTS     := model/weights/mnist-bnn.safetensors
+DATA        := build/data/mnist
+
+.PHONY: all deps data run test check unit-tests tests-build bench train fuzz load report clean \
+        check-asan check-tsan format
+
+all: $(SERVER) $(TOOLS)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+$(LIBBNN): $(MODEL_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBSERVICE): $(SERVICE_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(SERVER): $(BUILD)/service/main.o $(LIBSERVICE) $(LIBBNN)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL)
+
+$(BUILD)/%: $(BUILD)/model/tools/%.o $(LIBBNN)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVICE) $(LIBBNN)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL) -lcmocka
+
+tests-build: all $(UNIT_TESTS)
+
+deps:
+	@scripts/deps.sh all
+
+data:
+	@scripts/fetch-mnist.sh $(DATA)
+
+run: 
+	@scripts/deps.sh build
+	@$(MAKE) --no-print-directory all
+	$(SERVER) --model $(WEIGHTS) $(RUN_ARGS)
+
+# The one test command (README, .ci/run): every suite, plus the sanitizer
+# builds. tests/run.sh prints "N passed, N failed" last.
+test:
+	@scripts/deps.sh all
+	@$(MAKE) --no-print-directory data
+	@$(MAKE) --no-print-directory WERROR=1 tests-build
+	@tests/run.sh $(BUILD)
+
+unit-tests: tests-build
+	@tests/run.sh $(BUILD) unit
+
+check-asan:
+	@$(MAKE) --no-print-directory BUILD=build/asan CC=clang WERROR=1 \
+	  CFLAGS="-O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+	  LDFLAGS="-fsanitize=address,undefined" tests-build
+	@ASAN_OPTIONS=detect_leaks=1 tests/run.sh build/asan
+
+check-tsan:
+	@$(MAKE) --no-print-directory BUILD=build/tsan CC=clang WERROR=1 \
+	  CFLAGS="-O1 -g -fsanitize=thread" LDFLAGS="-fsanitize=thread" tests-build
+	@tests/run.sh build/tsan concurrency
+
+bench: all
+	@scripts/deps.sh all
+	@tests/bench/run.sh $(BUILD)
+
+train: all data
+	$(BUILD)/bnn-train --data $(DATA) --out $(WEIGHTS) $(TRAIN_ARGS)
+
+clean:
+	rm -rf build/bnn-serve build/model build/service build/tests build/*.a build/asan build/tsan build/fuzz
+
+format:
+	clang-format -i model/*.[ch] model/tools/*.c service/*.[ch] tests/unit/*.c tests/fuzz/*.c
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,67 @@
+/* infer.h - Monte-Carlo prediction with a bnn_model.
+ *
+ * Mode LRT (default): local reparameterization (Kingma, Salimans & Welling
+ * 2015). Given a layer's input h, each pre-activation is exactly
+ * N(h.mu_W + mu_b, (h*h).sigma_W^2 + sigma_b^2), so T passes are stacked as
+ * GEMM rows in blocks of BNN_BLOCK and only the pre-activations are drawn.
+ * Mode WEIGHTS: the reference that samples every weight and bias per pass.
+ * Both have the same output distribution for one image.
+ *
+ * Randomness: rng.h keyed by seed, addressed by (layer, pass, unit), so a
+ * result depends only on (model, image, T, seed, mode) - never on threads.
+ * A workspace is per thread (scratch, bounded by BNN_BLOCK whatever T is);
+ * the model is shared read-only.
+ */
+#ifndef BNN_INFER_H
+#define BNN_INFER_H
+
+#include "bnn.h"
+
+#define BNN_BLOCK 64 /* passes per GEMM block */
+
+enum bnn_mode { BNN_MODE_LRT = 0, BNN_MODE_WEIGHTS = 1 };
+
+/* "lrt" / "weights"; parse returns -1 for an unknown name. */
+const char *bnn_mode_name(enum bnn_mode mode);
+int bnn_mode_parse(const char *name, enum bnn_mode *out);
+
+struct bnn_class_stats {
+    double mean, std;   /* over the T passes; std with ddof = 0 */
+    double lower, upper; /* numpy linear quantiles at (1-c)/2 and (1+c)/2 */
+};
+
+struct bnn_prediction {
+    size_t n_classes;
+    int predicted;                                  /* argmax of the means */
+    struct bnn_class_stats classes[BNN_MAX_CLASSES];
+    double entropy;   /* H[mean p], nats */
+    double aleatoric; /* E[H[p]] */
+    double epistemic; /* mutual information = entropy - aleatoric, >= 0 */
+};
+
+struct bnn_workspace;
+
+/* Scratch for one thread and one model shape. NULL on out of memory.
+ * Owned by caller: free with bnn_workspace_free (NULL-safe). */
+struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m);
+void bnn_workspace_free(struct bnn_workspace *ws);
+
+/* Runs T = samples passes on image (n_in floats, MNIST scaled to [0,1]) and
+ * writes the T x n_classes softmax probabilities to probs (row per pass;
+ * caller-allocated, samples * n_classes floats). Returns BNN_OK, or
+ * BNN_E_INVALID (samples == 0, bad mode) / BNN_E_NOMEM with err filled. */
+int bnn_sample_probs(float *probs, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
+                     size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN]);
+
+/* Summarises T x k probabilities at the given coverage in (0,1). scratch must
+ * hold samples doubles. */
+void bnn_summarize(struct bnn_prediction *out, const float *probs, size_t samples, size_t k, double coverage,
+                   double *scratch);
+
+/* bnn_sample_probs + bnn_summarize with memory owned by the workspace
+ * (grown as needed). coverage in (0,1). */
+int bnn_predict(struct bnn_prediction *out, struct bnn_workspace *ws, const struct bnn_model *m,
+                const float *image, size_t samples, uint64_t seed, double coverage, enum bnn_mode mode,
+                char err[BNN_ERR_LEN]);
+
+#endif

@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the Debian packages bnn-serve needs to build, test and run, when
+# some are missing. Idempotent and quiet when everything is present.
+# Usage: scripts/deps.sh [build|test|all]   (default: all)
+set -eu
+set -- ${1:-all}
+BUILD_PKGS="make gcc pkg-config libmicrohttpd-dev libjansson-dev libpng-dev libopenblas-dev librandom123-dev"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev wrk curl python3 gnuplot-nox dataset-fashion-mnist nodejs npm chromium"
+case "$1" in
+  build) want="$BUILD_PKGS" ;;
+  test|all) want="$BUILD_PKGS $TEST_PKGS" ;;
+  *) echo "deps.sh: error: unknown set '$1' (build|test|all)" >&2; exit 2 ;;
+esac
+missing=""
+for p in $want; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "deps.sh: installing:$missing"
+SUDO=""
+[ "$(id -u)" -ne 0 ] && SUDO=sudo
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends $missing >/dev/null
