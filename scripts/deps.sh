@@ -5,7 +5,7 @@
 set -eu
 set -- ${1:-all}
 BUILD_PKGS="make gcc pkg-config libmicrohttpd-dev libjansson-dev libpng-dev libopenblas-dev librandom123-dev"
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev wrk curl python3 gnuplot-nox dataset-fashion-mnist nodejs npm chromium"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev wrk curl python3 gnuplot-nox dataset-fashion-mnist chromium"
 case "$1" in
   build) want="$BUILD_PKGS" ;;
   test|all) want="$BUILD_PKGS $TEST_PKGS" ;;
@@ -15,6 +15,13 @@ missing=""
 for p in $want; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing="$missing $p"
 done
+# Node.js may come from Debian (nodejs + npm) or from another vendor's
+# package that bundles npm and conflicts with Debian's npm: accept any working
+# node and npm on PATH, install Debian's only when there is none.
+if [ "$1" != build ]; then
+  command -v node >/dev/null 2>&1 || missing="$missing nodejs"
+  command -v npm >/dev/null 2>&1 || missing="$missing npm"
+fi
 [ -z "$missing" ] && exit 0
 echo "deps.sh: installing:$missing"
 SUDO=""
