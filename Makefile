@@ -104,6 +104,11 @@ bench: all
 	@scripts/deps.sh all
 	@tests/bench/run.sh $(BUILD)
 
+# Load and soak over loopback (bounded in time; see tests/load/run.sh).
+load: all data
+	@scripts/deps.sh all
+	@tests/load/run.sh $(BUILD)
+
 train: all data
 	$(BUILD)/bnn-train --data $(DATA) --out $(WEIGHTS) $(TRAIN_ARGS)
 
