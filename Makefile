@@ -82,6 +82,7 @@ run:
 # builds. tests/run.sh prints "N passed, N failed" last.
 test:
 	@scripts/deps.sh all
+	@scripts/npm-deps.sh
 	@$(MAKE) --no-print-directory data
 	@$(MAKE) --no-print-directory WERROR=1 tests-build
 	@tests/run.sh $(BUILD)
