@@ -250,7 +250,9 @@ static int set_value(struct cfg *c, const struct cfg_key *k, const char *value, 
                         (unsigned)(unsigned char)value[i], i);
                 return -1;
             }
-        memcpy(field, value, n + 1);
+        /* Zero the tail too, so equal settings give equal structs (memcmp). */
+        memset(field, 0, k->size);
+        memcpy(field, value, n);
         return 0;
     }
     case CFG_UINT: {
@@ -309,8 +311,10 @@ static int set_value(struct cfg *c, const struct cfg_key *k, const char *value, 
         }
         if (k->type == CFG_ENUM)
             *(enum cfg_log_format *)field = (enum cfg_log_format)i;
-        else
+        else {
+            memset(field, 0, k->size);
             snprintf(field, k->size, "%s", k->choices[i]);
+        }
         return 0;
     }
     }

@@ -14,6 +14,8 @@
  */
 #include "image.h"
 
+#include "fault.h"
+
 #include <png.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -46,6 +48,20 @@ static void set_err(char *err, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err, IMG_ERR_LEN, fmt, ap);
     va_end(ap);
+}
+
+/* Every allocation, libpng's included, goes through the fault-injection
+ * hook so tests can fail the nth one and check the cleanup path. */
+static png_voidp png_alloc(png_structp png, png_alloc_size_t n)
+{
+    (void)png;
+    return bnn_fault_malloc(n);
+}
+
+static void png_release(png_structp png, png_voidp p)
+{
+    (void)png;
+    free(p);
 }
 
 static void on_png_error(png_structp png, png_const_charp msg)
@@ -137,7 +153,8 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
     png_infop volatile info = NULL;
     int volatile rc = IMG_OK;
 
-    png = png_create_read_struct(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning);
+    png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning, NULL, png_alloc,
+                                   png_release);
     if (!png) {
         set_err(ctx->err, "out of memory creating the PNG reader");
         return IMG_E_NOMEM;
@@ -188,12 +205,12 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
         goto done;
     }
 
-    ctx->gray = malloc((size_t)width * height);
+    ctx->gray = bnn_fault_malloc((size_t)width * height);
     if (!ctx->gray)
         goto nomem;
     if (passes == 1) {
         /* Row by row: memory stays at one decoded row besides the result. */
-        ctx->image = malloc(rowbytes);
+        ctx->image = bnn_fault_malloc(rowbytes);
         if (!ctx->image)
             goto nomem;
         for (png_uint_32 y = 0; y < height; y++) {
@@ -202,8 +219,8 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
         }
     } else {
         /* Adam7 fills every row over 7 passes; the whole image must be held. */
-        ctx->image = malloc(rowbytes * height);
-        ctx->rows = malloc(sizeof *ctx->rows * height);
+        ctx->image = bnn_fault_malloc(rowbytes * height);
+        ctx->rows = bnn_fault_malloc(sizeof *ctx->rows * height);
         if (!ctx->image || !ctx->rows)
             goto nomem;
         for (png_uint_32 y = 0; y < height; y++)
