@@ -1,0 +1,228 @@
+/* metrics.c - see metrics.h. Counters are plain integers guarded by one
+ * mutex: an update is a few additions, far cheaper than the request it
+ * measures, and a scrape sees a consistent snapshot. */
+#include "metrics.h"
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Request latency buckets: from a probe (sub-millisecond) to a large batch
+ * with many samples (seconds). */
+const double metrics_buckets[METRICS_N_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+                                                   0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+
+#define STATUS_MIN 100
+#define STATUS_N 500 /* statuses 100..599 */
+
+static const char *const route_names[METRICS_ROUTE_COUNT] = {
+    "predict", "predict_batch", "healthz", "readyz", "metrics", "model", "openapi", "static", "other"};
+
+struct histogram {
+    uint64_t buckets[METRICS_N_BUCKETS]; /* non-cumulative; summed at render */
+    uint64_t count;
+    double sum;
+};
+
+struct metrics {
+    pthread_mutex_t mu;
+    uint64_t requests[METRICS_ROUTE_COUNT][STATUS_N + 1]; /* [..][STATUS_N] = out of range */
+    struct histogram duration[METRICS_ROUTE_COUNT];
+    uint64_t samples, rejected, timed_out;
+    char *architecture, *model_path, *model_format, *version, *mhd_version;
+    size_t parameters;
+};
+
+const char *metrics_route_name(enum metrics_route route)
+{
+    return (unsigned)route < METRICS_ROUTE_COUNT ? route_names[route] : "other";
+}
+
+static char *dup_or_empty(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+struct metrics *metrics_new(const struct metrics_info *info)
+{
+    struct metrics *m = calloc(1, sizeof *m);
+    if (!m)
+        return NULL;
+    if (pthread_mutex_init(&m->mu, NULL) != 0) {
+        free(m);
+        return NULL;
+    }
+    m->architecture = dup_or_empty(info ? info->architecture : NULL);
+    m->model_path = dup_or_empty(info ? info->model_path : NULL);
+    m->model_format = dup_or_empty(info ? info->model_format : NULL);
+    m->version = dup_or_empty(info ? info->version : NULL);
+    m->mhd_version = dup_or_empty(info ? info->mhd_version : NULL);
+    m->parameters = info ? info->parameters : 0;
+    if (!m->architecture || !m->model_path || !m->model_format || !m->version || !m->mhd_version) {
+        metrics_free(m);
+        return NULL;
+    }
+    return m;
+}
+
+void metrics_free(struct metrics *m)
+{
+    if (!m)
+        return;
+    pthread_mutex_destroy(&m->mu);
+    free(m->architecture);
+    free(m->model_path);
+    free(m->model_format);
+    free(m->version);
+    free(m->mhd_version);
+    free(m);
+}
+
+void metrics_observe_request(struct metrics *m, enum metrics_route route, unsigned status, double seconds)
+{
+    if ((unsigned)route >= METRICS_ROUTE_COUNT)
+        route = METRICS_ROUTE_OTHER;
+    size_t s = (status >= STATUS_MIN && status < STATUS_MIN + STATUS_N) ? status - STATUS_MIN : STATUS_N;
+    size_t b = 0;
+    while (b < METRICS_N_BUCKETS && seconds > metrics_buckets[b])
+        b++;
+    pthread_mutex_lock(&m->mu);
+    m->requests[route][s]++;
+    if (b < METRICS_N_BUCKETS)
+        m->duration[route].buckets[b]++;
+    m->duration[route].count++;
+    m->duration[route].sum += seconds;
+    pthread_mutex_unlock(&m->mu);
+}
+
+static void add_counter(struct metrics *m, uint64_t *c, uint64_t n)
+{
+    pthread_mutex_lock(&m->mu);
+    *c += n;
+    pthread_mutex_unlock(&m->mu);
+}
+
+void metrics_add_samples(struct metrics *m, uint64_t samples)
+{
+    add_counter(m, &m->samples, samples);
+}
+
+void metrics_add_rejected(struct metrics *m)
+{
+    add_counter(m, &m->rejected, 1);
+}
+
+void metrics_add_timed_out(struct metrics *m)
+{
+    add_counter(m, &m->timed_out, 1);
+}
+
+/* Label values escaped per the exposition format: backslash, quote, newline. */
+static void put_label(FILE *f, const char *s)
+{
+    for (; *s; s++) {
+        if (*s == '\\' || *s == '"')
+            fputc('\\', f), fputc(*s, f);
+        else if (*s == '\n')
+            fputs("\\n", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return -1;
+    pthread_mutex_lock(&m->mu);
+
+    fputs("# HELP bnn_requests_total HTTP requests answered, by route and status.\n"
+          "# TYPE bnn_requests_total counter\n",
+          f);
+    for (size_t r = 0; r < METRICS_ROUTE_COUNT; r++)
+        for (size_t s = 0; s <= STATUS_N; s++)
+            if (m->requests[r][s])
+                fprintf(f, "bnn_requests_total{route=\"%s\",status=\"%zu\"} %llu\n", route_names[r],
+                        s == STATUS_N ? 0 : s + STATUS_MIN, (unsigned long long)m->requests[r][s]);
+
+    fputs("# HELP bnn_request_duration_seconds Time from the first byte of the request to the response.\n"
+          "# TYPE bnn_request_duration_seconds histogram\n",
+          f);
+    for (size_t r = 0; r < METRICS_ROUTE_COUNT; r++) {
+        const struct histogram *h = &m->duration[r];
+        if (h->count == 0)
+            continue;
+        uint64_t cum = 0;
+        for (size_t b = 0; b < METRICS_N_BUCKETS; b++) {
+            cum += h->buckets[b];
+            fprintf(f, "bnn_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n", route_names[r],
+                    metrics_buckets[b], (unsigned long long)cum);
+        }
+        fprintf(f, "bnn_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n", route_names[r],
+                (unsigned long long)h->count);
+        fprintf(f, "bnn_request_duration_seconds_sum{route=\"%s\"} %.9g\n", route_names[r], h->sum);
+        fprintf(f, "bnn_request_duration_seconds_count{route=\"%s\"} %llu\n", route_names[r],
+                (unsigned long long)h->count);
+    }
+
+    fprintf(f,
+            "# HELP bnn_samples_total Monte-Carlo forward passes run.\n"
+            "# TYPE bnn_samples_total counter\n"
+            "bnn_samples_total %llu\n"
+            "# HELP bnn_jobs_rejected_total Prediction jobs refused because the queue was full.\n"
+            "# TYPE bnn_jobs_rejected_total counter\n"
+            "bnn_jobs_rejected_total %llu\n"
+            "# HELP bnn_jobs_timed_out_total Prediction jobs answered 503 after waiting past their deadline.\n"
+            "# TYPE bnn_jobs_timed_out_total counter\n"
+            "bnn_jobs_timed_out_total %llu\n",
+            (unsigned long long)m->samples, (unsigned long long)m->rejected, (unsigned long long)m->timed_out);
+    fprintf(f,
+            "# HELP bnn_queue_depth Prediction jobs waiting for a worker.\n"
+            "# TYPE bnn_queue_depth gauge\n"
+            "bnn_queue_depth %u\n"
+            "# HELP bnn_queue_capacity Queue depth at which requests are refused.\n"
+            "# TYPE bnn_queue_capacity gauge\n"
+            "bnn_queue_capacity %u\n"
+            "# HELP bnn_workers Compute worker threads.\n"
+            "# TYPE bnn_workers gauge\n"
+            "bnn_workers %u\n"
+            "# HELP bnn_workers_busy Workers running a job.\n"
+            "# TYPE bnn_workers_busy gauge\n"
+            "bnn_workers_busy %u\n"
+            "# HELP bnn_ready 1 when the daemon accepts predictions (readyz 200).\n"
+            "# TYPE bnn_ready gauge\n"
+            "bnn_ready %d\n",
+            g ? g->queue_depth : 0, g ? g->queue_capacity : 0, g ? g->workers : 0, g ? g->workers_busy : 0,
+            g ? (g->ready != 0) : 0);
+
+    fputs("# HELP bnn_model_info The model being served.\n# TYPE bnn_model_info gauge\nbnn_model_info{architecture=\"",
+          f);
+    put_label(f, m->architecture);
+    fprintf(f, "\",parameters=\"%zu\",path=\"", m->parameters);
+    put_label(f, m->model_path);
+    fputs("\",format=\"", f);
+    put_label(f, m->model_format);
+    fputs("\"} 1\n# HELP bnn_build_info The bnn-serve build.\n# TYPE bnn_build_info gauge\nbnn_build_info{version=\"",
+          f);
+    put_label(f, m->version);
+    fputs("\",libmicrohttpd=\"", f);
+    put_label(f, m->mhd_version);
+    fputs("\",compiler=\"", f);
+#ifdef __VERSION__
+    put_label(f, __VERSION__);
+#endif
+    fputs("\"} 1\n", f);
+
+    pthread_mutex_unlock(&m->mu);
+    if (fclose(f) != 0) {
+        free(buf);
+        return -1;
+    }
+    *out = buf;
+    *len = n;
+    return 0;
+}
