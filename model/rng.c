@@ -1,0 +1,187 @@
+/* rng.c - Philox4x32-10 normals and uniforms (layout in rng.h).
+ *
+ * The generator runs CHUNK counter blocks at a time in structure-of-arrays
+ * form so the compiler vectorises the rounds, the log and the sin/cos;
+ * Random123's philox4x32 (rng_philox_block) is the reference it is tested
+ * against bit for bit. Box-Muller (1958): for u1, u2 ~ U(0,1),
+ * sqrt(-2 ln u1) (cos 2 pi u2, sin 2 pi u2) are two independent N(0,1).
+ */
+#include "rng.h"
+
+#include <Random123/philox.h>
+#include <string.h>
+
+#define CHUNK 64 /* counter blocks per batch = 256 outputs */
+
+/* Philox4x32 constants (Salmon et al., SC'11): multipliers and Weyl key bumps. */
+#define PHILOX_M0 0xD2511F53u
+#define PHILOX_M1 0xCD9E8D57u
+#define PHILOX_W0 0x9E3779B9u
+#define PHILOX_W1 0xBB67AE85u
+
+void rng_philox_block(uint32_t out[4], uint64_t seed, uint32_t stream, uint32_t pass, uint64_t block)
+{
+    philox4x32_ctr_t ctr = {{(uint32_t)block, (uint32_t)(block >> 32), pass, stream}};
+    philox4x32_key_t key = {{(uint32_t)seed, (uint32_t)(seed >> 32)}};
+    philox4x32_ctr_t r = philox4x32_R(10, ctr, key);
+    memcpy(out, r.v, sizeof r.v);
+}
+
+/* w[j][i] = word j of block first_block + i, i < CHUNK. Same arithmetic as
+ * Random123's philox4x32round / bumpkey, laid out per lane. */
+static void philox_chunk(uint32_t w[4][CHUNK], uint64_t seed, uint32_t stream, uint32_t pass,
+                         uint64_t first_block)
+{
+    const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
+    const uint32_t c1_base = (uint32_t)(first_block >> 32), c0_base = (uint32_t)first_block;
+    for (int i = 0; i < CHUNK; i++) {
+        /* The low word may wrap inside a chunk: carry into the high word. */
+        uint32_t c0 = c0_base + (uint32_t)i;
+        uint32_t c1 = c1_base + (c0 < c0_base);
+        uint32_t c2 = pass, c3 = stream, a = k0, b = k1;
+        for (int r = 0; r < 10; r++) {
+            uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
+            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ a;
+            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ b;
+            c1 = (uint32_t)p1;
+            c3 = (uint32_t)p0;
+            c0 = n0;
+            c2 = n2;
+            a += PHILOX_W0;
+            b += PHILOX_W1;
+        }
+        w[0][i] = c0, w[1][i] = c1, w[2][i] = c2, w[3][i] = c3;
+    }
+}
+
+/* 24 high bits, centred in their interval: (0, 1) open, exact in float. */
+static inline float u01(uint32_t w)
+{
+    return ((float)(int32_t)(w >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
+
+/* ln x for normal positive float x: x = 2^e m, m in [sqrt(1/2), sqrt(2)),
+ * ln m = 2 atanh(s), s = (m-1)/(m+1), |s| < 0.172, series to s^9 (truncation
+ * < 1e-9). ln 2 split hi + lo so e ln 2 is exact to float precision. */
+static inline float log_poly(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    int32_t e = (int32_t)(bits >> 23) - 127;
+    uint32_t mbits = (bits & 0x007fffffu) | 0x3f800000u;
+    float m;
+    memcpy(&m, &mbits, sizeof m);
+    int big = m > 1.41421356f;
+    m = big ? 0.5f * m : m;
+    e += big;
+    float f = m - 1.0f, s = f / (2.0f + f), s2 = s * s;
+    float p = s2 * (1.0f / 3 + s2 * (1.0f / 5 + s2 * (1.0f / 7 + s2 * (1.0f / 9))));
+    float fe = (float)e;
+    return fe * 0.693145752f + (fe * 1.42860677e-06f + 2.0f * (s + s * p));
+}
+
+/* cos, sin of 2 pi u for u in (0,1): quadrant q = round(4u), remainder
+ * angle phi in [-pi/4, pi/4], Taylor series to phi^9 / phi^10 (< 3e-8). */
+static inline void sincos_2pi(float u, float *c_out, float *s_out)
+{
+    float t = 4.0f * u;
+    int32_t q = (int32_t)(t + 0.5f);
+    float phi = (t - (float)q) * 1.57079633f, p2 = phi * phi;
+    float s = phi * (1.0f + p2 * (-1.0f / 6 + p2 * (1.0f / 120 + p2 * (-1.0f / 5040 + p2 * (1.0f / 362880)))));
+    float c = 1.0f + p2 * (-0.5f + p2 * (1.0f / 24 + p2 * (-1.0f / 720 + p2 * (1.0f / 40320 + p2 * (-1.0f / 3628800)))));
+    q &= 3;
+    float cq = (q & 1) ? s : c, sq = (q & 1) ? c : s;
+    *c_out = (q == 1 || q == 2) ? -cq : cq;
+    *s_out = (q & 2) ? -sq : sq;
+}
+
+/* sqrt for x in [2^-25, 64]: bit-trick seed for 1/sqrt(x) and three Newton
+ * steps (relative error 3e-2 -> 2e-3 -> 5e-6 -> float rounding). Written out
+ * because libm's sqrtf sets errno for x < 0, and that branch stops the loop
+ * from vectorising unless -fno-math-errno, which the build does not use. */
+static inline float sqrt_pos(float x)
+{
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits = 0x5f3759dfu - (bits >> 1);
+    float y;
+    memcpy(&y, &bits, sizeof y);
+    float hx = 0.5f * x;
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    return x * y;
+}
+
+/* 4*CHUNK normals of blocks first_block.. into z (unit order). */
+static void normals_chunk(float z[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_block)
+{
+    uint32_t w[4][CHUNK];
+    float za[4][CHUNK];
+    philox_chunk(w, seed, stream, pass, first_block);
+    for (int h = 0; h < 2; h++) {
+        const uint32_t *wr = w[2 * h], *wt = w[2 * h + 1];
+        float *zc = za[2 * h], *zs = za[2 * h + 1];
+        for (int i = 0; i < CHUNK; i++) {
+            float r2 = -2.0f * log_poly(u01(wr[i]));
+            float r = sqrt_pos(r2), c, s;
+            sincos_2pi(u01(wt[i]), &c, &s);
+            zc[i] = r * c;
+            zs[i] = r * s;
+        }
+    }
+    for (int i = 0; i < CHUNK; i++)
+        for (int j = 0; j < 4; j++)
+            z[4 * i + j] = za[j][i];
+}
+
+static void uniforms_chunk(float u[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_block)
+{
+    uint32_t w[4][CHUNK];
+    philox_chunk(w, seed, stream, pass, first_block);
+    for (int i = 0; i < CHUNK; i++)
+        for (int j = 0; j < 4; j++)
+            u[4 * i + j] = u01(w[j][i]);
+}
+
+typedef void chunk_fn(float *, uint64_t, uint32_t, uint32_t, uint64_t);
+
+/* Generates whole chunks and copies the requested window [first_unit, +n). */
+static void fill(chunk_fn *gen, float *out, size_t n, uint64_t seed, uint32_t stream, uint32_t pass,
+                 uint64_t first_unit)
+{
+    float buf[4 * CHUNK];
+    while (n > 0) {
+        uint64_t block = first_unit / 4;
+        size_t skip = (size_t)(first_unit % 4), take = 4 * CHUNK - skip;
+        if (take > n)
+            take = n;
+        if (skip == 0 && take == 4 * CHUNK) {
+            gen(out, seed, stream, pass, block);
+        } else {
+            gen(buf, seed, stream, pass, block);
+            memcpy(out, buf + skip, take * sizeof(float));
+        }
+        out += take;
+        n -= take;
+        first_unit += take;
+    }
+}
+
+void rng_normals(float *out, size_t n, uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_unit)
+{
+    fill(normals_chunk, out, n, seed, stream, pass, first_unit);
+}
+
+void rng_uniforms(float *out, size_t n, uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_unit)
+{
+    fill(uniforms_chunk, out, n, seed, stream, pass, first_unit);
+}
+
+uint64_t rng_u64(uint64_t seed, uint32_t stream, uint32_t pass, uint64_t index)
+{
+    uint32_t w[4];
+    rng_philox_block(w, seed, stream, pass, index / 2);
+    int j = (int)(index % 2) * 2;
+    return (uint64_t)w[j] | (uint64_t)w[j + 1] << 32;
+}
