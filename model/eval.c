@@ -1,0 +1,226 @@
+/* eval.c - model evaluation over an image set; see eval.h for the metrics.
+ * Workers take contiguous slices of the images and write per-image results
+ * into arrays indexed by image, which one thread then reduces in order.
+ */
+#include "eval.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "rng.h"
+#include "stats.h"
+
+#define EVAL_STREAM 0x600 /* rng.h tag for the per-image seeds */
+#define EVAL_MAX_THREADS 64
+#define P_FLOOR 1e-15 /* as bayesian-torch clamps probabilities */
+
+void eval_options_default(struct eval_options *o)
+{
+    o->samples = 100;
+    o->seed = 1;
+    o->mode = BNN_MODE_LRT;
+    o->threads = 2;
+    o->coverage = 0.95;
+}
+
+int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const uint8_t *labels, size_t n, size_t k,
+                            char err[BNN_ERR_LEN])
+{
+    memset(out, 0, sizeof *out);
+    if (n == 0 || k < 2 || k > BNN_MAX_CLASSES) {
+        snprintf(err, BNN_ERR_LEN, "expected n >= 1 and 2 <= k <= %d, got n %zu, k %zu", BNN_MAX_CLASSES, n, k);
+        return BNN_E_INVALID;
+    }
+    double *conf = malloc(n * sizeof *conf);
+    unsigned char *correct = malloc(n);
+    if (!conf || !correct) {
+        free(conf);
+        free(correct);
+        snprintf(err, BNN_ERR_LEN, "out of memory for %zu images", n);
+        return BNN_E_NOMEM;
+    }
+    double hits = 0, nll = 0, brier = 0, entropy = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double *p = probs + i * k;
+        size_t arg = 0;
+        for (size_t j = 1; j < k; j++)
+            if (p[j] > p[arg])
+                arg = j;
+        conf[i] = p[arg];
+        entropy += stats_entropy(p, k);
+        if (!labels)
+            continue;
+        if (labels[i] >= k) {
+            snprintf(err, BNN_ERR_LEN, "label %zu is %u, expected < %zu", i, labels[i], k);
+            free(conf);
+            free(correct);
+            return BNN_E_INVALID;
+        }
+        correct[i] = arg == labels[i];
+        hits += correct[i];
+        double py = p[labels[i]];
+        nll += -log(py > P_FLOOR ? py : P_FLOOR);
+        for (size_t j = 0; j < k; j++) {
+            double d = p[j] - (j == labels[i] ? 1.0 : 0.0);
+            brier += d * d;
+        }
+    }
+    out->n = n;
+    out->entropy = entropy / (double)n;
+    out->interval_width = out->aleatoric = out->epistemic = NAN;
+    if (labels) {
+        out->accuracy = hits / (double)n;
+        out->nll = nll / (double)n;
+        out->brier_sum = brier / (double)n;
+        out->brier = out->brier_sum / (double)k;
+        out->ece = stats_ece(conf, correct, n);
+    } else {
+        out->accuracy = out->nll = out->brier = out->brier_sum = out->ece = NAN;
+    }
+    free(conf);
+    free(correct);
+    return BNN_OK;
+}
+
+struct eval_job {
+    const struct bnn_model *m;
+    const struct eval_options *o;
+    const uint8_t *pixels, *labels;
+    size_t lo, hi;
+    double *mean_probs;        /* (n, k) */
+    struct eval_image *images; /* (n) */
+    int status;
+    char err[BNN_ERR_LEN];
+};
+
+static void *eval_worker(void *p)
+{
+    struct eval_job *j = p;
+    size_t n_in = bnn_model_n_in(j->m), k = bnn_model_n_classes(j->m);
+    struct bnn_workspace *ws = bnn_workspace_new(j->m);
+    float *x = malloc(n_in * sizeof *x);
+    if (!ws || !x) {
+        j->status = BNN_E_NOMEM;
+        snprintf(j->err, BNN_ERR_LEN, "out of memory for an evaluation workspace");
+        goto done;
+    }
+    for (size_t i = j->lo; i < j->hi; i++) {
+        const uint8_t *px = j->pixels + i * n_in;
+        for (size_t u = 0; u < n_in; u++)
+            x[u] = (float)px[u] * (1.0f / 255.0f);
+        /* a seed per image, addressed by its index: thread-count independent */
+        uint64_t seed = rng_u64(j->o->seed, EVAL_STREAM, 0, i);
+        struct bnn_prediction pr;
+        char err[BNN_ERR_LEN];
+        int rc = bnn_predict(&pr, ws, j->m, x, j->o->samples, seed, j->o->coverage, j->o->mode, err);
+        if (rc) {
+            j->status = rc;
+            snprintf(j->err, BNN_ERR_LEN, "image %zu: %.200s", i, err);
+            goto done;
+        }
+        double *mp = j->mean_probs + i * k;
+        for (size_t c = 0; c < k; c++)
+            mp[c] = pr.classes[c].mean;
+        struct eval_image *r = &j->images[i];
+        r->predicted = pr.predicted;
+        r->confidence = (float)pr.classes[pr.predicted].mean;
+        r->label_prob = j->labels ? (float)pr.classes[j->labels[i] < k ? j->labels[i] : 0].mean : NAN;
+        r->interval_width = (float)(pr.classes[pr.predicted].upper - pr.classes[pr.predicted].lower);
+        r->entropy = (float)pr.entropy;
+        r->aleatoric = (float)pr.aleatoric;
+        r->epistemic = (float)pr.epistemic;
+    }
+done:
+    free(x);
+    bnn_workspace_free(ws);
+    return NULL;
+}
+
+int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *mean_probs, const struct bnn_model *m,
+               const uint8_t *pixels, const uint8_t *labels, size_t n, const struct eval_options *o,
+               char err[BNN_ERR_LEN])
+{
+    memset(out, 0, sizeof *out);
+    size_t k = bnn_model_n_classes(m);
+    if (n == 0 || o->samples < 1 || o->threads < 1 || !(o->coverage > 0 && o->coverage < 1)) {
+        snprintf(err, BNN_ERR_LEN, "expected images >= 1, samples >= 1, threads >= 1, coverage in (0,1); got %zu, %zu, "
+                 "%zu, %g", n, o->samples, o->threads, o->coverage);
+        return BNN_E_INVALID;
+    }
+    if (labels) {
+        for (size_t i = 0; i < n; i++) {
+            if (labels[i] >= k) {
+                snprintf(err, BNN_ERR_LEN, "label %zu is %u, expected < %zu", i, labels[i], k);
+                return BNN_E_INVALID;
+            }
+        }
+    }
+    size_t threads = o->threads < EVAL_MAX_THREADS ? o->threads : EVAL_MAX_THREADS;
+    if (threads > n)
+        threads = n;
+    double *probs = mean_probs ? mean_probs : malloc(n * k * sizeof *probs);
+    struct eval_image *images = per_image ? per_image : malloc(n * sizeof *images);
+    struct eval_job *jobs = calloc(threads, sizeof *jobs);
+    pthread_t tid[EVAL_MAX_THREADS];
+    int rc = BNN_OK;
+    if (!probs || !images || !jobs) {
+        snprintf(err, BNN_ERR_LEN, "out of memory for %zu images", n);
+        rc = BNN_E_NOMEM;
+        goto done;
+    }
+    /* one BLAS thread per worker: the workers already fill the cores */
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
+    size_t chunk = (n + threads - 1) / threads;
+    size_t started = 0;
+    for (size_t t = 0; t < threads; t++) {
+        struct eval_job *j = &jobs[t];
+        *j = (struct eval_job){.m = m, .o = o, .pixels = pixels, .labels = labels, .mean_probs = probs,
+                               .images = images};
+        j->lo = t * chunk < n ? t * chunk : n;
+        j->hi = j->lo + chunk < n ? j->lo + chunk : n;
+        if (t == 0)
+            continue; /* the calling thread does slice 0 below */
+        if (pthread_create(&tid[t], NULL, eval_worker, j) != 0) {
+            eval_worker(j); /* could not start a thread: do the slice here */
+            continue;
+        }
+        started |= (size_t)1 << t;
+    }
+    eval_worker(&jobs[0]);
+    for (size_t t = 1; t < threads; t++)
+        if (started & ((size_t)1 << t))
+            pthread_join(tid[t], NULL);
+    openblas_set_num_threads(blas_threads);
+    for (size_t t = 0; t < threads; t++) {
+        if (jobs[t].status) {
+            rc = jobs[t].status;
+            snprintf(err, BNN_ERR_LEN, "%s", jobs[t].err);
+            goto done;
+        }
+    }
+    rc = eval_metrics_from_probs(out, probs, labels, n, k, err);
+    if (rc)
+        goto done;
+    double width = 0, alea = 0, epi = 0;
+    for (size_t i = 0; i < n; i++) {
+        width += images[i].interval_width;
+        alea += images[i].aleatoric;
+        epi += images[i].epistemic;
+    }
+    out->samples = o->samples;
+    out->interval_width = width / (double)n;
+    out->aleatoric = alea / (double)n;
+    out->epistemic = epi / (double)n;
+done:
+    if (probs != mean_probs)
+        free(probs);
+    if (images != per_image)
+        free(images);
+    free(jobs);
+    return rc;
+}

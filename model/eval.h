@@ -1,0 +1,72 @@
+/* eval.h - evaluates a bnn_model on a set of images: T Monte-Carlo passes per
+ * image (infer.h), then metrics of the mean prediction p_bar.
+ *
+ *   accuracy        argmax p_bar == label, fraction in [0, 1]
+ *   nll             mean -log p_bar[label] (p clamped at 1e-15), nats
+ *   brier           the paper's form (Ovadia et al. 2019):
+ *                   (1/K) sum_k (p_bar_k - [k == label])^2, mean over images
+ *   brier_sum       the same without 1/K (squared distance, in [0, 2])
+ *   ece             15 equal-width bins of max p_bar (stats_ece)
+ *   interval_width  mean over images of the predicted class's interval
+ *                   (upper - lower at the given coverage)
+ *   entropy, aleatoric, epistemic   means over images (nats), infer.h's
+ *
+ * Per-image results are reduced in index order and every image's noise is
+ * addressed by (seed, image index), so the figures depend only on (model,
+ * images, options), never on the thread count. Images are 8-bit (n, n_in),
+ * scaled by 1/255 here, so corrupted or out-of-distribution sets plug in as
+ * they are. Labels may be NULL (out-of-distribution sets): label metrics are
+ * then NAN.
+ */
+#ifndef BNN_EVAL_H
+#define BNN_EVAL_H
+
+#include "bnn.h"
+#include "infer.h"
+
+struct eval_options {
+    size_t samples;     /* T, passes per image (>= 1) */
+    uint64_t seed;
+    enum bnn_mode mode; /* lrt or weights */
+    size_t threads;     /* worker threads, one workspace each (>= 1) */
+    double coverage;    /* interval coverage in (0, 1) */
+};
+
+/* T 100, seed 1, LRT, 2 threads, coverage 0.95. */
+void eval_options_default(struct eval_options *o);
+
+struct eval_metrics {
+    size_t n, samples;
+    double accuracy, nll, brier, brier_sum, ece;
+    double interval_width;
+    double entropy, aleatoric, epistemic;
+};
+
+/* One image's result (for corruption and OOD studies). */
+struct eval_image {
+    int predicted;
+    float confidence;     /* max p_bar */
+    float label_prob;     /* p_bar[label], NAN without labels */
+    float interval_width; /* of the predicted class */
+    float entropy, aleatoric, epistemic;
+};
+
+/* Metrics from mean probabilities probs (n, k) (rows summing to 1) and
+ * labels (n, each < k): accuracy, nll, brier, brier_sum, ece and entropy;
+ * the sample-based fields are set to NAN and samples to 0. Returns BNN_OK, or
+ * BNN_E_INVALID (n == 0, k out of range, a label >= k) / BNN_E_NOMEM with err
+ * filled. */
+int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const uint8_t *labels, size_t n, size_t k,
+                            char err[BNN_ERR_LEN]);
+
+/* Runs the model on pixels (n, n_in) with o->threads pthreads, each with its
+ * own bnn_workspace; OpenBLAS is set to one thread meanwhile and restored
+ * after. Fills *out; per_image (n entries, caller-allocated) and mean_probs
+ * (n * n_classes doubles, caller-allocated) may be NULL. labels may be NULL.
+ * Returns BNN_OK or an error with err filled (bad options, out of memory, or
+ * an inference error naming the image). */
+int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *mean_probs, const struct bnn_model *m,
+               const uint8_t *pixels, const uint8_t *labels, size_t n, const struct eval_options *o,
+               char err[BNN_ERR_LEN]);
+
+#endif
