@@ -70,7 +70,8 @@ static void on_png_error(png_structp png, png_const_charp msg)
     /* Keep a message we set ourselves before calling png_error (too large,
      * out of memory); otherwise take libpng's. */
     if (!ctx->have_msg) {
-        if (strstr(msg, "ut of memory") || strstr(msg, "ut of Memory"))
+        /* "Out of memory", "insufficient memory" (zlib's buffers), ... */
+        if (strstr(msg, "memory") || strstr(msg, "Memory"))
             ctx->status = IMG_E_NOMEM;
         set_err(ctx->err, "invalid PNG: %s", msg);
         ctx->have_msg = 1;
