@@ -21,6 +21,13 @@
 
 enum bnn_mode { BNN_MODE_LRT = 0, BNN_MODE_WEIGHTS = 1 };
 
+/* Random streams (rng.h) so the two modes never share draws:
+ *   LRT      pre-activations of layer l, pass p, unit j: stream l, unit j
+ *   WEIGHTS  weight (i, j) of layer l:  stream BNN_STREAM_W | l, unit i*n_out+j
+ *            bias j of layer l:         stream BNN_STREAM_B | l, unit j */
+#define BNN_STREAM_W 0x40000000u
+#define BNN_STREAM_B 0xC0000000u
+
 /* "lrt" / "weights"; parse returns -1 for an unknown name. */
 const char *bnn_mode_name(enum bnn_mode mode);
 int bnn_mode_parse(const char *name, enum bnn_mode *out);
@@ -52,6 +59,11 @@ void bnn_workspace_free(struct bnn_workspace *ws);
  * BNN_E_INVALID (samples == 0, bad mode) / BNN_E_NOMEM with err filled. */
 int bnn_sample_probs(float *probs, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
                      size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN]);
+
+/* As bnn_sample_probs but writes the pre-softmax logits (T x n_classes), for
+ * checking the sampled distribution against its closed form. */
+int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
+                      size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN]);
 
 /* Summarises T x k probabilities at the given coverage in (0,1). scratch must
  * hold samples doubles. */

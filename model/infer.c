@@ -1,0 +1,372 @@
+/* infer.c - Monte-Carlo prediction: local reparameterization (LRT) and the
+ * weight-sampling reference (WEIGHTS). See infer.h and DESIGN.md.
+ *
+ * LRT (Kingma, Salimans & Welling 2015, eq. 6): for a fixed layer input h,
+ *   z_j = sum_i h_i W_ij + b_j  with W_ij ~ N(mu_ij, s_ij^2), b_j ~ N(mb_j, sb_j^2)
+ * is exactly N(h.mu_:j + mb_j, (h*h).s^2_:j + sb^2_j), independent across j.
+ * Passes are rows of a (BNN_BLOCK, width) matrix; per layer the means and
+ * variances are two SGEMMs. Layer 0's input is the image in every pass, so
+ * its mean and std are computed once (two GEMVs) and each pass only draws.
+ *
+ * Invariant: row r of a block is pass (block start + r); all its normals are
+ * addressed by (seed, stream, pass, unit), so a pass's result is independent
+ * of which block, thread or call computed it.
+ */
+#include "infer.h"
+#include "rng.h"
+#include "stats.h"
+
+#include <cblas.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct bnn_workspace {
+    size_t n_layers;
+    size_t dims[BNN_MAX_LAYERS + 1];
+    size_t width; /* max over dims */
+    float *m0, *sd0; /* (dims[1]) layer 0 pre-activation mean and std, this image */
+    float *x2;       /* (dims[0]) image squared */
+    float *h, *h2;   /* (BNN_BLOCK, width) layer input and its square */
+    float *zm, *zv;  /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
+    float *eps;      /* (BNN_BLOCK, width) normals */
+    float *probs;    /* (probs_cap) T x k probabilities for bnn_predict */
+    size_t probs_cap;
+    double *scratch; /* (scratch_cap) for bnn_summarize */
+    size_t scratch_cap;
+};
+
+const char *bnn_mode_name(enum bnn_mode mode)
+{
+    return mode == BNN_MODE_LRT ? "lrt" : mode == BNN_MODE_WEIGHTS ? "weights" : "unknown";
+}
+
+int bnn_mode_parse(const char *name, enum bnn_mode *out)
+{
+    if (strcmp(name, "lrt") == 0)
+        *out = BNN_MODE_LRT;
+    else if (strcmp(name, "weights") == 0)
+        *out = BNN_MODE_WEIGHTS;
+    else
+        return -1;
+    return 0;
+}
+
+struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
+{
+    struct bnn_workspace *ws = calloc(1, sizeof *ws);
+    if (!ws)
+        return NULL;
+    ws->n_layers = m->n_layers;
+    ws->width = 0;
+    for (size_t i = 0; i < m->n_layers; i++) {
+        ws->dims[i] = m->layers[i].n_in;
+        ws->dims[i + 1] = m->layers[i].n_out;
+    }
+    for (size_t i = 0; i <= m->n_layers; i++)
+        if (ws->dims[i] > ws->width)
+            ws->width = ws->dims[i];
+    size_t blk = (size_t)BNN_BLOCK * ws->width;
+    ws->m0 = malloc(ws->dims[1] * sizeof(float));
+    ws->sd0 = malloc(ws->dims[1] * sizeof(float));
+    ws->x2 = malloc(ws->dims[0] * sizeof(float));
+    ws->h = malloc(blk * sizeof(float));
+    ws->h2 = malloc(blk * sizeof(float));
+    ws->zm = malloc(blk * sizeof(float));
+    ws->zv = malloc(blk * sizeof(float));
+    ws->eps = malloc(blk * sizeof(float));
+    if (!ws->m0 || !ws->sd0 || !ws->x2 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps) {
+        bnn_workspace_free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void bnn_workspace_free(struct bnn_workspace *ws)
+{
+    if (!ws)
+        return;
+    free(ws->m0);
+    free(ws->sd0);
+    free(ws->x2);
+    free(ws->h);
+    free(ws->h2);
+    free(ws->zm);
+    free(ws->zv);
+    free(ws->eps);
+    free(ws->probs);
+    free(ws->scratch);
+    free(ws);
+}
+
+/* out = relu(in), n floats. */
+static void relu(float *out, const float *in, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+}
+
+/* Softmax of each of rows rows of k logits, max subtracted so exp never
+ * overflows. (rows, k) -> (rows, k). */
+static void softmax_rows(float *out, const float *z, size_t rows, size_t k)
+{
+    for (size_t r = 0; r < rows; r++) {
+        const float *zr = z + r * k;
+        float *o = out + r * k;
+        float mx = zr[0];
+        for (size_t j = 1; j < k; j++)
+            mx = zr[j] > mx ? zr[j] : mx;
+        float sum = 0.0f;
+        for (size_t j = 0; j < k; j++) {
+            o[j] = expf(zr[j] - mx);
+            sum += o[j];
+        }
+        float inv = 1.0f / sum;
+        for (size_t j = 0; j < k; j++)
+            o[j] *= inv;
+    }
+}
+
+/* z = mean + sqrt(var) * eps, elementwise over n (var > 0). */
+static void sample_lrt(float *z, const float *mean, const float *var, const float *eps, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        z[i] = mean[i] + sqrtf(var[i]) * eps[i];
+}
+
+/* Rows [pass0, pass0 + rows) of the LRT forward; writes (rows, k) logits. */
+static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, size_t pass0,
+                      size_t rows, uint64_t seed)
+{
+    size_t L = m->n_layers;
+    /* Layer 0: mean and std fixed for the image, only the draws differ. */
+    {
+        size_t n = m->layers[0].n_out;
+        float *z = L == 1 ? logits : ws->h;
+        for (size_t r = 0; r < rows; r++) {
+            float *e = ws->eps + r * n, *zr = z + r * n;
+            rng_normals(e, n, seed, 0, (uint32_t)(pass0 + r), 0);
+            for (size_t j = 0; j < n; j++)
+                zr[j] = ws->m0[j] + ws->sd0[j] * e[j];
+            if (L > 1)
+                relu(zr, zr, n);
+        }
+    }
+    for (size_t l = 1; l < L; l++) {
+        const struct bnn_layer *ly = &m->layers[l];
+        size_t n_in = ly->n_in, n_out = ly->n_out;
+        /* (rows, n_in) h -> h2 = h*h */
+        for (size_t i = 0; i < rows * n_in; i++)
+            ws->h2[i] = ws->h[i] * ws->h[i];
+        for (size_t r = 0; r < rows; r++) {
+            memcpy(ws->zm + r * n_out, ly->b_mu, n_out * sizeof(float));
+            memcpy(ws->zv + r * n_out, ly->b_var, n_out * sizeof(float));
+        }
+        /* zm (rows, n_out) += h (rows, n_in) . w_mu (n_in, n_out); zv likewise with h2, w_var */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, ws->h,
+                    (int)n_in, ly->w_mu, (int)n_out, 1.0f, ws->zm, (int)n_out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, ws->h2,
+                    (int)n_in, ly->w_var, (int)n_out, 1.0f, ws->zv, (int)n_out);
+        for (size_t r = 0; r < rows; r++)
+            rng_normals(ws->eps + r * n_out, n_out, seed, (uint32_t)l, (uint32_t)(pass0 + r), 0);
+        float *z = l == L - 1 ? logits : ws->h;
+        sample_lrt(z, ws->zm, ws->zv, ws->eps, rows * n_out);
+        if (l < L - 1)
+            relu(z, z, rows * n_out);
+    }
+}
+
+/* Once per image: m0 = x.w_mu + b_mu, sd0 = sqrt((x*x).w_var + b_var). */
+static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m, const float *image)
+{
+    const struct bnn_layer *ly = &m->layers[0];
+    for (size_t i = 0; i < ly->n_in; i++)
+        ws->x2[i] = image[i] * image[i];
+    memcpy(ws->m0, ly->b_mu, ly->n_out * sizeof(float));
+    memcpy(ws->sd0, ly->b_var, ly->n_out * sizeof(float));
+    /* Row-major (n_in, n_out) transposed times x: y (n_out) += W^T x. */
+    cblas_sgemv(CblasRowMajor, CblasTrans, (int)ly->n_in, (int)ly->n_out, 1.0f, ly->w_mu, (int)ly->n_out, image,
+                1, 1.0f, ws->m0, 1);
+    cblas_sgemv(CblasRowMajor, CblasTrans, (int)ly->n_in, (int)ly->n_out, 1.0f, ly->w_var, (int)ly->n_out,
+                ws->x2, 1, 1.0f, ws->sd0, 1);
+    for (size_t j = 0; j < ly->n_out; j++)
+        ws->sd0[j] = sqrtf(ws->sd0[j]);
+}
+
+/* One pass of weight sampling: every weight and bias drawn, then a plain
+ * GEMV, BNN_BLOCK input rows of W at a time (bounded scratch). Writes k logits. */
+static void weights_pass(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, uint32_t pass,
+                         uint64_t seed, const float *image)
+{
+    const float *in = image;
+    for (size_t l = 0; l < m->n_layers; l++) {
+        const struct bnn_layer *ly = &m->layers[l];
+        size_t n_in = ly->n_in, n_out = ly->n_out;
+        /* Output alternates between zm's first row and logits so in never aliases it. */
+        float *z = l == m->n_layers - 1 ? logits : (l % 2 ? ws->zv : ws->zm);
+        rng_normals(z, n_out, seed, BNN_STREAM_B | (uint32_t)l, pass, 0);
+        for (size_t j = 0; j < n_out; j++)
+            z[j] = ly->b_mu[j] + ly->b_sigma[j] * z[j];
+        for (size_t i0 = 0; i0 < n_in; i0 += BNN_BLOCK) {
+            size_t rows = n_in - i0 < BNN_BLOCK ? n_in - i0 : BNN_BLOCK, n = rows * n_out;
+            float *w = ws->eps; /* (rows, n_out) sampled W[i0 .. i0+rows, :] */
+            rng_normals(w, n, seed, BNN_STREAM_W | (uint32_t)l, pass, (uint64_t)i0 * n_out);
+            const float *mu = ly->w_mu + i0 * n_out, *sg = ly->w_sigma + i0 * n_out;
+            for (size_t t = 0; t < n; t++)
+                w[t] = mu[t] + sg[t] * w[t];
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, (int)n_out, 1.0f, w, (int)n_out, in + i0, 1, 1.0f, z,
+                        1);
+        }
+        if (l < m->n_layers - 1)
+            relu(z, z, n_out);
+        in = z;
+    }
+}
+
+static int check_args(struct bnn_workspace *ws, const struct bnn_model *m, size_t samples, enum bnn_mode mode,
+                      char err[BNN_ERR_LEN])
+{
+    if (samples == 0 || samples > UINT32_MAX) {
+        snprintf(err, BNN_ERR_LEN, "samples must be 1..%u, got %zu", UINT32_MAX, samples);
+        return BNN_E_INVALID;
+    }
+    if (mode != BNN_MODE_LRT && mode != BNN_MODE_WEIGHTS) {
+        snprintf(err, BNN_ERR_LEN, "mode must be lrt (%d) or weights (%d), got %d", BNN_MODE_LRT, BNN_MODE_WEIGHTS,
+                 (int)mode);
+        return BNN_E_INVALID;
+    }
+    int same = ws->n_layers == m->n_layers;
+    for (size_t i = 0; same && i < m->n_layers; i++)
+        same = ws->dims[i] == m->layers[i].n_in && ws->dims[i + 1] == m->layers[i].n_out;
+    if (!same) {
+        char a[128];
+        snprintf(err, BNN_ERR_LEN, "workspace was made for another model shape (model is %s)",
+                 bnn_model_arch(m, a, sizeof a));
+        return BNN_E_INVALID;
+    }
+    return BNN_OK;
+}
+
+static int sample(float *out, int want_probs, struct bnn_workspace *ws, const struct bnn_model *m,
+                  const float *image, size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN])
+{
+    int rc = check_args(ws, m, samples, mode, err);
+    if (rc != BNN_OK)
+        return rc;
+    size_t k = bnn_model_n_classes(m);
+    if (mode == BNN_MODE_LRT) {
+        lrt_first_layer(ws, m, image);
+        for (size_t p0 = 0; p0 < samples; p0 += BNN_BLOCK) {
+            size_t rows = samples - p0 < BNN_BLOCK ? samples - p0 : BNN_BLOCK;
+            float *o = out + p0 * k;
+            lrt_block(o, ws, m, p0, rows, seed);
+            if (want_probs)
+                softmax_rows(o, o, rows, k);
+        }
+    } else {
+        for (size_t p = 0; p < samples; p++) {
+            float *o = out + p * k;
+            weights_pass(o, ws, m, (uint32_t)p, seed, image);
+            if (want_probs)
+                softmax_rows(o, o, 1, k);
+        }
+    }
+    return BNN_OK;
+}
+
+int bnn_sample_probs(float *probs, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
+                     size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN])
+{
+    return sample(probs, 1, ws, m, image, samples, seed, mode, err);
+}
+
+int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
+                      size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN])
+{
+    return sample(logits, 0, ws, m, image, samples, seed, mode, err);
+}
+
+void bnn_summarize(struct bnn_prediction *out, const float *probs, size_t samples, size_t k, double coverage,
+                   double *scratch)
+{
+    memset(out, 0, sizeof *out);
+    out->n_classes = k;
+    if (samples == 0 || k == 0 || k > BNN_MAX_CLASSES)
+        return;
+    double mean_p[BNN_MAX_CLASSES];
+    double lo_q = (1.0 - coverage) / 2.0, hi_q = (1.0 + coverage) / 2.0;
+    for (size_t c = 0; c < k; c++) {
+        double sum = 0.0;
+        for (size_t t = 0; t < samples; t++) {
+            scratch[t] = probs[t * k + c];
+            sum += scratch[t];
+        }
+        double mean = sum / (double)samples, ss = 0.0;
+        for (size_t t = 0; t < samples; t++)
+            ss += (scratch[t] - mean) * (scratch[t] - mean);
+        struct bnn_class_stats *cs = &out->classes[c];
+        cs->mean = mean;
+        cs->std = sqrt(ss / (double)samples); /* ddof = 0 */
+        cs->lower = stats_quantile(scratch, samples, lo_q);
+        cs->upper = stats_quantile_sorted(scratch, samples, hi_q);
+        mean_p[c] = mean;
+    }
+    int best = 0;
+    for (size_t c = 1; c < k; c++)
+        if (mean_p[c] > mean_p[best])
+            best = (int)c;
+    out->predicted = best;
+    /* Depeweg et al. 2018: H[E p] = E H[p] (aleatoric) + I[y; w] (epistemic). */
+    double aleatoric = 0.0, row[BNN_MAX_CLASSES];
+    for (size_t t = 0; t < samples; t++) {
+        for (size_t c = 0; c < k; c++)
+            row[c] = probs[t * k + c];
+        aleatoric += stats_entropy(row, k);
+    }
+    out->entropy = stats_entropy(mean_p, k);
+    out->aleatoric = aleatoric / (double)samples;
+    double mi = out->entropy - out->aleatoric;
+    out->epistemic = mi > 0.0 ? mi : 0.0;
+}
+
+int bnn_predict(struct bnn_prediction *out, struct bnn_workspace *ws, const struct bnn_model *m,
+                const float *image, size_t samples, uint64_t seed, double coverage, enum bnn_mode mode,
+                char err[BNN_ERR_LEN])
+{
+    int rc = check_args(ws, m, samples, mode, err);
+    if (rc != BNN_OK)
+        return rc;
+    if (!(coverage > 0.0 && coverage < 1.0)) {
+        snprintf(err, BNN_ERR_LEN, "coverage must be in (0, 1), got %g", coverage);
+        return BNN_E_INVALID;
+    }
+    size_t k = bnn_model_n_classes(m);
+    if (samples > SIZE_MAX / sizeof(double) / k) {
+        snprintf(err, BNN_ERR_LEN, "samples %zu too large", samples);
+        return BNN_E_INVALID;
+    }
+    if (ws->probs_cap < samples * k) {
+        float *p = realloc(ws->probs, samples * k * sizeof(float));
+        if (!p) {
+            snprintf(err, BNN_ERR_LEN, "out of memory for %zu x %zu probabilities", samples, k);
+            return BNN_E_NOMEM;
+        }
+        ws->probs = p;
+        ws->probs_cap = samples * k;
+    }
+    if (ws->scratch_cap < samples) {
+        double *s = realloc(ws->scratch, samples * sizeof(double));
+        if (!s) {
+            snprintf(err, BNN_ERR_LEN, "out of memory for %zu doubles of scratch", samples);
+            return BNN_E_NOMEM;
+        }
+        ws->scratch = s;
+        ws->scratch_cap = samples;
+    }
+    rc = bnn_sample_probs(ws->probs, ws, m, image, samples, seed, mode, err);
+    if (rc != BNN_OK)
+        return rc;
+    bnn_summarize(out, ws->probs, samples, k, coverage, ws->scratch);
+    return BNN_OK;
+}
