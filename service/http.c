@@ -1,0 +1,974 @@
+/* http.c - see http.h.
+ *
+ * A request's life: the first access-handler call allocates its state
+ * (struct http_request, freed in the completion callback) and rejects what
+ * can be rejected from the headers alone (413, 415, 503, bad parameters).
+ * Body calls append to our own capped buffer or feed the post processor.
+ * The final call parses the body, queues a job and suspends the connection;
+ * a worker decodes, preprocesses and predicts, stores the response and
+ * resumes; the handler, called again, queues that response.
+ */
+#include "http.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <microhttpd.h>
+#include <netdb.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api.h"
+#include "infer.h"
+
+#define MAX_ORIGINS 16
+#define STATIC_MAX_BYTES (16u << 20)
+#define POST_BUFFER 16384
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    const struct cfg *cfg;
+    const struct bnn_model *model;
+    struct pool *pool;
+    struct metrics *metrics;
+    struct log *log;
+    const char *openapi;
+    size_t openapi_len;
+    char *model_json; /* GET /v1/model, built once */
+    size_t model_json_len;
+    char web_root[PATH_MAX]; /* realpath, "" when missing */
+    char *origins[MAX_ORIGINS];
+    size_t n_origins;
+    int listen_fd;
+    unsigned port;
+    _Atomic int state;          /* enum http_state */
+    _Atomic unsigned suspended; /* connections suspended or resumed but not yet answered */
+    _Atomic uint64_t next_id;
+    uint64_t id_key;
+};
+
+struct http_request;
+typedef enum MHD_Result (*handler_fn)(struct http_request *r, const char *data, size_t *size);
+
+struct route {
+    const char *path;
+    const char *allow; /* the Allow header */
+    enum metrics_route metric;
+    handler_fn get;    /* GET and HEAD */
+    handler_fn post;
+};
+
+enum phase { PH_BODY = 0, PH_QUEUED, PH_ANSWERED };
+
+struct http_request {
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    const struct route *route;
+    enum metrics_route metric;
+    enum phase phase;
+    char method[16];
+    char path[256];
+    char request_id[72];
+    char origin[256]; /* an allowed Origin to echo, "" otherwise */
+    double t_start;   /* ms, monotonic */
+    unsigned status;  /* what we queued, for the access log */
+    size_t bytes;
+
+    /* body */
+    int batch;
+    enum api_body_kind kind;
+    char *body;
+    size_t body_len, body_cap;
+    int too_large;
+    struct MHD_PostProcessor *pp;
+    struct api_multipart mp;
+    int mp_failed;
+    struct api_params params;
+    struct api_images images;
+
+    /* job: filled by the worker before it resumes the connection */
+    double t_enqueue;
+    unsigned samples_run;
+    unsigned job_status;
+    char *job_body;
+    size_t job_len;
+    int job_retry;
+    _Atomic int job_done;
+};
+
+static double now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+/* --- responses ------------------------------------------------------------ */
+
+static void add_cors(struct http_request *r, struct MHD_Response *resp)
+{
+    if (!r->origin[0])
+        return;
+    MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
+    if (strcmp(r->origin, "*") != 0)
+        MHD_add_response_header(resp, "Vary", "Origin");
+    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
+}
+
+/* Queues body (malloc'd, ownership taken; NULL = empty) with status. Every
+ * response goes through here, so every one carries X-Request-Id and CORS. */
+static enum MHD_Result respond(struct http_request *r, unsigned status, char *body, size_t len,
+                               const char *content_type, const char *cache_control, int retry_after,
+                               const char *allow)
+{
+    struct MHD_Response *resp;
+    if (body)
+        resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    else
+        resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp) {
+        free(body);
+        return MHD_NO;
+    }
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    if (content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control ? cache_control : "no-store");
+    if (retry_after) {
+        char ra[16];
+        snprintf(ra, sizeof ra, "%u", r->srv->cfg->retry_after);
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
+    }
+    if (allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
+    add_cors(r, resp);
+    enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
+    MHD_destroy_response(resp);
+    r->status = status;
+    r->bytes = body ? len : 0;
+    r->phase = PH_ANSWERED;
+    return rc;
+}
+
+static int wants_retry(enum api_code code)
+{
+    return code == API_E_OVERLOADED || code == API_E_DRAINING || code == API_E_TIMEOUT;
+}
+
+/* Every error response: api_error_body maps the code and writes the body. */
+static enum MHD_Result respond_error(struct http_request *r, const struct api_error *e)
+{
+    unsigned status;
+    char *body = api_error_body(e, r->srv->cfg->overload_status, &status);
+    if (!body)
+        return MHD_NO;
+    const char *allow = e->code == API_E_METHOD_NOT_ALLOWED && r->route ? r->route->allow : NULL;
+    return respond(r, status, body, strlen(body), "application/json", NULL, wants_retry(e->code), allow);
+}
+
+static enum MHD_Result fail(struct http_request *r, enum api_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static enum MHD_Result fail(struct http_request *r, enum api_code code, const char *fmt, ...)
+{
+    struct api_error e = {.code = code};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e.message, sizeof e.message, fmt, ap);
+    va_end(ap);
+    return respond_error(r, &e);
+}
+
+static enum MHD_Result respond_text(struct http_request *r, unsigned status, const char *text, size_t len,
+                                    const char *content_type, const char *cache_control)
+{
+    char *copy = malloc(len ? len : 1);
+    if (!copy)
+        return fail(r, API_E_INTERNAL, "out of memory");
+    memcpy(copy, text, len);
+    return respond(r, status, copy, len, content_type, cache_control, 0, NULL);
+}
+
+/* --- small handlers ------------------------------------------------------------ */
+
+static enum MHD_Result h_health(struct http_request *r, const char *d, size_t *s)
+{
+    (void)d, (void)s;
+    static const char ok[] = "{\"status\":\"ok\"}\n";
+    return respond_text(r, 200, ok, sizeof ok - 1, "application/json", NULL);
+}
+
+static enum MHD_Result h_ready(struct http_request *r, const char *d, size_t *s)
+{
+    (void)d, (void)s;
+    int st = atomic_load(&r->srv->state);
+    const char *name = st == HTTP_READY ? "ok" : st == HTTP_DRAINING ? "draining" : "starting";
+    char buf[48];
+    int n = snprintf(buf, sizeof buf, "{\"status\":\"%s\"}\n", name);
+    return respond_text(r, st == HTTP_READY ? 200 : 503, buf, (size_t)n, "application/json", NULL);
+}
+
+static enum MHD_Result h_metrics(struct http_request *r, const char *d, size_t *s)
+{
+    (void)d, (void)s;
+    struct http_server *srv = r->srv;
+    struct metrics_gauges g = {
+        .queue_depth = pool_queued(srv->pool),
+        .queue_capacity = pool_capacity(srv->pool),
+        .workers = pool_threads(srv->pool),
+        .workers_busy = pool_busy(srv->pool),
+        .ready = atomic_load(&srv->state) == HTTP_READY,
+    };
+    char *text;
+    size_t len;
+    if (metrics_render(srv->metrics, &g, &text, &len) != 0)
+        return fail(r, API_E_INTERNAL, "out of memory rendering metrics");
+    return respond(r, 200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, NULL);
+}
+
+static enum MHD_Result h_model(struct http_request *r, const char *d, size_t *s)
+{
+    (void)d, (void)s;
+    return respond_text(r, 200, r->srv->model_json, r->srv->model_json_len, "application/json",
+                        "no-cache");
+}
+
+static enum MHD_Result h_openapi(struct http_request *r, const char *d, size_t *s)
+{
+    (void)d, (void)s;
+    if (!r->srv->openapi)
+        return fail(r, API_E_NOT_FOUND, "openapi.yaml was not found at start-up");
+    return respond_text(r, 200, r->srv->openapi, r->srv->openapi_len, "application/yaml; charset=utf-8",
+                        "no-cache");
+}
+
+/* --- static files ----------------------------------------------------------------- */
+
+static const char *content_type_of(const char *path)
+{
+    static const struct {
+        const char *ext, *type;
+    } types[] = {
+        {".html", "text/html; charset=utf-8"},   {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},               {".png", "image/png"},
+        {".ico", "image/x-icon"},                {".json", "application/json"},
+        {".webmanifest", "application/manifest+json"}, {".txt", "text/plain; charset=utf-8"},
+        {".yaml", "application/yaml; charset=utf-8"}, {".woff2", "font/woff2"},
+    };
+    const char *dot = strrchr(path, '.');
+    const char *slash = strrchr(path, '/');
+    if (dot && (!slash || dot > slash))
+        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
+            if (strcasecmp(dot, types[i].ext) == 0)
+                return types[i].type;
+    return "application/octet-stream";
+}
+
+/* Maps a URL path to a regular file under web_root, or returns -1. Refuses
+ * any segment that starts with '.' (so "..", hidden files), backslashes and
+ * empty segments, then checks the resolved path (symlinks included) is still
+ * inside the root. */
+static int static_resolve(const struct http_server *srv, const char *url, char out[PATH_MAX])
+{
+    if (!srv->web_root[0] || url[0] != '/')
+        return -1;
+    const char *rel = url + 1;
+    if (!*rel)
+        rel = "index.html";
+    if (strlen(rel) > 200 || strchr(rel, '\\'))
+        return -1;
+    for (const char *seg = rel; *seg;) {
+        size_t n = strcspn(seg, "/");
+        if (n == 0 || seg[0] == '.')
+            return -1;
+        for (size_t i = 0; i < n; i++)
+            if (!isprint((unsigned char)seg[i]))
+                return -1;
+        seg += n;
+        if (*seg == '/')
+            seg++;
+    }
+    char joined[PATH_MAX];
+    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", srv->web_root, rel) >= sizeof joined)
+        return -1;
+    if (!realpath(joined, out))
+        return -1;
+    size_t root_len = strlen(srv->web_root);
+    if (strncmp(out, srv->web_root, root_len) != 0 || out[root_len] != '/')
+        return -1;
+    struct stat st;
+    if (stat(out, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)STATIC_MAX_BYTES)
+        return -1;
+    return 0;
+}
+
+static enum MHD_Result h_static(struct http_request *r, const char *d, size_t *s)
+{
+    (void)d, (void)s;
+    char path[PATH_MAX];
+    if (static_resolve(r->srv, r->path, path) != 0)
+        return fail(r, API_E_NOT_FOUND, "no such route or file: %.200s", r->path);
+    FILE *f = fopen(path, "rb");
+    if (!f)
+        return fail(r, API_E_NOT_FOUND, "no such route or file: %.200s", r->path);
+    char *buf = NULL;
+    size_t len = 0;
+    if (fseek(f, 0, SEEK_END) == 0) {
+        long n = ftell(f);
+        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
+            buf = malloc((size_t)n + 1);
+            if (buf)
+                len = fread(buf, 1, (size_t)n, f);
+        }
+    }
+    fclose(f);
+    if (!buf)
+        return fail(r, API_E_INTERNAL, "reading %.200s failed", r->path);
+    /* HTML names the versioned assets it needs: revalidate it every time,
+     * let the assets be cached briefly. */
+    const char *type = content_type_of(path);
+    const char *cache = strncmp(type, "text/html", 9) == 0 ? "no-cache" : "public, max-age=300";
+    return respond(r, 200, buf, len, type, cache, 0, NULL);
+}
+
+/* --- prediction ------------------------------------------------------------------ */
+
+static uint64_t random_seed(void)
+{
+    uint64_t v = 0;
+    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
+        /* No entropy source: a clock-derived seed is still a valid seed. */
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        v = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
+    }
+    return v & API_SEED_MAX;
+}
+
+/* Stores the response for the handler and resumes the connection. The
+ * release store on job_done pairs with the handler's acquire load. */
+static void job_finish(struct http_request *r, unsigned status, char *body, size_t len, int retry)
+{
+    r->job_status = status;
+    r->job_body = body;
+    r->job_len = len;
+    r->job_retry = retry;
+    atomic_store_explicit(&r->job_done, 1, memory_order_release);
+    MHD_resume_connection(r->conn);
+}
+
+static void job_fail(struct http_request *r, const struct api_error *e)
+{
+    unsigned status;
+    char *body = api_error_body(e, r->srv->cfg->overload_status, &status);
+    job_finish(r, status, body, body ? strlen(body) : 0, wants_retry(e->code));
+}
+
+static int job_run(void *job, void *ctx)
+{
+    struct http_request *r = job;
+    struct http_server *srv = r->srv;
+    struct bnn_workspace *ws = ctx;
+    double queue_ms = now_ms() - r->t_enqueue;
+    struct api_error e = {0};
+    if (queue_ms > (double)srv->cfg->job_timeout_ms) {
+        metrics_add_timed_out(srv->metrics);
+        api_fail(&e, API_E_TIMEOUT, "job waited %.0f ms in the queue, over job_timeout_ms = %u; not computed",
+                 queue_ms, srv->cfg->job_timeout_ms);
+        job_fail(r, &e);
+        return 0;
+    }
+    json_t *results = r->batch ? json_array() : NULL;
+    json_t *one = NULL;
+    int rc = 0;
+    for (size_t i = 0; i < r->images.n; i++) {
+        uint64_t seed = (r->params.set & API_SET_SEED) ? r->params.seed : random_seed();
+        json_t *res;
+        rc = api_predict_png(&res, r->images.items[i].data, r->images.items[i].len, &r->params, seed,
+                             i == 0 ? queue_ms : 0.0, srv->cfg, srv->model, ws, &e);
+        if (rc != 0) {
+            if (r->batch) {
+                char msg[API_MSG_LEN];
+                snprintf(msg, sizeof msg, "images[%zu]: %.200s", i, e.message);
+                memcpy(e.message, msg, sizeof msg);
+            }
+            break;
+        }
+        r->samples_run += r->params.samples;
+        if (r->batch)
+            json_array_append_new(results, res);
+        else
+            one = res;
+    }
+    metrics_add_samples(srv->metrics, r->samples_run);
+    if (rc != 0) {
+        json_decref(results);
+        if (e.code == API_E_INTERNAL)
+            log_msg(srv->log, LOG_ERROR, "request %s: %s", r->request_id, e.message);
+        job_fail(r, &e);
+        return e.code == API_E_INTERNAL ? -1 : 0;
+    }
+    json_t *doc = r->batch ? json_pack("{s:o}", "results", results) : one;
+    size_t len = 0;
+    char *body = doc ? api_dump(doc, &len) : NULL;
+    json_decref(doc);
+    if (!body) {
+        api_fail(&e, API_E_INTERNAL, "out of memory encoding the response");
+        job_fail(r, &e);
+        return -1;
+    }
+    job_finish(r, 200, body, len, 0);
+    return 0;
+}
+
+/* Cancelled at shutdown: the drain time ran out before a worker took it. */
+static void job_cancel(void *job)
+{
+    struct http_request *r = job;
+    struct api_error e;
+    api_fail(&e, API_E_DRAINING, "server shutting down: the job was not started within drain_timeout = %u s",
+             r->srv->cfg->drain_timeout);
+    job_fail(r, &e);
+}
+
+static enum MHD_Result query_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+{
+    (void)kind;
+    struct http_request *r = cls;
+    struct api_error *e = &r->mp.err;
+    if (e->code != API_OK)
+        return MHD_NO;
+    api_param_set(&r->params, r->srv->cfg, key, value, e);
+    return e->code == API_OK ? MHD_YES : MHD_NO;
+}
+
+static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
+                                  const char *content_type, const char *transfer_encoding, const char *data,
+                                  uint64_t off, size_t size)
+{
+    (void)kind, (void)content_type, (void)transfer_encoding;
+    struct http_request *r = cls;
+    if (api_multipart_field(&r->mp, key, filename, off, data, size) != 0) {
+        r->mp_failed = 1;
+        return MHD_NO;
+    }
+    return MHD_YES;
+}
+
+/* First call of a POST /predict[/batch]: everything the headers decide. */
+static enum MHD_Result predict_begin(struct http_request *r)
+{
+    struct http_server *srv = r->srv;
+    const struct cfg *c = srv->cfg;
+    r->batch = r->route->metric == METRICS_ROUTE_PREDICT_BATCH;
+    if (atomic_load(&srv->state) != HTTP_READY)
+        return fail(r, API_E_DRAINING, "server is %s; retry later",
+                    atomic_load(&srv->state) == HTTP_DRAINING ? "shutting down" : "starting");
+    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl) {
+        char *end;
+        errno = 0;
+        unsigned long long n = strtoull(cl, &end, 10);
+        if (!errno && end != cl && n > c->max_body_bytes)
+            return fail(r, API_E_BODY_TOO_LARGE, "body of %llu bytes is over max_body_bytes = %zu", n,
+                        c->max_body_bytes);
+    }
+    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
+    r->kind = api_body_kind(ct);
+    if (r->kind == API_BODY_NONE || (r->batch && r->kind == API_BODY_PNG))
+        return fail(r, API_E_UNSUPPORTED_MEDIA_TYPE, "Content-Type '%.80s' is not supported here; send %s",
+                    ct ? ct : "(none)",
+                    r->batch ? "application/json or multipart/form-data"
+                             : "image/png, multipart/form-data or application/json");
+    if (pool_queued(srv->pool) >= pool_capacity(srv->pool)) {
+        metrics_add_rejected(srv->metrics);
+        return fail(r, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s", pool_capacity(srv->pool),
+                    c->retry_after);
+    }
+    api_params_init(&r->params, c);
+    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_param, r);
+    if (r->mp.err.code != API_OK)
+        return respond_error(r, &r->mp.err);
+    if (r->kind == API_BODY_MULTIPART) {
+        api_multipart_init(&r->mp, &r->images, &r->params, c, r->batch);
+        r->pp = MHD_create_post_processor(r->conn, POST_BUFFER, post_field, r);
+        if (!r->pp)
+            return fail(r, API_E_INVALID_REQUEST, "multipart/form-data without a usable boundary");
+    }
+    return MHD_YES;
+}
+
+static void body_append(struct http_request *r, const char *data, size_t size)
+{
+    size_t max = r->srv->cfg->max_body_bytes;
+    if (r->too_large || r->body_len + size > max) {
+        /* Over the cap mid-stream (chunked): drop what we have, keep reading
+         * and discarding, answer 413 at the end. */
+        r->too_large = 1;
+        free(r->body);
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        return;
+    }
+    if (r->body_len + size > r->body_cap) {
+        size_t cap = r->body_cap ? r->body_cap : 16384;
+        while (cap < r->body_len + size)
+            cap *= 2;
+        if (cap > max)
+            cap = max;
+        char *b = realloc(r->body, cap);
+        if (!b) {
+            r->too_large = 1; /* answered as internal below */
+            free(r->body);
+            r->body = NULL;
+            r->body_len = r->body_cap = 0;
+            r->mp.err.code = API_E_INTERNAL;
+            return;
+        }
+        r->body = b;
+        r->body_cap = cap;
+    }
+    memcpy(r->body + r->body_len, data, size);
+    r->body_len += size;
+}
+
+/* Final call: the whole body is here; parse it and queue the job. */
+static enum MHD_Result predict_submit(struct http_request *r)
+{
+    struct http_server *srv = r->srv;
+    const struct cfg *c = srv->cfg;
+    struct api_error e = {0};
+    if (r->too_large) {
+        if (r->mp.err.code == API_E_INTERNAL)
+            return fail(r, API_E_INTERNAL, "out of memory reading the body");
+        return fail(r, API_E_BODY_TOO_LARGE, "body is over max_body_bytes = %zu", c->max_body_bytes);
+    }
+    switch (r->kind) {
+    case API_BODY_PNG:
+        if (r->body_len == 0)
+            return fail(r, API_E_INVALID_PNG, "empty body: expected PNG bytes");
+        if (api_images_push(&r->images, NULL, 0) != 0)
+            return fail(r, API_E_INTERNAL, "out of memory");
+        r->images.items[0].data = (uint8_t *)r->body; /* ownership moves to images */
+        r->images.items[0].len = r->body_len;
+        r->body = NULL;
+        r->body_len = r->body_cap = 0;
+        break;
+    case API_BODY_JSON:
+        if (api_parse_json(&r->params, &r->images, r->body ? r->body : "", r->body_len, r->batch, c, &e) != 0)
+            return respond_error(r, &e);
+        break;
+    case API_BODY_MULTIPART:
+        if (r->mp_failed) {
+            if (r->mp.err.code == API_OK)
+                api_fail(&r->mp.err, API_E_INVALID_REQUEST, "malformed multipart/form-data body");
+            return respond_error(r, &r->mp.err);
+        }
+        if (api_multipart_finish(&r->mp) != 0)
+            return respond_error(r, &r->mp.err);
+        break;
+    default:
+        return fail(r, API_E_INTERNAL, "unexpected body kind %d", (int)r->kind);
+    }
+    free(r->body);
+    r->body = NULL;
+
+    if (atomic_load(&srv->state) != HTTP_READY || !pool_accepting(srv->pool))
+        return fail(r, API_E_DRAINING, "server is shutting down; retry later");
+    /* Suspend before the job can possibly finish: resuming a connection that
+     * is not suspended is undefined in libmicrohttpd. */
+    atomic_fetch_add(&srv->suspended, 1);
+    r->phase = PH_QUEUED;
+    r->t_enqueue = now_ms();
+    MHD_suspend_connection(r->conn);
+    int rc = pool_submit(srv->pool, r, job_run, job_cancel);
+    if (rc != POOL_OK) {
+        if (rc == POOL_E_FULL) {
+            metrics_add_rejected(srv->metrics);
+            api_fail(&e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s", pool_capacity(srv->pool),
+                     c->retry_after);
+        } else {
+            api_fail(&e, API_E_DRAINING, "server is shutting down; retry later");
+        }
+        job_fail(r, &e);
+    }
+    return MHD_YES;
+}
+
+static enum MHD_Result h_predict(struct http_request *r, const char *data, size_t *size)
+{
+    if (r->phase == PH_QUEUED) {
+        /* Called again after the worker resumed us. */
+        if (!atomic_load_explicit(&r->job_done, memory_order_acquire))
+            return MHD_YES; /* spurious: still waiting */
+        atomic_fetch_sub(&r->srv->suspended, 1);
+        char *body = r->job_body;
+        r->job_body = NULL;
+        if (!body)
+            return fail(r, API_E_INTERNAL, "out of memory encoding the response");
+        return respond(r, r->job_status, body, r->job_len, "application/json", NULL, r->job_retry, NULL);
+    }
+    if (*size > 0) {
+        if (r->pp) {
+            if (!r->mp_failed && MHD_post_process(r->pp, data, *size) != MHD_YES)
+                r->mp_failed = 1;
+        } else {
+            body_append(r, data, *size);
+        }
+        *size = 0;
+        return MHD_YES;
+    }
+    return predict_submit(r);
+}
+
+/* --- routing ------------------------------------------------------------------------ */
+
+#define GET_ALLOW "GET, HEAD, OPTIONS"
+#define POST_ALLOW "POST, OPTIONS"
+
+/* The last row answers any other path: a static file or 404. */
+static const struct route routes[] = {
+    {"/predict", POST_ALLOW, METRICS_ROUTE_PREDICT, NULL, h_predict},
+    {"/predict/batch", POST_ALLOW, METRICS_ROUTE_PREDICT_BATCH, NULL, h_predict},
+    {"/healthz", GET_ALLOW, METRICS_ROUTE_HEALTHZ, h_health, NULL},
+    {"/readyz", GET_ALLOW, METRICS_ROUTE_READYZ, h_ready, NULL},
+    {"/metrics", GET_ALLOW, METRICS_ROUTE_METRICS, h_metrics, NULL},
+    {"/v1/model", GET_ALLOW, METRICS_ROUTE_MODEL, h_model, NULL},
+    {"/openapi.yaml", GET_ALLOW, METRICS_ROUTE_OPENAPI, h_openapi, NULL},
+    {NULL, GET_ALLOW, METRICS_ROUTE_STATIC, h_static, NULL},
+};
+
+static const struct route *route_find(const char *path)
+{
+    size_t i = 0;
+    for (; routes[i].path; i++)
+        if (strcmp(routes[i].path, path) == 0)
+            break;
+    return &routes[i];
+}
+
+static int origin_allowed(const struct http_server *srv, const char *origin, char out[256])
+{
+    for (size_t i = 0; i < srv->n_origins; i++) {
+        if (strcmp(srv->origins[i], "*") == 0) {
+            snprintf(out, 256, "*");
+            return 1;
+        }
+        if (strcmp(srv->origins[i], origin) == 0) {
+            snprintf(out, 256, "%s", origin);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* A client's X-Request-Id is echoed when it is 1..64 printable characters;
+ * otherwise (or when absent) one is generated: 16 hex digits of a keyed
+ * counter, unique per process and not guessable from the previous one. */
+static void request_id(struct http_request *r)
+{
+    const char *id = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = id ? strlen(id) : 0;
+    int ok = n >= 1 && n <= 64;
+    for (size_t i = 0; ok && i < n; i++)
+        ok = id[i] > 0x20 && id[i] < 0x7f;
+    if (ok) {
+        memcpy(r->request_id, id, n + 1);
+        return;
+    }
+    uint64_t x = atomic_fetch_add(&r->srv->next_id, 1) + r->srv->id_key;
+    /* splitmix64 finaliser: a bijection, so ids never repeat. */
+    x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ull;
+    x = (x ^ (x >> 27)) * 0x94d049bb133111ebull;
+    x ^= x >> 31;
+    snprintf(r->request_id, sizeof r->request_id, "%016llx", (unsigned long long)x);
+}
+
+static enum MHD_Result preflight(struct http_request *r)
+{
+    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+    if (!resp)
+        return MHD_NO;
+    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route->allow);
+    if (r->origin[0]) {
+        add_cors(r, resp);
+        MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->route->allow);
+        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, X-Request-Id");
+        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    }
+    enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
+    MHD_destroy_response(resp);
+    r->status = 204;
+    r->phase = PH_ANSWERED;
+    return rc;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **con_cls)
+{
+    (void)version;
+    struct http_server *srv = cls;
+    struct http_request *r = *con_cls;
+    if (r) {
+        if (r->phase == PH_ANSWERED) { /* body of a request already refused: discard */
+            *size = 0;
+            return MHD_YES;
+        }
+        return r->route->post(r, data, size);
+    }
+
+    r = calloc(1, sizeof *r);
+    if (!r)
+        return MHD_NO;
+    *con_cls = r;
+    r->srv = srv;
+    r->conn = conn;
+    r->t_start = now_ms();
+    snprintf(r->method, sizeof r->method, "%s", method);
+    snprintf(r->path, sizeof r->path, "%s", url);
+    request_id(r);
+    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+    if (origin)
+        origin_allowed(srv, origin, r->origin);
+    r->route = route_find(url);
+    r->metric = r->route->metric;
+
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
+    int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
+    int is_options = strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
+    if (!r->route->path) { /* not an API route: static file or 404 */
+        char path[PATH_MAX];
+        if (static_resolve(srv, url, path) != 0) {
+            r->metric = METRICS_ROUTE_OTHER;
+            r->route = NULL;
+            return fail(r, API_E_NOT_FOUND, "no such route or file: %.200s", url);
+        }
+    }
+    if (is_options)
+        return preflight(r);
+    if (is_get && r->route->get)
+        return r->route->get(r, data, size);
+    if (is_post && r->route->post)
+        return predict_begin(r);
+    return fail(r, API_E_METHOD_NOT_ALLOWED, "%.16s is not allowed on %.200s; allowed: %s", method, url,
+                r->route->allow);
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    struct http_server *srv = cls;
+    struct http_request *r = *con_cls;
+    if (!r)
+        return;
+    double ms = now_ms() - r->t_start;
+    unsigned status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : (r->status ? r->status : 499);
+    metrics_observe_request(srv->metrics, r->metric, status, ms / 1e3);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
+        log_msg(srv->log, LOG_DEBUG, "request %s: connection ended early (code %d)", r->request_id, (int)toe);
+    char remote[64] = "";
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci && ci->client_addr) {
+        char port[8];
+        getnameinfo(ci->client_addr,
+                    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+                    remote, sizeof remote, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
+    }
+    struct log_access a = {r->method, r->path, status, r->bytes, ms, r->request_id, r->samples_run, remote};
+    log_access(srv->log, &a);
+    if (r->pp)
+        MHD_destroy_post_processor(r->pp);
+    api_images_free(&r->images);
+    free(r->body);
+    free(r->job_body);
+    free(r);
+    *con_cls = NULL;
+}
+
+static void on_mhd_error(void *cls, const char *fmt, va_list ap)
+{
+    struct http_server *srv = cls;
+    if (!log_enabled(srv->log, LOG_WARN))
+        return;
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_msg(srv->log, LOG_WARN, "libmicrohttpd: %s", msg);
+}
+
+/* --- lifecycle ---------------------------------------------------------------------- */
+
+int http_listen(const char *host, unsigned port, char err[HTTP_ERR_LEN])
+{
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *res;
+    char port_s[8];
+    snprintf(port_s, sizeof port_s, "%u", port);
+    int rc = getaddrinfo(host[0] ? host : NULL, port_s, &hints, &res);
+    if (rc != 0) {
+        snprintf(err, HTTP_ERR_LEN, "listen address '%s': %s", host, gai_strerror(rc));
+        return -1;
+    }
+    int fd = -1, saved = 0;
+    for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+        fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+        if (fd < 0) {
+            saved = errno;
+            continue;
+        }
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, ai->ai_addr, ai->ai_addrlen) == 0 && listen(fd, SOMAXCONN) == 0)
+            break;
+        saved = errno;
+        close(fd);
+        fd = -1;
+    }
+    freeaddrinfo(res);
+    if (fd < 0)
+        snprintf(err, HTTP_ERR_LEN, "cannot listen on %s:%u: %s", host, port, strerror(saved));
+    return fd;
+}
+
+void *http_worker_new(void *model)
+{
+    return bnn_workspace_new(model);
+}
+
+void http_worker_free(void *ctx)
+{
+    bnn_workspace_free(ctx);
+}
+
+static void parse_origins(struct http_server *srv, const char *list)
+{
+    const char *p = list;
+    while (*p && srv->n_origins < MAX_ORIGINS) {
+        while (*p == ' ' || *p == ',')
+            p++;
+        size_t n = strcspn(p, ",");
+        size_t m = n;
+        while (m > 0 && p[m - 1] == ' ')
+            m--;
+        if (m > 0)
+            srv->origins[srv->n_origins++] = strndup(p, m);
+        p += n;
+    }
+}
+
+struct http_server *http_start(const struct http_deps *deps, int listen_fd, char err[HTTP_ERR_LEN])
+{
+    struct http_server *srv = calloc(1, sizeof *srv);
+    if (!srv) {
+        snprintf(err, HTTP_ERR_LEN, "http_start: out of memory");
+        return NULL;
+    }
+    srv->cfg = deps->cfg;
+    srv->model = deps->model;
+    srv->pool = deps->pool;
+    srv->metrics = deps->metrics;
+    srv->log = deps->log;
+    srv->openapi = deps->openapi;
+    srv->openapi_len = deps->openapi_len;
+    srv->listen_fd = -1;
+    atomic_init(&srv->state, HTTP_STARTING);
+    atomic_init(&srv->suspended, 0);
+    atomic_init(&srv->next_id, 0);
+    if (getrandom(&srv->id_key, sizeof srv->id_key, 0) != (ssize_t)sizeof srv->id_key)
+        srv->id_key = (uint64_t)time(NULL);
+    parse_origins(srv, deps->cfg->cors_origins);
+    if (!realpath(deps->cfg->web_root, srv->web_root)) {
+        log_msg(srv->log, LOG_WARN, "web_root %s: %s; GET / will answer 404", deps->cfg->web_root, strerror(errno));
+        srv->web_root[0] = '\0';
+    }
+    json_t *mj = api_model_json(deps->model, deps->cfg);
+    if (mj && deps->version)
+        json_object_set_new(mj, "server_version", json_string(deps->version));
+    srv->model_json = mj ? api_dump(mj, &srv->model_json_len) : NULL;
+    json_decref(mj);
+    if (!srv->model_json) {
+        snprintf(err, HTTP_ERR_LEN, "http_start: out of memory describing the model");
+        goto fail;
+    }
+
+    const struct cfg *c = deps->cfg;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    struct MHD_OptionItem opts[] = {
+        {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, srv},
+        {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
+        {MHD_OPTION_CONNECTION_LIMIT, (intptr_t)c->connection_limit, NULL},
+        {MHD_OPTION_PER_IP_CONNECTION_LIMIT, (intptr_t)c->per_ip_connection_limit, NULL},
+        {MHD_OPTION_CONNECTION_TIMEOUT, (intptr_t)c->connection_timeout, NULL},
+        {MHD_OPTION_CONNECTION_MEMORY_LIMIT, (intptr_t)c->connection_memory_limit, NULL},
+        {MHD_OPTION_NOTIFY_COMPLETED, (intptr_t)on_completed, srv},
+        {c->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)c->http_threads, NULL},
+        {MHD_OPTION_END, 0, NULL},
+    };
+    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, HTTP_ERR_LEN, "libmicrohttpd failed to start (see the log above)");
+        goto fail;
+    }
+    srv->listen_fd = listen_fd;
+    const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
+    srv->port = di ? di->port : 0;
+    return srv;
+fail:
+    for (size_t i = 0; i < srv->n_origins; i++)
+        free(srv->origins[i]);
+    free(srv->model_json);
+    free(srv);
+    return NULL;
+}
+
+unsigned http_port(const struct http_server *s)
+{
+    return s->port;
+}
+
+void http_set_state(struct http_server *s, enum http_state state)
+{
+    atomic_store(&s->state, (int)state);
+}
+
+void http_quiesce(struct http_server *s)
+{
+    if (!s->daemon)
+        return;
+    MHD_socket fd = MHD_quiesce_daemon(s->daemon);
+    if (fd != MHD_INVALID_SOCKET)
+        s->listen_fd = fd; /* ours to close after MHD_stop_daemon */
+}
+
+void http_free(struct http_server *s, double wait_seconds)
+{
+    if (!s)
+        return;
+    /* libmicrohttpd 0.9.75 panics when stopped with suspended connections:
+     * wait until every resumed one has taken its response. */
+    double deadline = now_ms() + wait_seconds * 1e3;
+    while (atomic_load(&s->suspended) > 0 && now_ms() < deadline) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    if (atomic_load(&s->suspended) > 0)
+        log_msg(s->log, LOG_ERROR, "%u connections still suspended at shutdown", atomic_load(&s->suspended));
+    if (s->daemon)
+        MHD_stop_daemon(s->daemon);
+    if (s->listen_fd >= 0)
+        close(s->listen_fd);
+    for (size_t i = 0; i < s->n_origins; i++)
+        free(s->origins[i]);
+    free(s->model_json);
+    free(s);
+}

@@ -1,0 +1,66 @@
+/* http.h - the daemon's HTTP side on libmicrohttpd: routing table, handlers,
+ * early rejection, body accumulation, and the suspend / compute / resume
+ * cycle that keeps inference off the event loop.
+ *
+ * Invariant: a connection is suspended only while its job is in the pool,
+ * and every job ends (run or cancel) by storing a response and resuming the
+ * connection, so after pool_shutdown no connection stays suspended.
+ * The server borrows everything in struct http_deps until http_free.
+ */
+#ifndef BNN_HTTP_H
+#define BNN_HTTP_H
+
+#include <stddef.h>
+
+#include "bnn.h"
+#include "config.h"
+#include "log.h"
+#include "metrics.h"
+#include "pool.h"
+
+#define HTTP_ERR_LEN 256
+
+enum http_state { HTTP_STARTING = 0, HTTP_READY = 1, HTTP_DRAINING = 2 };
+
+struct http_deps {
+    const struct cfg *cfg;
+    const struct bnn_model *model;
+    struct pool *pool;       /* jobs are submitted with http's run/cancel */
+    struct metrics *metrics;
+    struct log *log;
+    const char *openapi;     /* the spec's text, or NULL (404) */
+    size_t openapi_len;
+    const char *version;     /* bnn-serve version for /v1/model */
+};
+
+struct http_server;
+
+/* Starts libmicrohttpd on an already listening socket (listen_fd; the server
+ * takes it over and closes it in http_free). Readiness starts as
+ * HTTP_STARTING. NULL with err filled on failure (listen_fd then still
+ * belongs to the caller). Owned by caller: http_free. */
+struct http_server *http_start(const struct http_deps *deps, int listen_fd, char err[HTTP_ERR_LEN]);
+
+/* The TCP port actually bound (for port 0). */
+unsigned http_port(const struct http_server *s);
+
+/* /readyz answers 200 only in HTTP_READY. */
+void http_set_state(struct http_server *s, enum http_state state);
+
+/* Stops accepting new connections; open ones are still served. */
+void http_quiesce(struct http_server *s);
+
+/* After pool_shutdown: waits (up to wait_seconds) for every resumed
+ * connection to take its response, then stops the daemon and frees. */
+void http_free(struct http_server *s, double wait_seconds);
+
+/* Worker context for the pool: a bnn_workspace for the model (cls). */
+void *http_worker_new(void *model);
+void http_worker_free(void *ctx);
+
+/* Creates a listening TCP socket on host:port (IPv4 or IPv6, SO_REUSEADDR).
+ * Returns the fd, or -1 with err naming the address and the reason
+ * (e.g. "127.0.0.1:8080: Address already in use"). */
+int http_listen(const char *host, unsigned port, char err[HTTP_ERR_LEN]);
+
+#endif
