@@ -111,7 +111,7 @@ load: all data
 	@tests/load/run.sh $(BUILD)
 
 train: all data
-	$(BUILD)/bnn-train --data $(DATA) --out $(WEIGHTS) $(TRAIN_ARGS)
+	$(BUILD)/bnn-train --data $(DATA) --out $(WEIGHTS) --log $(WEIGHTS:.safetensors=.train.csv) $(TRAIN_ARGS)
 
 clean:
 	rm -rf build/bnn-serve build/model build/service build/tests build/*.a build/asan build/tsan build/fuzz
