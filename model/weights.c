@@ -356,6 +356,7 @@ int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, ch
             (rc = check_shape(&refs[i][T_KSCALE], i, T_KSCALE, dims[i], dims[i + 1], 2, err)) ||
             (rc = check_shape(&refs[i][T_BSCALE], i, T_BSCALE, dims[i + 1], 0, 1, err)))
             goto fail;
+        rc = BNN_E_FORMAT; /* the default for the checks that follow */
     }
     if (dims[n_layers] > BNN_MAX_CLASSES) {
         snprintf(err, BNN_ERR_LEN, "layers.%d.bias_loc: %zu classes, at most %d supported", n_layers - 1,
