@@ -1,0 +1,130 @@
+#!/usr/bin/env python3
+"""Writes the small seed corpora under tests/fuzz/corpus/ (committed; rerun
+only to change them). PNG seeds: the fixtures of tests/data/png plus tiny
+hand-built files in every colour type and depth, and broken kinds. Config
+seeds: the shipped file and edge cases. safetensors seeds: a valid 3-layer
+model in the bnn-serve/1 layout and broken kinds (bad shape, dtype, offsets,
+sigma <= 0, NaN, truncation, header length overflow)."""
+import json, os, shutil, struct, zlib
+
+here = os.path.dirname(os.path.abspath(__file__))
+root = os.path.dirname(os.path.dirname(here))
+
+def out(kind, name, data):
+    d = os.path.join(here, "corpus", kind)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+# ---- PNG ----
+def chunk(t, data):
+    return struct.pack(">I", len(data)) + t + data + struct.pack(">I", zlib.crc32(t + data) & 0xffffffff)
+
+def png(w, h, depth, ctype, rows, extra=b"", interlace=0, plte=None, trns=None):
+    s = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, ctype, 0, 0, interlace))
+    if plte is not None:
+        s += chunk(b"PLTE", plte)
+    if trns is not None:
+        s += chunk(b"tRNS", trns)
+    s += extra
+    s += chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + r for r in rows)))
+    return s + chunk(b"IEND", b"")
+
+src = os.path.join(root, "tests", "data", "png")
+for f in sorted(os.listdir(src)):
+    if f.endswith(".png"):
+        shutil.copy(os.path.join(src, f), os.path.join(here, "corpus", "fuzz_png", f))
+
+W = H = 8
+gray = [[(x * 32 + y * 8) & 255 for x in range(W)] for y in range(H)]
+def pack(vals, depth):
+    bits = "".join(format(v, "0%db" % depth) for v in vals)
+    bits += "0" * (-len(bits) % 8)
+    return bytes(int(bits[i:i + 8], 2) for i in range(0, len(bits), 8))
+for depth in (1, 2, 4, 8, 16):
+    L = (1 << depth) - 1
+    if depth == 16:
+        rows = [b"".join(struct.pack(">H", v * 257) for v in r) for r in gray]
+    else:
+        rows = [pack([v * L // 255 for v in r], depth) for r in gray]
+    out("fuzz_png", "gray%d.png" % depth, png(W, H, depth, 0, rows))
+    if depth <= 8:
+        plte = b"".join(bytes([i * 255 // L] * 3) for i in range(L + 1))
+        out("fuzz_png", "palette%d.png" % depth,
+            png(W, H, depth, 3, [pack([v * L // 255 for v in r], depth) for r in gray], plte=plte,
+                trns=bytes(range(0, 256, max(1, 256 // (L + 1))))[: L + 1]))
+out("fuzz_png", "graya8.png", png(W, H, 8, 4, [bytes(sum(([v, 255 - v] for v in r), [])) for r in gray]))
+out("fuzz_png", "rgb8_trns_gama.png", png(W, H, 8, 2, [bytes(sum(([v, v, 255 - v] for v in r), [])) for r in gray],
+                                          extra=chunk(b"gAMA", struct.pack(">I", 45455)) +
+                                          chunk(b"tEXt", b"Comment\x00seed")),
+    )
+out("fuzz_png", "rgba16.png", png(W, H, 16, 6, [b"".join(struct.pack(">HHHH", v * 257, v * 257, 0, 65535 - v) for v in r) for r in gray]))
+out("fuzz_png", "one_pixel.png", png(1, 1, 8, 0, [b"\x80"]))
+out("fuzz_png", "wide_1x300.png", png(300, 1, 1, 0, [pack([1, 0] * 150, 1)]))
+ok = png(W, H, 8, 0, [bytes(r) for r in gray])
+out("fuzz_png", "two_idat.png", ok[:33] + chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + bytes(r) for r in gray))[:10])
+    + chunk(b"IDAT", zlib.compress(b"".join(b"\x00" + bytes(r) for r in gray))[10:]) + chunk(b"IEND", b""))
+out("fuzz_png", "filter_types.png", b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", W, H, 8, 0, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(b"".join(bytes([y % 5]) + bytes(gray[y]) for y in range(H)))) + chunk(b"IEND", b""))
+
+# ---- config ----
+with open(os.path.join(root, "config", "bnn-serve.conf"), "rb") as f:
+    out("fuzz_config", "shipped.conf", f.read())
+out("fuzz_config", "small.conf", b"port = 9000\nworkers=2 # two\nhost = \"a # b\"\nmax_body_bytes = 2MiB\nlog_format = json\n")
+out("fuzz_config", "crlf.conf", b"# c\r\naccess_log = off\r\ndefault_interval = 0.9\r\n\r\n")
+out("fuzz_config", "bad_key.conf", b"port = 1\nprot = 2\n")
+out("fuzz_config", "bad_value.conf", b"max_samples = 10k\n")
+out("fuzz_config", "env.txt", b"BNN_SERVE_PORT=1\nBNN_SERVE_MAX_SAMPLES=7\nBNN_SERVE_DEFAULT_SAMPLES=7\nOTHER=1\n")
+out("fuzz_config", "quoted.conf", b"model = \"/a \\\"b\\\" \\\\ c\"\ncors_origins = *\n")
+
+# ---- safetensors ----
+def safetensors(tensors, meta, header_patch=None, data_patch=None):
+    header, blob = {}, b""
+    for name, shape, values in tensors:
+        raw = struct.pack("<%df" % len(values), *values)
+        header[name] = {"dtype": "F32", "shape": shape, "data_offsets": [len(blob), len(blob) + len(raw)]}
+        blob += raw
+    if meta is not None:
+        header["__metadata__"] = meta
+    if header_patch:
+        header_patch(header)
+    h = json.dumps(header, separators=(",", ":")).encode()
+    h += b" " * (-len(h) % 8)
+    if data_patch:
+        blob = data_patch(blob)
+    return struct.pack("<Q", len(h)) + h + blob
+
+dims = [4, 3, 2]
+def model(sigma=0.1, nan=False):
+    t = []
+    for i in range(len(dims) - 1):
+        n_in, n_out = dims[i], dims[i + 1]
+        mu = [((k * 7) % 11 - 5) / 10 for k in range(n_in * n_out)]
+        if nan and i == 1:
+            mu[0] = float("nan")
+        t.append(("layers.%d.kernel_loc" % i, [n_in, n_out], mu))
+        t.append(("layers.%d.kernel_scale" % i, [n_in, n_out], [sigma] * (n_in * n_out)))
+        t.append(("layers.%d.bias_loc" % i, [n_out], [0.01] * n_out))
+        t.append(("layers.%d.bias_scale" % i, [n_out], [sigma] * n_out))
+    return t
+meta = {"format": "bnn-serve/1", "activation": "relu", "input": "mnist-28x28-gray", "prior_scale": "1.0"}
+good = safetensors(model(), meta)
+out("fuzz_safetensors", "valid_4_3_2.safetensors", good)
+out("fuzz_safetensors", "no_metadata.safetensors", safetensors(model(), None))
+out("fuzz_safetensors", "wrong_format.safetensors", safetensors(model(), dict(meta, format="other/2")))
+out("fuzz_safetensors", "sigma_zero.safetensors", safetensors(model(sigma=0.0), meta))
+out("fuzz_safetensors", "sigma_negative.safetensors", safetensors(model(sigma=-0.5), meta))
+out("fuzz_safetensors", "sigma_tiny.safetensors", safetensors(model(sigma=1e-30), meta))
+out("fuzz_safetensors", "nan_mu.safetensors", safetensors(model(nan=True), meta))
+def bad_shape(h): h["layers.1.kernel_loc"]["shape"] = [3, 3]
+out("fuzz_safetensors", "bad_shape.safetensors", safetensors(model(), meta, header_patch=bad_shape))
+def bad_dtype(h): h["layers.0.bias_loc"]["dtype"] = "F16"
+out("fuzz_safetensors", "bad_dtype.safetensors", safetensors(model(), meta, header_patch=bad_dtype))
+def bad_offsets(h): h["layers.0.kernel_loc"]["data_offsets"] = [0, 1 << 40]
+out("fuzz_safetensors", "bad_offsets.safetensors", safetensors(model(), meta, header_patch=bad_offsets))
+def overlap(h): h["layers.0.bias_scale"]["data_offsets"] = h["layers.0.bias_loc"]["data_offsets"]
+out("fuzz_safetensors", "overlapping.safetensors", safetensors(model(), meta, header_patch=overlap))
+out("fuzz_safetensors", "truncated.safetensors", good[: len(good) - 20])
+out("fuzz_safetensors", "header_len_huge.safetensors", struct.pack("<Q", (1 << 64) - 1) + good[8:])
+out("fuzz_safetensors", "header_not_json.safetensors", struct.pack("<Q", 8) + b"{not js}")
+out("fuzz_safetensors", "empty_header.safetensors", struct.pack("<Q", 2) + b"{}")
