@@ -568,6 +568,23 @@ int main(int argc, char **argv)
             }
             if (close_plot(f, name)) goto done;
         }
+        /* gallery: 16 rows (clean + 15) x 8 digits, 1 px gaps, rows upwards */
+        if (!(f = open_plot(plots, "gallery.mat"))) goto done;
+        for (int gr = 16 * 29 - 2; gr >= 0; gr--) {
+            int set = gr / 29, r = gr % 29;
+            for (int gc = 0; gc < 8 * 29 - 1; gc++) {
+                int img = gc / 29, c = gc % 29, v = 96;
+                if (r < 28 && c < 28 && (size_t)img < im.n) {
+                    uint8_t px[CORRUPT_PIXELS];
+                    const uint8_t *src = im.pixels + (size_t)img * CORRUPT_PIXELS;
+                    if (set == 0) memcpy(px, src, CORRUPT_PIXELS);
+                    else corrupt_apply(px, src, (enum corrupt_kind)(set - 1), seed, (uint64_t)img);
+                    v = px[r * 28 + c];
+                }
+                fprintf(f, "%d%c", v, gc == 8 * 29 - 2 ? '\n' : ' ');
+            }
+        }
+        if (close_plot(f, "gallery.mat")) goto done;
         if (!(f = open_plot(plots, "example.txt"))) goto done;
         fprintf(f, "%zu %d %s %d %.4f %d %.4f\n", ex.index, ex.label, corrupt_name(ex.kind), ex.p_clean.predicted,
                 ex.p_clean.epistemic, ex.p_corrupted.predicted, ex.p_corrupted.epistemic);
