@@ -51,7 +51,7 @@ struct http_server {
     int listen_fd;
     unsigned port;
     _Atomic int state;          /* enum http_state */
-    _Atomic unsigned suspended; /* connections suspended or resumed but not yet answered */
+    _Atomic unsigned in_jobs; /* requests that were queued and have not completed yet */
     _Atomic uint64_t next_id;
     uint64_t id_key;
 };
@@ -67,7 +67,10 @@ struct route {
     handler_fn post;
 };
 
-enum phase { PH_BODY = 0, PH_QUEUED, PH_ANSWERED };
+/* PH_DEFERRED: a request without a body to read is answered on the second
+ * call, since a response queued on the first one makes libmicrohttpd close
+ * the connection (no keep-alive). */
+enum phase { PH_BODY = 0, PH_DEFERRED, PH_QUEUED, PH_ANSWERED };
 
 struct http_request {
     struct http_server *srv;
@@ -103,6 +106,7 @@ struct http_request {
     size_t job_len;
     int job_retry;
     _Atomic int job_done;
+    int had_job;
 };
 
 static double now_ms(void)
@@ -586,8 +590,9 @@ static enum MHD_Result predict_submit(struct http_request *r)
         return fail(r, API_E_DRAINING, "server is shutting down; retry later");
     /* Suspend before the job can possibly finish: resuming a connection that
      * is not suspended is undefined in libmicrohttpd. */
-    atomic_fetch_add(&srv->suspended, 1);
+    atomic_fetch_add(&srv->in_jobs, 1);
     r->phase = PH_QUEUED;
+    r->had_job = 1;
     r->t_enqueue = now_ms();
     MHD_suspend_connection(r->conn);
     int rc = pool_submit(srv->pool, r, job_run, job_cancel);
@@ -610,7 +615,6 @@ static enum MHD_Result h_predict(struct http_request *r, const char *data, size_
         /* Called again after the worker resumed us. */
         if (!atomic_load_explicit(&r->job_done, memory_order_acquire))
             return MHD_YES; /* spurious: still waiting */
-        atomic_fetch_sub(&r->srv->suspended, 1);
         char *body = r->job_body;
         r->job_body = NULL;
         if (!body)
@@ -713,6 +717,8 @@ static enum MHD_Result preflight(struct http_request *r)
     return rc;
 }
 
+static enum MHD_Result dispatch(struct http_request *r, const char *data, size_t *size);
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                   const char *version, const char *data, size_t *size, void **con_cls)
 {
@@ -723,6 +729,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         if (r->phase == PH_ANSWERED) { /* body of a request already refused: discard */
             *size = 0;
             return MHD_YES;
+        }
+        if (r->phase == PH_DEFERRED) {
+            if (*size > 0) { /* a body nobody asked for */
+                *size = 0;
+                return MHD_YES;
+            }
+            return dispatch(r, data, size);
         }
         return r->route->post(r, data, size);
     }
@@ -742,7 +755,18 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         origin_allowed(srv, origin, r->origin);
     r->route = route_find(url);
     r->metric = r->route->metric;
+    /* A POST is judged on its headers now (early rejection); anything else
+     * waits for the second call so the connection can be kept alive. */
+    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+        return dispatch(r, data, size);
+    r->phase = PH_DEFERRED;
+    return MHD_YES;
+}
 
+static enum MHD_Result dispatch(struct http_request *r, const char *data, size_t *size)
+{
+    struct http_server *srv = r->srv;
+    const char *method = r->method, *url = r->path;
     int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
     int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
     int is_options = strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
@@ -758,8 +782,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return preflight(r);
     if (is_get && r->route->get)
         return r->route->get(r, data, size);
-    if (is_post && r->route->post)
+    if (is_post && r->route->post) {
+        r->phase = PH_BODY;
         return predict_begin(r);
+    }
     return fail(r, API_E_METHOD_NOT_ALLOWED, "%.16s is not allowed on %.200s; allowed: %s", method, url,
                 r->route->allow);
 }
@@ -787,6 +813,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     }
     struct log_access a = {r->method, r->path, status, r->bytes, ms, r->request_id, r->samples_run, remote};
     log_access(srv->log, &a);
+    if (r->had_job)
+        atomic_fetch_sub(&srv->in_jobs, 1);
     if (r->pp)
         MHD_destroy_post_processor(r->pp);
     api_images_free(&r->images);
@@ -882,7 +910,7 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
     srv->openapi_len = deps->openapi_len;
     srv->listen_fd = -1;
     atomic_init(&srv->state, HTTP_STARTING);
-    atomic_init(&srv->suspended, 0);
+    atomic_init(&srv->in_jobs, 0);
     atomic_init(&srv->next_id, 0);
     if (getrandom(&srv->id_key, sizeof srv->id_key, 0) != (ssize_t)sizeof srv->id_key)
         srv->id_key = (uint64_t)time(NULL);
@@ -946,23 +974,30 @@ void http_quiesce(struct http_server *s)
     if (!s->daemon)
         return;
     MHD_socket fd = MHD_quiesce_daemon(s->daemon);
-    if (fd != MHD_INVALID_SOCKET)
-        s->listen_fd = fd; /* ours to close after MHD_stop_daemon */
+    if (fd != MHD_INVALID_SOCKET) {
+        /* Quiesced, the socket still completes handshakes into its backlog
+         * that nobody will accept; shutting it down makes the kernel refuse
+         * new connections at once. The fd itself is closed only after
+         * MHD_stop_daemon, as libmicrohttpd requires. */
+        shutdown(fd, SHUT_RDWR);
+        s->listen_fd = fd;
+    }
 }
 
 void http_free(struct http_server *s, double wait_seconds)
 {
     if (!s)
         return;
-    /* libmicrohttpd 0.9.75 panics when stopped with suspended connections:
-     * wait until every resumed one has taken its response. */
+    /* libmicrohttpd 0.9.75 panics when stopped with suspended connections,
+     * and stopping closes connections whose answer is still being sent:
+     * wait until every request that had a job has completed. */
     double deadline = now_ms() + wait_seconds * 1e3;
-    while (atomic_load(&s->suspended) > 0 && now_ms() < deadline) {
-        struct timespec ts = {0, 10 * 1000 * 1000};
+    while (atomic_load(&s->in_jobs) > 0 && now_ms() < deadline) {
+        struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }
-    if (atomic_load(&s->suspended) > 0)
-        log_msg(s->log, LOG_ERROR, "%u connections still suspended at shutdown", atomic_load(&s->suspended));
+    if (atomic_load(&s->in_jobs) > 0)
+        log_msg(s->log, LOG_ERROR, "%u requests with a job still open at shutdown", atomic_load(&s->in_jobs));
     if (s->daemon)
         MHD_stop_daemon(s->daemon);
     if (s->listen_fd >= 0)

@@ -429,11 +429,16 @@ class DaemonTest(unittest.TestCase):
             c.request("POST", "/predict?samples=5&seed=%d" % i, body=self.png7, headers={"Content-Type": "image/png"})
             r = c.getresponse()
             self.assertEqual(r.status, 200)
+            self.assertNotEqual(r.getheader("Connection"), "close")
             r.read()
-            c.request("GET", "/healthz")
-            r = c.getresponse()
-            self.assertEqual(r.status, 200)
-            r.read()
+            for path in ("/healthz", "/metrics", "/v1/model", "/"):
+                c.request("GET", path)
+                r = c.getresponse()
+                self.assertEqual(r.status, 200)
+                self.assertNotEqual(r.getheader("Connection"), "close", path)
+                r.read()
+            sock = c.sock
+        self.assertIs(c.sock, sock)  # one TCP connection throughout
         c.close()
 
     def test_access_log(self):
