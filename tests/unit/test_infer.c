@@ -1,0 +1,626 @@
+/* test_infer.c - Monte-Carlo prediction.
+ *  1. LRT and weight sampling give the same distribution: two-sample KS per
+ *     class on real MNIST test images, small random model and (if present)
+ *     the shipped model; plus a negative control showing the test has power.
+ *  2. Closed forms: a one-layer net's logits are exactly Gaussian with known
+ *     mean and variance; a two-layer net whose ReLU never clips has known
+ *     output moments. Both modes.
+ *  3. Determinism: same seed same bits, other seeds differ, 1 thread vs 4
+ *     concurrent threads, T split differently across blocks.
+ *  4. The GEMM-block path against a naive triple-loop reference (both modes).
+ *  5. bnn_summarize on hand-computed numbers; argument errors.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "bnn.h"
+#include "idx.h"
+#include "infer.h"
+#include "rng.h"
+#include "stats.h"
+#include "weights.h"
+
+void openblas_set_num_threads(int n);
+
+static const char *data_dir(void)
+{
+    const char *d = getenv("BNN_DATA");
+    return d ? d : "build/data/mnist";
+}
+
+static const char *weights_path(void)
+{
+    const char *p = getenv("BNN_WEIGHTS");
+    return p ? p : "model/weights/mnist-bnn.safetensors";
+}
+
+/* mu ~ mu_scale N(0,1)/sqrt(n_in), sigma ~ U(lo, hi)/sqrt(n_in), biases
+ * mu 0.1 N(0,1), sigma 0.1: wide enough that every class probability varies
+ * from pass to pass. Draws from rng streams 1000+ (not the inference ones). */
+static struct bnn_model *random_model(const size_t *dims, size_t n, double mu_scale, double lo, double hi)
+{
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m = bnn_model_new(dims, n, err);
+    assert_non_null(m);
+    for (size_t l = 0; l < n; l++) {
+        struct bnn_layer *L = &m->layers[l];
+        size_t nw = L->n_in * L->n_out;
+        float s = 1.0f / sqrtf((float)L->n_in);
+        rng_normals(L->w_mu, nw, 5, 1000 + (uint32_t)l, 0, 0);
+        rng_uniforms(L->w_sigma, nw, 5, 1100 + (uint32_t)l, 0, 0);
+        for (size_t i = 0; i < nw; i++) {
+            L->w_mu[i] *= (float)mu_scale * s;
+            L->w_sigma[i] = ((float)lo + (float)(hi - lo) * L->w_sigma[i]) * s;
+        }
+        rng_normals(L->b_mu, L->n_out, 5, 1200 + (uint32_t)l, 0, 0);
+        for (size_t j = 0; j < L->n_out; j++)
+            L->b_mu[j] *= 0.1f, L->b_sigma[j] = 0.1f;
+    }
+    bnn_model_update_var(m);
+    return m;
+}
+
+/* Test image i of MNIST t10k scaled to [0,1]; skips the test when absent. */
+static struct idx_images *mnist_test_images(void)
+{
+    static struct idx_images im;
+    static struct idx_labels lb;
+    static int loaded;
+    if (!loaded) {
+        char err[BNN_ERR_LEN];
+        if (idx_load_mnist(&im, &lb, data_dir(), "t10k", err) != BNN_OK) {
+            printf("skipped: %s\n", err);
+            return NULL;
+        }
+        loaded = 1;
+    }
+    return &im;
+}
+
+static void image_at(float *x, const struct idx_images *im, size_t i)
+{
+    for (size_t p = 0; p < 784; p++)
+        x[p] = im->pixels[i * 784 + p] / 255.0f;
+}
+
+/* Two-sample KS per class between LRT and WEIGHTS probabilities; returns
+ * the smallest p-value over the classes. */
+static double min_ks_p(const struct bnn_model *m_lrt, const struct bnn_model *m_w, const float *x, size_t T,
+                       uint64_t seed, double *worst_d)
+{
+    char err[BNN_ERR_LEN];
+    size_t k = bnn_model_n_classes(m_lrt);
+    float *pl = malloc(T * k * sizeof(float)), *pw = malloc(T * k * sizeof(float));
+    double *a = malloc(T * sizeof(double)), *b = malloc(T * sizeof(double));
+    struct bnn_workspace *wl = bnn_workspace_new(m_lrt), *ww = bnn_workspace_new(m_w);
+    assert_int_equal(bnn_sample_probs(pl, wl, m_lrt, x, T, seed, BNN_MODE_LRT, err), BNN_OK);
+    assert_int_equal(bnn_sample_probs(pw, ww, m_w, x, T, seed + 1, BNN_MODE_WEIGHTS, err), BNN_OK);
+    double pmin = 1.0;
+    *worst_d = 0.0;
+    for (size_t c = 0; c < k; c++) {
+        for (size_t t = 0; t < T; t++)
+            a[t] = pl[t * k + c], b[t] = pw[t * k + c];
+        double p, d = stats_ks_2samp(a, T, b, T, &p);
+        if (p < pmin)
+            pmin = p;
+        if (d > *worst_d)
+            *worst_d = d;
+    }
+    bnn_workspace_free(wl);
+    bnn_workspace_free(ww);
+    free(pl), free(pw), free(a), free(b);
+    return pmin;
+}
+
+/* 1 %, Bonferroni-corrected over the classes of one image so the family of
+ * ten tests per image rejects a true null at most 1 % of the time. */
+#define KS_ALPHA 0.01
+
+static void test_lrt_matches_weights_random_model(void **state)
+{
+    (void)state;
+    struct idx_images *im = mnist_test_images();
+    if (!im)
+        skip();
+    const size_t dims[] = {784, 32, 16, 10};
+    struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
+    const size_t T = 2000;
+    float x[784];
+    for (size_t i = 0; i < 3; i++) {
+        image_at(x, im, i);
+        double d, p = min_ks_p(m, m, x, T, 100 + i, &d);
+        printf("image %zu: LRT vs weights, min KS p over 10 classes %.4f (max D %.4f)\n", i, p, d);
+        if (p < KS_ALPHA / 10)
+            fail_msg("image %zu: KS rejects LRT == weights (p = %g, D = %g)", i, p, d);
+    }
+    /* Negative control: the same test against a model whose sigmas are 1.3x
+     * must reject, or the test above could not fail. */
+    struct bnn_model *wide = random_model(dims, 3, 2.0, 0.5, 1.5);
+    for (size_t l = 0; l < 3; l++) {
+        struct bnn_layer *L = &wide->layers[l];
+        for (size_t i = 0; i < L->n_in * L->n_out; i++)
+            L->w_sigma[i] *= 1.3f;
+    }
+    bnn_model_update_var(wide);
+    image_at(x, im, 0);
+    double d, p = min_ks_p(wide, m, x, T, 7, &d);
+    printf("negative control (sigma x1.3): min KS p %.3g (max D %.4f)\n", p, d);
+    assert_true(p < 1e-4);
+    bnn_model_free(wide);
+    bnn_model_free(m);
+}
+
+static void test_lrt_matches_weights_shipped_model(void **state)
+{
+    (void)state;
+    struct idx_images *im = mnist_test_images();
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m;
+    if (!im || access(weights_path(), R_OK) != 0) {
+        printf("skipped: %s or MNIST missing\n", weights_path());
+        skip();
+    }
+    assert_int_equal(bnn_weights_load(&m, weights_path(), err), BNN_OK);
+    float x[784];
+    /* image 8 (a 5 that models find ambiguous) and image 0 (a clear 7) */
+    static const size_t which[] = {8, 0};
+    for (size_t i = 0; i < 2; i++) {
+        image_at(x, im, which[i]);
+        double d, p = min_ks_p(m, m, x, 2000, 300 + i, &d);
+        printf("shipped model, image %zu: min KS p over 10 classes %.4f (max D %.4f)\n", which[i], p, d);
+        if (p < KS_ALPHA / 10)
+            fail_msg("image %zu: KS rejects LRT == weights (p = %g, D = %g)", which[i], p, d);
+    }
+    bnn_model_free(m);
+}
+
+/* 3 -> 2, one layer: logit j ~ N(x.mu_j + mb_j, (x*x).s2_j + sb2_j) exactly. */
+static void test_closed_form_one_layer(void **state)
+{
+    (void)state;
+    char err[BNN_ERR_LEN];
+    const size_t dims[] = {3, 2};
+    struct bnn_model *m = bnn_model_new(dims, 1, err);
+    const float mu[6] = {0.5f, -1.0f, 2.0f, 0.3f, -0.7f, 1.1f}; /* (3, 2) */
+    const float sg[6] = {0.2f, 0.9f, 0.4f, 0.1f, 1.5f, 0.6f};
+    memcpy(m->layers[0].w_mu, mu, sizeof mu);
+    memcpy(m->layers[0].w_sigma, sg, sizeof sg);
+    m->layers[0].b_mu[0] = 0.25f, m->layers[0].b_mu[1] = -0.5f;
+    m->layers[0].b_sigma[0] = 0.3f, m->layers[0].b_sigma[1] = 0.05f;
+    bnn_model_update_var(m);
+    const float x[3] = {0.8f, -1.5f, 0.6f};
+    double mean[2], var[2];
+    for (int j = 0; j < 2; j++) {
+        mean[j] = m->layers[0].b_mu[j];
+        var[j] = (double)m->layers[0].b_sigma[j] * m->layers[0].b_sigma[j];
+        for (int i = 0; i < 3; i++) {
+            mean[j] += (double)x[i] * mu[i * 2 + j];
+            var[j] += (double)x[i] * x[i] * sg[i * 2 + j] * sg[i * 2 + j];
+        }
+    }
+    const size_t T = 20000;
+    float *z = malloc(T * 2 * sizeof(float));
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    for (int mode = 0; mode < 2; mode++) {
+        assert_int_equal(bnn_sample_logits(z, ws, m, x, T, 11, (enum bnn_mode)mode, err), BNN_OK);
+        double s[2] = {0}, ss[2] = {0}, cross = 0;
+        for (size_t t = 0; t < T; t++)
+            for (int j = 0; j < 2; j++)
+                s[j] += z[t * 2 + j];
+        for (size_t t = 0; t < T; t++) {
+            for (int j = 0; j < 2; j++)
+                ss[j] += (z[t * 2 + j] - s[j] / T) * (z[t * 2 + j] - s[j] / T);
+            cross += (z[t * 2] - s[0] / T) * (z[t * 2 + 1] - s[1] / T);
+        }
+        for (int j = 0; j < 2; j++) {
+            double m_hat = s[j] / T, v_hat = ss[j] / T;
+            /* 5 standard errors: SE(mean) = sqrt(v/T), SE(var) = v sqrt(2/T) */
+            if (fabs(m_hat - mean[j]) > 5 * sqrt(var[j] / T) || fabs(v_hat - var[j]) > 5 * var[j] * sqrt(2.0 / T))
+                fail_msg("%s logit %d: mean %.4f var %.4f, closed form %.4f %.4f", bnn_mode_name((enum bnn_mode)mode),
+                         j, m_hat, v_hat, mean[j], var[j]);
+            /* and Gaussian: one-sample KS against N(mean, var), 1 % critical 1.63/sqrt(T) */
+            double *u = malloc(T * sizeof(double)), d = 0;
+            for (size_t t = 0; t < T; t++)
+                u[t] = 0.5 * erfc(-(z[t * 2 + j] - mean[j]) / sqrt(2.0 * var[j]));
+            double dummy[1] = {0};
+            (void)dummy;
+            stats_quantile(u, T, 0.5); /* sorts u */
+            for (size_t t = 0; t < T; t++)
+                d = fmax(d, fmax(fabs(u[t] - (double)t / T), fabs(u[t] - (double)(t + 1) / T)));
+            free(u);
+            if (d > 1.63 / sqrt((double)T))
+                fail_msg("%s logit %d: KS distance to the closed form %.4f", bnn_mode_name((enum bnn_mode)mode), j, d);
+        }
+        /* units are independent: correlation ~ 0 (5 SE = 5/sqrt(T)) */
+        assert_true(fabs(cross / sqrt(ss[0] * ss[1])) < 5.0 / sqrt((double)T));
+    }
+    free(z);
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
+/* 3 -> 4 -> 2 with layer-0 means >= 10 and std <= 1: with draws bounded by
+ * 5.89 the ReLU never clips, so h_j ~ N(m_j, v_j) independent, and
+ * E z_k = sum_j m_j mu_jk + mb_k,
+ * Var z_k = sum_j [(m_j^2 + v_j) s2_jk + v_j mu_jk^2] + sb2_k. */
+static void test_closed_form_two_layers(void **state)
+{
+    (void)state;
+    char err[BNN_ERR_LEN];
+    const size_t dims[] = {3, 4, 2};
+    struct bnn_model *m = random_model(dims, 2, 1.0, 0.3, 0.6);
+    for (int j = 0; j < 4; j++)
+        m->layers[0].b_mu[j] = 10.0f + (float)j;
+    bnn_model_update_var(m);
+    const float x[3] = {0.9f, 0.2f, 0.5f};
+    const struct bnn_layer *A = &m->layers[0], *B = &m->layers[1];
+    double hm[4], hv[4];
+    for (int j = 0; j < 4; j++) {
+        hm[j] = A->b_mu[j];
+        hv[j] = A->b_var[j];
+        for (int i = 0; i < 3; i++)
+            hm[j] += (double)x[i] * A->w_mu[i * 4 + j], hv[j] += (double)x[i] * x[i] * A->w_var[i * 4 + j];
+        assert_true(hm[j] - 6 * sqrt(hv[j]) > 0); /* the premise: ReLU never clips */
+    }
+    double mean[2], var[2];
+    for (int k = 0; k < 2; k++) {
+        mean[k] = B->b_mu[k];
+        var[k] = B->b_var[k];
+        for (int j = 0; j < 4; j++) {
+            mean[k] += hm[j] * B->w_mu[j * 2 + k];
+            var[k] += (hm[j] * hm[j] + hv[j]) * B->w_var[j * 2 + k] + hv[j] * B->w_mu[j * 2 + k] * B->w_mu[j * 2 + k];
+        }
+    }
+    const size_t T = 40000;
+    float *z = malloc(T * 2 * sizeof(float));
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    for (int mode = 0; mode < 2; mode++) {
+        assert_int_equal(bnn_sample_logits(z, ws, m, x, T, 21, (enum bnn_mode)mode, err), BNN_OK);
+        for (int k = 0; k < 2; k++) {
+            double s = 0, ss = 0, s4 = 0;
+            for (size_t t = 0; t < T; t++)
+                s += z[t * 2 + k];
+            double mh = s / T;
+            for (size_t t = 0; t < T; t++) {
+                double d = z[t * 2 + k] - mh;
+                ss += d * d, s4 += d * d * d * d;
+            }
+            double vh = ss / T;
+            /* not Gaussian (products of normals): SE(var) from the 4th moment */
+            double se_v = sqrt((s4 / T - vh * vh) / T);
+            if (fabs(mh - mean[k]) > 5 * sqrt(var[k] / T) || fabs(vh - var[k]) > 5 * se_v)
+                fail_msg("%s output %d: mean %.4f var %.4f, closed form %.4f %.4f (SE var %.4f)",
+                         bnn_mode_name((enum bnn_mode)mode), k, mh, vh, mean[k], var[k], se_v);
+        }
+    }
+    free(z);
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
+/* ---- naive reference ------------------------------------------------------ */
+
+/* Triple loops in double, the same random addresses as infer.c. (T, k) logits. */
+static void naive_forward(double *logits, const struct bnn_model *m, const float *x, size_t T, uint64_t seed,
+                          enum bnn_mode mode)
+{
+    size_t width = 0;
+    for (size_t l = 0; l < m->n_layers; l++)
+        width = m->layers[l].n_in > width ? m->layers[l].n_in : width;
+    width = bnn_model_n_classes(m) > width ? bnn_model_n_classes(m) : width;
+    for (size_t l = 0; l < m->n_layers; l++)
+        width = m->layers[l].n_out > width ? m->layers[l].n_out : width;
+    double *h = malloc(width * sizeof(double)), *z = malloc(width * sizeof(double));
+    float *eps = malloc(width * sizeof(float));
+    for (size_t t = 0; t < T; t++) {
+        for (size_t i = 0; i < m->layers[0].n_in; i++)
+            h[i] = x[i];
+        for (size_t l = 0; l < m->n_layers; l++) {
+            const struct bnn_layer *L = &m->layers[l];
+            if (mode == BNN_MODE_LRT) {
+                rng_normals(eps, L->n_out, seed, (uint32_t)l, (uint32_t)t, 0);
+                for (size_t j = 0; j < L->n_out; j++) {
+                    double mean = L->b_mu[j], var = L->b_var[j];
+                    for (size_t i = 0; i < L->n_in; i++) {
+                        mean += h[i] * L->w_mu[i * L->n_out + j];
+                        var += h[i] * h[i] * L->w_var[i * L->n_out + j];
+                    }
+                    z[j] = mean + sqrt(var) * eps[j];
+                }
+            } else {
+                rng_normals(eps, L->n_out, seed, BNN_STREAM_B | (uint32_t)l, (uint32_t)t, 0);
+                for (size_t j = 0; j < L->n_out; j++)
+                    z[j] = L->b_mu[j] + (double)L->b_sigma[j] * eps[j];
+                for (size_t i = 0; i < L->n_in; i++) {
+                    rng_normals(eps, L->n_out, seed, BNN_STREAM_W | (uint32_t)l, (uint32_t)t, i * L->n_out);
+                    for (size_t j = 0; j < L->n_out; j++)
+                        z[j] += h[i] * (L->w_mu[i * L->n_out + j] + (double)L->w_sigma[i * L->n_out + j] * eps[j]);
+                }
+            }
+            for (size_t j = 0; j < L->n_out; j++)
+                h[j] = l + 1 < m->n_layers && z[j] < 0 ? 0.0 : z[j];
+        }
+        for (size_t c = 0; c < bnn_model_n_classes(m); c++)
+            logits[t * bnn_model_n_classes(m) + c] = h[c];
+    }
+    free(h), free(z), free(eps);
+}
+
+static void test_fast_vs_naive(void **state)
+{
+    (void)state;
+    struct idx_images *im = mnist_test_images();
+    float x[784];
+    if (im)
+        image_at(x, im, 3);
+    else
+        for (int i = 0; i < 784; i++)
+            x[i] = (float)(i % 29) / 29.0f;
+    char err[BNN_ERR_LEN];
+    const size_t dims[] = {784, 100, 50, 10};
+    struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
+    /* T = 150: two full blocks of 64 and a partial one of 22 */
+    const size_t T = 150, k = 10;
+    float *fast = malloc(T * k * sizeof(float));
+    double *ref = malloc(T * k * sizeof(double));
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    for (int mode = 0; mode < 2; mode++) {
+        size_t TT = mode == BNN_MODE_LRT ? T : 20;
+        assert_int_equal(bnn_sample_logits(fast, ws, m, x, TT, 77, (enum bnn_mode)mode, err), BNN_OK);
+        naive_forward(ref, m, x, TT, 77, (enum bnn_mode)mode);
+        double worst = 0;
+        for (size_t i = 0; i < TT * k; i++)
+            worst = fmax(worst, fabs(fast[i] - ref[i]) / (1.0 + fabs(ref[i])));
+        printf("%s: max relative difference fast vs naive %.2g over %zu logits\n",
+               bnn_mode_name((enum bnn_mode)mode), worst, TT * k);
+        assert_true(worst < 1e-4);
+        /* and the probabilities are the softmax of those logits */
+        float *p = malloc(TT * k * sizeof(float));
+        assert_int_equal(bnn_sample_probs(p, ws, m, x, TT, 77, (enum bnn_mode)mode, err), BNN_OK);
+        for (size_t t = 0; t < TT; t++) {
+            double mx = -INFINITY, sum = 0;
+            for (size_t c = 0; c < k; c++)
+                mx = fmax(mx, ref[t * k + c]);
+            for (size_t c = 0; c < k; c++)
+                sum += exp(ref[t * k + c] - mx);
+            for (size_t c = 0; c < k; c++)
+                assert_float_equal(p[t * k + c], exp(ref[t * k + c] - mx) / sum, 1e-4);
+        }
+        free(p);
+    }
+    free(fast), free(ref);
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
+/* ---- determinism ----------------------------------------------------------- */
+
+struct job {
+    const struct bnn_model *m;
+    const float *x;
+    size_t T;
+    uint64_t seed;
+    enum bnn_mode mode;
+    float *out;
+    int rc;
+};
+
+static void *run_job(void *arg)
+{
+    struct job *j = arg;
+    char err[BNN_ERR_LEN];
+    struct bnn_workspace *ws = bnn_workspace_new(j->m);
+    for (int rep = 0; rep < 3 && ws; rep++)
+        j->rc = bnn_sample_probs(j->out, ws, j->m, j->x, j->T, j->seed, j->mode, err);
+    bnn_workspace_free(ws);
+    return NULL;
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    char err[BNN_ERR_LEN];
+    const size_t dims[] = {784, 64, 32, 10};
+    struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
+    float x[784];
+    for (int i = 0; i < 784; i++)
+        x[i] = (float)((i * 37) % 101) / 100.0f;
+    const size_t k = 10, T = 200;
+    float *a = malloc(T * k * sizeof(float)), *b = malloc(T * k * sizeof(float));
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    for (int mode = 0; mode < 2; mode++) {
+        enum bnn_mode md = (enum bnn_mode)mode;
+        size_t TT = md == BNN_MODE_LRT ? T : 10;
+        assert_int_equal(bnn_sample_probs(a, ws, m, x, TT, 5, md, err), BNN_OK);
+        assert_int_equal(bnn_sample_probs(b, ws, m, x, TT, 5, md, err), BNN_OK);
+        assert_memory_equal(a, b, TT * k * sizeof(float));
+        assert_int_equal(bnn_sample_probs(b, ws, m, x, TT, 6, md, err), BNN_OK);
+        size_t same = 0;
+        for (size_t i = 0; i < TT * k; i++)
+            same += a[i] == b[i];
+        assert_true(same < TT * k / 100 + 1);
+        /* a fresh workspace gives the same bits (no state carried over) */
+        struct bnn_workspace *ws2 = bnn_workspace_new(m);
+        assert_int_equal(bnn_sample_probs(b, ws2, m, x, TT, 5, md, err), BNN_OK);
+        assert_memory_equal(a, b, TT * k * sizeof(float));
+        bnn_workspace_free(ws2);
+    }
+    /* T split differently across blocks: T = 64 and 65 share their first 64
+     * rows; T = 100 (64 + 36) and T = 128 (64 + 64) share 100. */
+    static const size_t pairs[][2] = {{64, 65}, {100, 128}, {1, 200}, {130, 200}};
+    for (size_t p = 0; p < 4; p++) {
+        assert_int_equal(bnn_sample_probs(a, ws, m, x, pairs[p][0], 9, BNN_MODE_LRT, err), BNN_OK);
+        assert_int_equal(bnn_sample_probs(b, ws, m, x, pairs[p][1], 9, BNN_MODE_LRT, err), BNN_OK);
+        if (memcmp(a, b, pairs[p][0] * k * sizeof(float)) != 0)
+            fail_msg("T = %zu and T = %zu differ in their first %zu rows", pairs[p][0], pairs[p][1], pairs[p][0]);
+    }
+    assert_int_equal(bnn_sample_probs(a, ws, m, x, 3, 9, BNN_MODE_WEIGHTS, err), BNN_OK);
+    assert_int_equal(bnn_sample_probs(b, ws, m, x, 5, 9, BNN_MODE_WEIGHTS, err), BNN_OK);
+    assert_memory_equal(a, b, 3 * k * sizeof(float));
+
+    /* 1 thread vs 4 concurrent threads, each with its own workspace */
+    assert_int_equal(bnn_sample_probs(a, ws, m, x, T, 42, BNN_MODE_LRT, err), BNN_OK);
+    pthread_t th[4];
+    struct job jobs[4];
+    for (int i = 0; i < 4; i++) {
+        jobs[i] = (struct job){m, x, T, 42, BNN_MODE_LRT, malloc(T * k * sizeof(float)), -1};
+        if (i == 3) /* one thread on the other mode at the same time */
+            jobs[i].mode = BNN_MODE_WEIGHTS, jobs[i].T = 4;
+        assert_int_equal(pthread_create(&th[i], NULL, run_job, &jobs[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(jobs[i].rc, BNN_OK);
+        if (i < 3)
+            assert_memory_equal(jobs[i].out, a, T * k * sizeof(float));
+    }
+    assert_int_equal(bnn_sample_probs(b, ws, m, x, 4, 42, BNN_MODE_WEIGHTS, err), BNN_OK);
+    assert_memory_equal(jobs[3].out, b, 4 * k * sizeof(float));
+    for (int i = 0; i < 4; i++)
+        free(jobs[i].out);
+    free(a), free(b);
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
+/* ---- summaries and errors ---------------------------------------------------- */
+
+static void test_summarize(void **state)
+{
+    (void)state;
+    /* T = 4 passes, k = 3 classes */
+    const float probs[12] = {0.7f, 0.2f, 0.1f, /**/ 0.5f, 0.4f, 0.1f, /**/ 0.1f, 0.8f, 0.1f, /**/ 0.3f, 0.6f, 0.1f};
+    double scratch[4];
+    struct bnn_prediction p;
+    bnn_summarize(&p, probs, 4, 3, 0.5, scratch);
+    assert_int_equal(p.n_classes, 3);
+    /* class 0: 0.7 0.5 0.1 0.3 -> mean 0.4, std sqrt(0.05) (ddof 0);
+     * sorted 0.1 0.3 0.5 0.7, q = 0.25: h = 0.75 -> 0.25; q = 0.75: h = 2.25 -> 0.55 */
+    assert_float_equal(p.classes[0].mean, 0.4, 1e-7);
+    assert_float_equal(p.classes[0].std, sqrt(0.05), 1e-7);
+    assert_float_equal(p.classes[0].lower, 0.25, 1e-7);
+    assert_float_equal(p.classes[0].upper, 0.55, 1e-7);
+    assert_float_equal(p.classes[1].mean, 0.5, 1e-7);
+    assert_float_equal(p.classes[2].std, 0.0, 1e-7);
+    assert_int_equal(p.predicted, 1);
+    /* H[mean p] for (0.4, 0.5, 0.1); E H[p] the mean of the 4 row entropies */
+    double H = -(0.4 * log(0.4) + 0.5 * log(0.5) + 0.1 * log(0.1));
+    double rows[4][3] = {{.7, .2, .1}, {.5, .4, .1}, {.1, .8, .1}, {.3, .6, .1}}, A = 0;
+    for (int t = 0; t < 4; t++)
+        A += -(rows[t][0] * log(rows[t][0]) + rows[t][1] * log(rows[t][1]) + rows[t][2] * log(rows[t][2])) / 4;
+    assert_float_equal(p.entropy, H, 1e-6);
+    assert_float_equal(p.aleatoric, A, 1e-6);
+    assert_float_equal(p.epistemic, H - A, 1e-6);
+    assert_true(p.epistemic > 0);
+
+    /* one pass: std 0, interval collapses, epistemic exactly 0 (clamped) */
+    bnn_summarize(&p, probs, 1, 3, 0.95, scratch);
+    assert_float_equal(p.classes[0].lower, 0.7, 1e-7);
+    assert_float_equal(p.classes[0].upper, 0.7, 1e-7);
+    assert_float_equal(p.epistemic, 0.0, 0.0);
+    assert_int_equal(p.predicted, 0);
+    /* ties: lowest index wins */
+    const float tie[3] = {0.4f, 0.4f, 0.2f};
+    bnn_summarize(&p, tie, 1, 3, 0.95, scratch);
+    assert_int_equal(p.predicted, 0);
+}
+
+static void test_errors_and_names(void **state)
+{
+    (void)state;
+    char err[BNN_ERR_LEN];
+    const size_t dims[] = {4, 3, 2}, other[] = {4, 5, 2};
+    struct bnn_model *m = random_model(dims, 2, 1.0, 0.5, 1.0), *o = random_model(other, 2, 1.0, 0.5, 1.0);
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    float x[4] = {1, 0, 0.5f, 0.2f}, p[20];
+    struct bnn_prediction pr;
+    assert_int_equal(bnn_sample_probs(p, ws, m, x, 0, 1, BNN_MODE_LRT, err), BNN_E_INVALID);
+    assert_non_null(strstr(err, "got 0"));
+    assert_int_equal(bnn_sample_probs(p, ws, m, x, 1, 1, (enum bnn_mode)7, err), BNN_E_INVALID);
+    assert_non_null(strstr(err, "got 7"));
+    assert_int_equal(bnn_sample_probs(p, ws, o, x, 1, 1, BNN_MODE_LRT, err), BNN_E_INVALID);
+    assert_non_null(strstr(err, "4-5-2"));
+    assert_int_equal(bnn_predict(&pr, ws, m, x, 10, 1, 1.0, BNN_MODE_LRT, err), BNN_E_INVALID);
+    assert_non_null(strstr(err, "coverage"));
+    assert_int_equal(bnn_predict(&pr, ws, m, x, 10, 1, 0.0, BNN_MODE_LRT, err), BNN_E_INVALID);
+    assert_int_equal(bnn_predict(&pr, ws, m, x, 10, 1, NAN, BNN_MODE_LRT, err), BNN_E_INVALID);
+    /* T = 1 and growth of the probability buffer from 1 to 1000 */
+    assert_int_equal(bnn_predict(&pr, ws, m, x, 1, 1, 0.95, BNN_MODE_LRT, err), BNN_OK);
+    assert_int_equal(bnn_predict(&pr, ws, m, x, 1000, 1, 0.95, BNN_MODE_LRT, err), BNN_OK);
+    double sum = 0;
+    for (size_t c = 0; c < pr.n_classes; c++) {
+        sum += pr.classes[c].mean;
+        assert_true(pr.classes[c].lower <= pr.classes[c].mean && pr.classes[c].mean <= pr.classes[c].upper);
+    }
+    assert_float_equal(sum, 1.0, 1e-5);
+    enum bnn_mode md;
+    assert_int_equal(bnn_mode_parse("lrt", &md), 0);
+    assert_int_equal(md, BNN_MODE_LRT);
+    assert_int_equal(bnn_mode_parse("weights", &md), 0);
+    assert_int_equal(md, BNN_MODE_WEIGHTS);
+    assert_int_equal(bnn_mode_parse("LRT", &md), -1);
+    assert_string_equal(bnn_mode_name(BNN_MODE_WEIGHTS), "weights");
+    bnn_workspace_free(ws);
+    bnn_workspace_free(NULL);
+    bnn_model_free(m);
+    bnn_model_free(o);
+}
+
+/* The shipped model classifies real test digits (if it is there). */
+static void test_shipped_predicts_digits(void **state)
+{
+    (void)state;
+    struct idx_images *im = mnist_test_images();
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m;
+    if (!im || access(weights_path(), R_OK) != 0) {
+        printf("skipped: %s or MNIST missing\n", weights_path());
+        skip();
+    }
+    assert_int_equal(bnn_weights_load(&m, weights_path(), err), BNN_OK);
+    struct idx_labels lb;
+    struct idx_images im2;
+    assert_int_equal(idx_load_mnist(&im2, &lb, data_dir(), "t10k", err), BNN_OK);
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    float x[784];
+    int right = 0;
+    for (size_t i = 0; i < 200; i++) {
+        struct bnn_prediction p;
+        image_at(x, im, i);
+        assert_int_equal(bnn_predict(&p, ws, m, x, 30, i, 0.95, BNN_MODE_LRT, err), BNN_OK);
+        right += p.predicted == lb.labels[i];
+    }
+    printf("shipped model: %d / 200 of the first test digits right at T = 30\n", right);
+    assert_true(right >= 190);
+    idx_images_free(&im2);
+    idx_labels_free(&lb);
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
+int main(void)
+{
+    openblas_set_num_threads(1); /* as the daemon's workers do */
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_closed_form_one_layer),
+        cmocka_unit_test(test_closed_form_two_layers),
+        cmocka_unit_test(test_fast_vs_naive),
+        cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_summarize),
+        cmocka_unit_test(test_errors_and_names),
+        cmocka_unit_test(test_lrt_matches_weights_random_model),
+        cmocka_unit_test(test_lrt_matches_weights_shipped_model),
+        cmocka_unit_test(test_shipped_predicts_digits),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
