@@ -128,3 +128,35 @@ out("fuzz_safetensors", "truncated.safetensors", good[: len(good) - 20])
 out("fuzz_safetensors", "header_len_huge.safetensors", struct.pack("<Q", (1 << 64) - 1) + good[8:])
 out("fuzz_safetensors", "header_not_json.safetensors", struct.pack("<Q", 8) + b"{not js}")
 out("fuzz_safetensors", "empty_header.safetensors", struct.pack("<Q", 2) + b"{}")
+
+# ---- request parsers (first byte selects the parser; see fuzz_request.c) ----
+import base64
+tiny = png(1, 1, 8, 0, [b"\x80"])
+b64 = base64.b64encode(tiny)
+req = {
+    "query.bin": b"\x00samples=100&interval=0.9&seed=42&mode=lrt",
+    "query_bad.bin": b"\x00samples=0&interval=2&mode=magic&seed=-1&bogus=1",
+    "query_seed_max.bin": b"\x00seed=9007199254740991&mode=weights",
+    "ctype_png.bin": b"\x01image/png",
+    "ctype_multipart.bin": b"\x01multipart/form-data; boundary=----x",
+    "ctype_json.bin": b"\x01Application/JSON; charset=utf-8",
+    "b64.bin": b"\x02" + b64,
+    "b64_url_data.bin": b"\x02data:image/png;base64," + base64.urlsafe_b64encode(tiny).rstrip(b"="),
+    "b64_bad.bin": b"\x02QUJD*REVG===",
+    "json.bin": b"\x03" + json.dumps({"image": b64.decode(), "samples": 10, "interval": 0.8, "seed": 7,
+                                      "mode": "lrt"}).encode(),
+    "json_bad.bin": b"\x03" + json.dumps({"image": 5, "samples": "x"}).encode(),
+    "json_batch.bin": b"\x04" + json.dumps({"images": [b64.decode()] * 3, "samples": 20}).encode(),
+    "json_batch_too_many.bin": b"\x04" + json.dumps({"images": [b64.decode()] * 9}).encode(),
+}
+def mp(fields):
+    s = b""
+    for k, piece in fields:
+        s += bytes([len(k)]) + k + bytes([len(piece)]) + piece
+    return s
+req["multipart.bin"] = b"\x05" + mp([(b"samples", b"12"), (b"image", tiny[:30]), (b"image", tiny[30:]),
+                                      (b"mode", b"weights")])
+req["multipart_batch.bin"] = b"\x06" + mp([(b"image", tiny), (b"seed", b"5"), (b"image", tiny)])
+req["multipart_bad.bin"] = b"\x05" + mp([(b"file", b"abc"), (b"image", b"")])
+for name, data in req.items():
+    out("fuzz_request", name, data)
