@@ -1,0 +1,102 @@
+#!/bin/bash
+# HTTP benchmark of the real daemon (numbers, not pass/fail), called by
+# tests/bench/run.sh:
+#   tests/bench/http.sh [BUILD_DIR]
+# wrk POSTs a real MNIST digit (tests/data/png/digit_gray8.png, t10k[0]) as
+# image/png to /predict?samples=$SAMPLES over loopback with $CONNECTIONS
+# connections for $SECONDS_RUN s, after a 2 s warm-up. Prints requests/s,
+# p50/p99 latency and statuses, the time from exec to /readyz 200, and RSS
+# idle and peak under load (VmRSS / VmHWM from /proc/PID/status).
+# Environment: SAMPLES (100), CONNECTIONS (8), SECONDS_RUN (10), WORKERS
+# (0 = CPUs). Uses the shipped weights, else a random model of the same
+# shape (said so in the output: the speed is the same, the answers are not).
+set -euo pipefail
+build=${1:-build}
+samples=${SAMPLES:-100}
+conns=${CONNECTIONS:-8}
+secs=${SECONDS_RUN:-10}
+workers=${WORKERS:-0}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+out="$build/bench"
+mkdir -p "$out"
+command -v wrk >/dev/null || { echo "http.sh: error: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+
+model="$root/model/weights/mnist-bnn.safetensors"
+model_note="shipped weights"
+if [ ! -f "$model" ]; then
+    model="$out/random.safetensors"
+    "$build/bnn-mkmodel" "$model" 7
+    model_note="random model (shipped weights missing)"
+fi
+png="$root/tests/data/png/digit_gray8.png"
+lua="$out/post-png.lua"
+cat >"$lua" <<LUA
+-- POST the PNG; count statuses per thread, summed in done().
+local f = assert(io.open("$png", "rb"))
+wrk.method = "POST"
+wrk.body = f:read("*a")
+f:close()
+wrk.headers["Content-Type"] = "image/png"
+local threads = {}
+function setup(thread) table.insert(threads, thread) end
+function init(args) statuses = {} end
+function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
+function done(summary, latency, requests)
+    local total, parts = {}, {}
+    for _, t in ipairs(threads) do
+        for code, n in pairs(t:get("statuses")) do total[code] = (total[code] or 0) + n end
+    end
+    for code, n in pairs(total) do table.insert(parts, code .. "=" .. n) end
+    table.sort(parts)
+    io.write(string.format("RESULT rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f requests=%d errors=%d statuses=%s\n",
+        summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
+        latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000, summary.requests,
+        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
+        table.concat(parts, ",")))
+end
+LUA
+
+ready_file="$out/daemon.stdout"
+t0=$(date +%s%N)
+"$build/bnn-serve" --port 0 --model "$model" --workers "$workers" --access-log false \
+    >"$ready_file" 2>"$out/daemon.log" &
+pid=$!
+trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
+port=""
+for _ in $(seq 1 300); do
+    port=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\) .*/\1/p' "$ready_file")
+    if [ -n "$port" ] && curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
+    sleep 0.01
+done
+t1=$(date +%s%N)
+[ -n "$port" ] || { echo "http.sh: error: daemon did not start"; cat "$out/daemon.log"; exit 1; }
+url="http://127.0.0.1:$port/predict?samples=$samples"
+rss() { awk -v k="$1" '$1 == k":" {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
+ready_ms=$(( (t1 - t0) / 1000000 ))
+rss_idle=$(rss VmRSS)
+
+wrk -t2 -c"$conns" -d2s -s "$lua" "$url" >/dev/null
+wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency -s "$lua" "$url" >"$out/wrk.log" 2>&1 &
+wrk_pid=$!
+peak=0
+while kill -0 $wrk_pid 2>/dev/null; do
+    cur=$(awk '$1 == "VmRSS:" {print $2}' "/proc/$pid/status")
+    [ "$cur" -gt "$peak" ] && peak=$cur
+    sleep 0.25
+done
+wait $wrk_pid
+result=$(sed -n 's/^RESULT //p' "$out/wrk.log")
+get() { echo "$result" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
+threads=$(sed -n 's/.*, \([0-9]*\) workers,.*/\1/p' "$ready_file")
+
+{
+    echo "bnn-serve HTTP benchmark ($(date -u +%FT%TZ), $(nproc) CPUs, $threads workers, $model_note)"
+    echo "  POST /predict?samples=$samples, image/png $(stat -c %s "$png") bytes, $conns connections, ${secs} s"
+    printf '  requests/s        %s\n' "$(get rps)"
+    printf '  latency p50 / p90 / p99 / max   %s / %s / %s / %s ms\n' "$(get p50_ms)" "$(get p90_ms)" "$(get p99_ms)" "$(get max_ms)"
+    printf '  requests %s, socket errors %s, statuses %s\n' "$(get requests)" "$(get errors)" "$(get statuses)"
+    printf '  start to ready    %s ms\n' "$ready_ms"
+    printf '  RSS idle          %s MiB\n' "$rss_idle"
+    printf '  RSS under load    %s MiB (peak sampled), high-water mark %s MiB\n' \
+        "$(awk -v k="$peak" 'BEGIN{printf "%.1f", k/1024}')" "$(rss VmHWM)"
+} | tee "$out/http.txt"
