@@ -281,15 +281,15 @@ class Daemon:
     """build/bnn-serve on 127.0.0.1 and a free port (--port 0; the port is
     read from the ready line), stderr kept in build/test-logs/NAME.stderr."""
 
-    def __init__(self, name, args=(), env=None, cwd=ROOT):
-        if not os.access(SERVER, os.X_OK):
-            raise AssertionError(f"{SERVER} missing: run `make`")
+    def __init__(self, name, args=(), env=None, cwd=ROOT, binary=SERVER):
+        if not os.access(binary, os.X_OK):
+            raise AssertionError(f"{binary} missing: run `make`")
         os.makedirs(LOG_DIR, exist_ok=True)
         self.log_path = os.path.join(LOG_DIR, f"{name}.stderr")
         self.log = open(self.log_path, "wb")
         full_env = dict(os.environ)
         full_env.update(env or {})
-        cmd = [SERVER, "--host", "127.0.0.1", "--port", "0", *args]
+        cmd = [binary, "--host", "127.0.0.1", "--port", "0", *args]
         self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=self.log, env=full_env)
         self.port = None
         deadline = time.time() + 30

@@ -1,0 +1,633 @@
+#!/usr/bin/env python3
+"""The container recipe, checked without a Docker engine (none runs on the
+development machines or in CI):
+
+* docker/Dockerfile: the runtime stage installs a package for every shared
+  library `ldd bnn-serve` lists (or apt pulls it in as a dependency, or the
+  base image has it), and no package nothing needs; the build stage installs
+  what scripts/deps.sh calls the build set; every file either stage COPYs
+  from the context exists and passes .dockerignore; non-root USER,
+  HEALTHCHECK through --probe, STOPSIGNAL, EXPOSE matching the port.
+* The build stage's recipe really builds: the context .dockerignore lets
+  through, staged in a temporary directory, compiled with the Dockerfile's
+  own make command line and portable OPT.
+* The runtime stage's layout really serves: that binary, the files the
+  runtime stage COPYs at their destinations under its WORKDIR, its ENV and
+  no flags but the address: the defaults resolve, /readyz, /, /openapi.yaml
+  answer, the HEALTHCHECK command exits 0, SIGTERM exits 0.
+* bnn-serve --probe exit codes against the real daemon.
+* docker/compose.yaml and docker/k8s/*.yaml parse (npm `yaml`), reference
+  the right things, set valid configuration, and give SIGTERM more time than
+  the drain timeout.
+"""
+import os
+import re
+import shlex
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from test_openapi import (ROOT, SERVER, SHIPPED, SPEC_PATH, Daemon,  # noqa: E402
+                          model_for_tests, spec, yaml_load)
+
+DOCKERFILE = os.path.join(ROOT, "docker", "Dockerfile")
+DOCKERIGNORE = os.path.join(ROOT, ".dockerignore")
+COMPOSE = os.path.join(ROOT, "docker", "compose.yaml")
+K8S_DIR = os.path.join(ROOT, "docker", "k8s")
+
+# Packages the runtime stage may rely on without installing them: the C
+# library is Essential in every Debian image, debian:12-slim included, and
+# apt resolves the rest of libc6's own dependencies (libgcc-s1) with it.
+BASE_IMAGE_PACKAGES = {"libc6"}
+
+
+# ---- Dockerfile parsing ----------------------------------------------------------
+
+def dockerfile_instructions(path=DOCKERFILE):
+    """[(stage index, INSTRUCTION, argument text)]; stage -1 is before the
+    first FROM. Continuation lines are joined, comments dropped."""
+    with open(path) as f:
+        lines = f.read().splitlines()
+    logical, cur = [], ""
+    for line in lines:
+        stripped = line.strip()
+        if not cur and (not stripped or stripped.startswith("#")):
+            continue
+        if cur and stripped.startswith("#"):
+            continue
+        if stripped.endswith("\\"):
+            cur += stripped[:-1] + " "
+            continue
+        cur += stripped
+        logical.append(cur)
+        cur = ""
+    out, stage = [], -1
+    for text in logical:
+        instr, _, args = text.partition(" ")
+        instr = instr.upper()
+        if instr == "FROM":
+            stage += 1
+        out.append((stage, instr, args.strip()))
+    return out
+
+
+def stages():
+    """{name or index: [(INSTRUCTION, args)]} in order, plus the names list."""
+    by_stage, names = {}, []
+    for st, instr, args in dockerfile_instructions():
+        if st < 0:
+            continue
+        if instr == "FROM":
+            m = re.search(r"\s+AS\s+(\S+)", args, re.I)
+            names.append(m.group(1) if m else str(st))
+        by_stage.setdefault(names[st], []).append((instr, args))
+    return by_stage, names
+
+
+def apt_installs(instrs):
+    """Package names of every `apt-get install` in a stage's RUN lines."""
+    pkgs = []
+    for instr, args in instrs:
+        if instr != "RUN":
+            continue
+        for cmd in re.split(r"&&|;", args):
+            words = shlex.split(cmd)
+            if "apt-get" in words and "install" in words:
+                after = words[words.index("install") + 1:]
+                pkgs += [w for w in after if not w.startswith("-") and "=" not in w]
+    return pkgs
+
+
+def env_of(instrs):
+    env = {}
+    for instr, args in instrs:
+        if instr == "ENV":
+            for tok in shlex.split(args):
+                k, _, v = tok.partition("=")
+                env[k] = v
+    return env
+
+
+def copies(instrs):
+    """[(from stage or None, [sources], dest)] of a stage's COPY lines."""
+    out = []
+    for instr, args in instrs:
+        if instr != "COPY":
+            continue
+        words = shlex.split(args)
+        frm = None
+        flags = [w for w in words if w.startswith("--")]
+        for fl in flags:
+            if fl.startswith("--from="):
+                frm = fl.split("=", 1)[1]
+        rest = [w for w in words if not w.startswith("--")]
+        out.append((frm, rest[:-1], rest[-1]))
+    return out
+
+
+def workdir(instrs):
+    wd = "/"
+    for instr, args in instrs:
+        if instr == "WORKDIR":
+            wd = args if args.startswith("/") else os.path.join(wd, args)
+    return wd
+
+
+# ---- .dockerignore (Docker's rules: last matching pattern wins, '!' re-includes,
+#      a pattern matching a directory covers everything below it) -----------------
+
+def dockerignore_patterns():
+    pats = []
+    with open(DOCKERIGNORE) as f:
+        for line in f:
+            line = line.strip()
+            if not line or line.startswith("#"):
+                continue
+            neg = line.startswith("!")
+            pat = line[1:] if neg else line
+            pats.append((neg, pat.strip("/")))
+    return pats
+
+
+def _glob_re(pat):
+    out, i = "", 0
+    while i < len(pat):
+        if pat.startswith("**/", i):
+            out += "(?:.*/)?"
+            i += 3
+        elif pat.startswith("**", i):
+            out += ".*"
+            i += 2
+        elif pat[i] == "*":
+            out += "[^/]*"
+            i += 1
+        elif pat[i] == "?":
+            out += "[^/]"
+            i += 1
+        else:
+            out += re.escape(pat[i])
+            i += 1
+    return re.compile(out + r"\Z")
+
+
+def ignored(relpath, pats=None):
+    pats = dockerignore_patterns() if pats is None else pats
+    parts = relpath.strip("/").split("/")
+    prefixes = ["/".join(parts[:i]) for i in range(1, len(parts) + 1)]
+    result = False
+    for neg, pat in pats:
+        rx = _glob_re(pat)
+        if any(rx.match(p) for p in prefixes):
+            result = not neg
+    return result
+
+
+def context_files(src):
+    """Files a COPY source brings from the context (a file or a tree)."""
+    full = os.path.join(ROOT, src)
+    if os.path.isfile(full):
+        return [src.strip("/")]
+    out = []
+    for d, _, files in os.walk(full):
+        for name in files:
+            out.append(os.path.relpath(os.path.join(d, name), ROOT))
+    return out
+
+
+# ---- packages -------------------------------------------------------------------------
+
+def dpkg_owner(path):
+    """The package owning a file, trying the /usr-merged spellings too."""
+    candidates = [path, os.path.realpath(path)]
+    for c in list(candidates):
+        if c.startswith("/usr/lib/"):
+            candidates.append(c[4:])
+        elif c.startswith("/lib/"):
+            candidates.append("/usr" + c)
+    for c in candidates:
+        p = subprocess.run(["dpkg", "-S", c], capture_output=True, text=True)
+        if p.returncode == 0:
+            return p.stdout.split(":")[0].strip()
+    return None
+
+
+def installed(pkg):
+    p = subprocess.run(["dpkg-query", "-W", "-f=${Status}", pkg], capture_output=True, text=True)
+    return p.returncode == 0 and "ok installed" in p.stdout
+
+
+def dependency_closure(pkgs):
+    """Packages apt installs with pkgs: Depends and Pre-Depends, recursively,
+    as this Debian 12 machine's dpkg database records them (alternatives
+    resolved to whichever is installed here)."""
+    seen, todo = set(), list(pkgs)
+    while todo:
+        pkg = todo.pop()
+        if pkg in seen:
+            continue
+        seen.add(pkg)
+        p = subprocess.run(["dpkg-query", "-W", "-f=${Depends}, ${Pre-Depends}", pkg],
+                           capture_output=True, text=True)
+        for clause in p.stdout.split(","):
+            alts = [re.sub(r"\s*\(.*?\)|:any|\s*\[.*?\]", "", a).strip() for a in clause.split("|")]
+            alts = [a for a in alts if a]
+            if not alts:
+                continue
+            chosen = next((a for a in alts if installed(a)), alts[0])
+            todo.append(chosen)
+    return seen
+
+
+def ldd_libraries(binary):
+    p = subprocess.run(["ldd", binary], capture_output=True, text=True, check=True)
+    libs = {}
+    for line in p.stdout.splitlines():
+        m = re.match(r"\s*(\S+)\s+=>\s+(\S+)", line)
+        if m and m.group(2).startswith("/"):
+            libs[m.group(1)] = m.group(2)
+        m = re.match(r"\s*(/\S+)\s+\(", line)
+        if m:
+            libs[os.path.basename(m.group(1))] = m.group(1)
+        if "not found" in line:
+            raise AssertionError(f"ldd {binary}: {line.strip()}")
+    return libs
+
+
+def k8s_documents():
+    docs = []
+    for name in sorted(os.listdir(K8S_DIR)):
+        if name.endswith((".yaml", ".yml")):
+            for d in yaml_load(os.path.join(K8S_DIR, name), all_documents=True):
+                docs.append((name, d))
+    return docs
+
+
+def config_keys():
+    with open(os.path.join(ROOT, "service", "config.c")) as f:
+        return set(re.findall(r'^\s*\{"([a-z_]+)", CFG_', f.read(), re.M))
+
+
+def check_config(env, cwd=ROOT, binary=SERVER):
+    full = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
+    full.update(env)
+    return subprocess.run([binary, "--check-config"], cwd=cwd, env=full, capture_output=True, text=True,
+                          timeout=30)
+
+
+def duration_seconds(text):
+    m = re.fullmatch(r"(?:(\d+)m)?(?:(\d+)s)?", str(text))
+    if not m or not any(m.groups()):
+        raise AssertionError(f"cannot read duration {text!r}")
+    return int(m.group(1) or 0) * 60 + int(m.group(2) or 0)
+
+
+# ---- tests ------------------------------------------------------------------------------
+
+class Dockerfile(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.by_stage, cls.names = stages()
+        cls.build = cls.by_stage[cls.names[0]]
+        cls.runtime = cls.by_stage[cls.names[-1]]
+
+    def test_two_stages_on_debian_12_slim(self):
+        self.assertEqual(len(self.names), 2, self.names)
+        args = {a.split("=")[0]: a.split("=", 1)[1] for st, i, a in dockerfile_instructions() if st < 0 and i == "ARG"}
+        for instrs in (self.build, self.runtime):
+            base = instrs[0][1].split()[0]
+            base = re.sub(r"\$\{(\w+)\}", lambda m: args.get(m.group(1), m.group(0)), base)
+            self.assertEqual(base, "debian:12-slim")
+
+    def test_build_stage_installs_the_build_set(self):
+        with open(os.path.join(ROOT, "scripts", "deps.sh")) as f:
+            m = re.search(r'^BUILD_PKGS="([^"]+)"', f.read(), re.M)
+        self.assertIsNotNone(m, "BUILD_PKGS not found in scripts/deps.sh")
+        missing = set(m.group(1).split()) - set(apt_installs(self.build))
+        self.assertEqual(missing, set(), "build stage lacks packages scripts/deps.sh installs for building")
+
+    def test_runtime_installs_real_runtime_packages_only(self):
+        pkgs = apt_installs(self.runtime)
+        self.assertTrue(pkgs, "no apt-get install in the runtime stage")
+        for p in pkgs:
+            self.assertFalse(p.endswith("-dev") or p in ("gcc", "make", "pkg-config"), f"{p} in the runtime stage")
+            # Installed here, on Debian 12, by scripts/deps.sh's -dev packages:
+            # so the name exists in Debian 12 and has the version we link.
+            self.assertTrue(installed(p), f"runtime package {p} is not a Debian 12 package installed here")
+
+    def test_every_linked_library_is_provided(self):
+        libs = ldd_libraries(SERVER)
+        self.assertIn("libmicrohttpd.so.12", libs)
+        runtime = set(apt_installs(self.runtime))
+        allowed = dependency_closure(runtime | BASE_IMAGE_PACKAGES)
+        owners, unprovided = {}, []
+        for soname, path in sorted(libs.items()):
+            owner = dpkg_owner(path)
+            owners[soname] = owner
+            if owner not in allowed:
+                unprovided.append(f"{soname} ({path}, package {owner})")
+        self.assertEqual(unprovided, [], "libraries no runtime package provides")
+        # And the other way: each package installed explicitly provides a
+        # library the binary links directly or through another library.
+        for pkg in runtime:
+            self.assertIn(pkg, set(owners.values()), f"runtime package {pkg} provides nothing bnn-serve links")
+
+    def test_copied_files_exist_and_pass_dockerignore(self):
+        pats = dockerignore_patterns()
+        for instrs in (self.build, self.runtime):
+            for frm, sources, _ in copies(instrs):
+                if frm:
+                    continue
+                for src in sources:
+                    self.assertTrue(os.path.exists(os.path.join(ROOT, src)), f"COPY {src}: not in the repository")
+                    files = context_files(src)
+                    self.assertTrue(files, f"COPY {src}: no files")
+                    for f in files:
+                        if f.endswith((".o", ".d")):
+                            continue
+                        self.assertFalse(ignored(f, pats), f"COPY {src}: {f} is excluded by .dockerignore")
+
+    def test_dockerignore_keeps_bulk_out(self):
+        pats = dockerignore_patterns()
+        for path in ("node_modules/yaml/package.json", "build/bnn-serve", ".git/HEAD", "build/data/mnist/x",
+                     "tests/integration/test_container.py", "model/infer.o"):
+            self.assertTrue(ignored(path, pats), f"{path} would enter the build context")
+        for path in ("Makefile", "model/infer.c", "service/web/index.html", "openapi.yaml",
+                     "model/weights/mnist-bnn.safetensors", "config/bnn-serve.conf"):
+            self.assertFalse(ignored(path, pats), f"{path} would be missing from the build context")
+
+    def test_build_copies_what_make_needs(self):
+        """make all reads only the Makefile, model/ and service/."""
+        srcs = {s.strip("/") for _, ss, _ in copies(self.build) for s in ss}
+        self.assertEqual(srcs, {"Makefile", "model", "service"})
+        frm = [(f, ss) for f, ss, _ in copies(self.runtime) if f]
+        self.assertEqual(frm, [(self.names[0], [workdir(self.build) + "/build/bnn-serve"])])
+
+    def test_runtime_metadata(self):
+        instrs = dict((i, a) for i, a in self.runtime)
+        user = instrs.get("USER", "")
+        self.assertTrue(user, "no USER in the runtime stage")
+        self.assertNotIn(user.split(":")[0], ("root", "0"), "runs as root")
+        self.assertRegex(user, r"^\d+(:\d+)?$", "USER should be numeric so runAsNonRoot can check it")
+        self.assertIn(f"--uid {user.split(':')[0]}", " ".join(a for i, a in self.runtime if i == "RUN"))
+        self.assertEqual(instrs.get("STOPSIGNAL"), "SIGTERM")
+        hc = instrs.get("HEALTHCHECK", "")
+        self.assertIn("CMD", hc)
+        self.assertIn('"--probe"', hc)
+        self.assertRegex(hc, r'"http://127\.0\.0\.1:8080/healthz"')
+        env = env_of(self.runtime)
+        self.assertEqual(env.get("BNN_SERVE_HOST"), "0.0.0.0")
+        self.assertEqual(instrs.get("EXPOSE"), env.get("BNN_SERVE_PORT", "8080"))
+        self.assertLess(int(env["BNN_SERVE_DRAIN_TIMEOUT"]), 30, "drain timeout not below k8s' default 30 s grace")
+        self.assertIn("/usr/local/bin/bnn-serve", instrs.get("ENTRYPOINT", ""))
+
+    def test_runtime_env_is_valid_configuration(self):
+        env = env_of(self.runtime)
+        self.assertTrue(set(k[len("BNN_SERVE_"):].lower() for k in env if k.startswith("BNN_SERVE_"))
+                        <= config_keys())
+        p = check_config(env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        self.assertRegex(p.stdout, r"(?m)^host = 0\.0\.0\.0$")
+        self.assertRegex(p.stdout, rf"(?m)^drain_timeout = {env['BNN_SERVE_DRAIN_TIMEOUT']}$")
+
+
+class ImageRecipeRuns(unittest.TestCase):
+    """Stages the context, builds as the build stage does, lays the runtime
+    stage out and runs it."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.by_stage, cls.names = stages()
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.build_log = ""
+        build = cls.by_stage[cls.names[0]]
+        ctx = os.path.join(cls.tmp.name, "src")
+        pats = dockerignore_patterns()
+        for _, sources, _ in copies(build):
+            for src in sources:
+                for f in context_files(src):
+                    if ignored(f, pats) or f.startswith("model/weights/"):
+                        continue
+                    os.makedirs(os.path.dirname(os.path.join(ctx, f)), exist_ok=True)
+                    shutil.copy2(os.path.join(ROOT, f), os.path.join(ctx, f))
+        # The Dockerfile's make command, with its ARG OPT default.
+        opt = next(a.split("=", 1)[1].strip('"') for i, a in build if i == "ARG" and a.startswith("OPT="))
+        run = next(a for i, a in build if i == "RUN" and a.startswith("make "))
+        make_cmd = run.split("&&")[0].replace("${OPT}", opt)
+        t0 = time.time()
+        p = subprocess.run(["sh", "-c", make_cmd], cwd=ctx, capture_output=True, text=True, timeout=900)
+        cls.build_seconds = time.time() - t0
+        cls.build_rc = p.returncode
+        cls.build_log = (p.stdout + p.stderr)[-3000:]
+        cls.binary = os.path.join(ctx, "build", "bnn-serve")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_build_stage_recipe_compiles(self):
+        self.assertEqual(self.build_rc, 0, self.build_log)
+        self.assertTrue(os.access(self.binary, os.X_OK))
+        sys.stderr.write(f"\n[staged portable build: {self.build_seconds:.0f} s] ")
+
+    def test_runtime_layout_serves_with_defaults(self):
+        self.assertEqual(self.build_rc, 0, self.build_log)
+        self.assertTrue(os.path.exists(SHIPPED), f"{SHIPPED} missing: the runtime stage COPYs it")
+        runtime = self.by_stage[self.names[-1]]
+        wd = workdir(runtime)
+        root = os.path.join(self.tmp.name, "rootfs")
+        for frm, sources, dest in copies(runtime):
+            if frm:
+                continue
+            for src in sources:
+                target = os.path.join(root, (dest if dest.startswith("/") else os.path.join(wd, dest)).lstrip("/"))
+                full = os.path.join(ROOT, src)
+                if os.path.isdir(full):
+                    shutil.copytree(full, target, dirs_exist_ok=True)
+                else:
+                    os.makedirs(os.path.dirname(target), exist_ok=True)
+                    shutil.copy2(full, target)
+        cwd = os.path.join(root, wd.lstrip("/"))
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
+        env.update(env_of(runtime))
+        # Only the address differs from the image: tests bind loopback.
+        d = Daemon("test_container_layout", [], env=env, cwd=cwd, binary=self.binary)
+        try:
+            status, _, body = d.request("GET", "/v1/model")
+            self.assertEqual(status, 200)
+            self.assertIn(b'"parameters":1769524', body)
+            status, _, body = d.request("GET", "/openapi.yaml")
+            self.assertEqual(status, 200, "openapi.yaml not found from the runtime layout")
+            with open(SPEC_PATH, "rb") as f:
+                self.assertEqual(body, f.read())
+            status, hdrs, body = d.request("GET", "/")
+            self.assertEqual(status, 200)
+            self.assertIn(b"<canvas", body)
+            hc = dict(runtime)["HEALTHCHECK"]
+            cmd = [a.strip('" ') for a in hc[hc.index("[") + 1:hc.rindex("]")].split(",")]
+            cmd = [self.binary] + [a.replace(":8080", f":{d.port}") for a in cmd[1:]]
+            p = subprocess.run(cmd, capture_output=True, text=True, timeout=10)
+            self.assertEqual(p.returncode, 0, f"HEALTHCHECK {cmd}: {p.stdout} {p.stderr}")
+        finally:
+            rc = d.stop()
+        self.assertEqual(rc, 0, "SIGTERM (the image's STOPSIGNAL) did not exit 0")
+
+    def test_portable_binary_links_the_same_libraries(self):
+        self.assertEqual(self.build_rc, 0, self.build_log)
+        self.assertEqual(set(ldd_libraries(self.binary)), set(ldd_libraries(SERVER)))
+
+
+class Probe(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        model, _ = model_for_tests(cls.tmp.name)
+        cls.d = Daemon("test_container_probe", ["--model", model, "--workers", "1"])
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.d.stop()
+        cls.tmp.cleanup()
+
+    def probe(self, url):
+        p = subprocess.run([SERVER, "--probe", url], capture_output=True, text=True, timeout=15)
+        return p.returncode, p.stdout.strip(), p.stderr.strip()
+
+    def test_200_is_0(self):
+        for path in ("/healthz", "/readyz"):
+            rc, out, err = self.probe(f"{self.d.url}{path}")
+            self.assertEqual((rc, out), (0, "200"), err)
+
+    def test_404_is_1(self):
+        rc, out, _ = self.probe(f"{self.d.url}/no-such-path")
+        self.assertEqual((rc, out), (1, "404"))
+
+    def test_405_is_1(self):
+        """A non-200 that is not an error page of ours: GET on a POST route."""
+        rc, out, _ = self.probe(f"{self.d.url}/predict")
+        self.assertEqual((rc, out), (1, "405"))
+
+    def test_refused_is_1(self):
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        s.close()  # nothing listens there now
+        rc, _, err = self.probe(f"http://127.0.0.1:{port}/healthz")
+        self.assertEqual(rc, 1)
+        self.assertIn("cannot connect", err)
+
+    def test_silent_server_times_out_as_1(self):
+        """A listener that never answers: the probe gives up quickly."""
+        s = socket.socket()
+        s.bind(("127.0.0.1", 0))
+        s.listen(1)
+        try:
+            t0 = time.time()
+            rc, _, _ = self.probe(f"http://127.0.0.1:{s.getsockname()[1]}/healthz")
+            self.assertEqual(rc, 1)
+            self.assertLess(time.time() - t0, 10)
+        finally:
+            s.close()
+
+    def test_malformed_url_is_not_0(self):
+        rc, _, err = self.probe("ftp://127.0.0.1/healthz")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("--probe", err)
+
+
+class Manifests(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.docs = k8s_documents()
+        cls.kinds = {d["kind"]: d for _, d in cls.docs}
+        by_stage, names = stages()
+        cls.image_env = env_of(by_stage[names[-1]])
+        cls.image_user = dict(by_stage[names[-1]])["USER"]
+
+    def test_kinds(self):
+        self.assertEqual(set(self.kinds), {"Deployment", "Service", "HorizontalPodAutoscaler"})
+        for name, d in self.docs:
+            self.assertIn("apiVersion", d, name)
+            self.assertEqual(d["metadata"]["name"], "bnn-serve", name)
+
+    def container(self):
+        return self.kinds["Deployment"]["spec"]["template"]["spec"]["containers"][0]
+
+    def drain(self):
+        env = {e["name"]: e.get("value") for e in self.container().get("env", [])}
+        return int(env.get("BNN_SERVE_DRAIN_TIMEOUT") or self.image_env["BNN_SERVE_DRAIN_TIMEOUT"])
+
+    def test_probes_hit_documented_endpoints(self):
+        c = self.container()
+        paths = spec()["paths"]
+        self.assertEqual(c["livenessProbe"]["httpGet"]["path"], "/healthz")
+        self.assertEqual(c["readinessProbe"]["httpGet"]["path"], "/readyz")
+        self.assertIn("startupProbe", c)
+        for probe in ("livenessProbe", "readinessProbe", "startupProbe"):
+            self.assertIn(c[probe]["httpGet"]["path"], paths)
+            port = c[probe]["httpGet"]["port"]
+            self.assertIn(port, [p.get("name") for p in c["ports"]] + [p["containerPort"] for p in c["ports"]])
+
+    def test_grace_period_exceeds_drain(self):
+        pod = self.kinds["Deployment"]["spec"]["template"]["spec"]
+        self.assertGreater(pod["terminationGracePeriodSeconds"], self.drain())
+
+    def test_security_and_resources(self):
+        pod = self.kinds["Deployment"]["spec"]["template"]["spec"]
+        c = self.container()
+        self.assertTrue(pod["securityContext"]["runAsNonRoot"])
+        self.assertEqual(str(pod["securityContext"]["runAsUser"]), self.image_user.split(":")[0])
+        self.assertTrue(c["securityContext"]["readOnlyRootFilesystem"])
+        self.assertFalse(c["securityContext"]["allowPrivilegeEscalation"])
+        self.assertEqual(c["securityContext"]["capabilities"]["drop"], ["ALL"])
+        for kind in ("requests", "limits"):
+            self.assertIn("cpu", c["resources"][kind])
+            self.assertIn("memory", c["resources"][kind])
+        self.assertEqual(c["ports"][0]["containerPort"], int(self.image_env["BNN_SERVE_PORT"]))
+
+    def test_env_is_valid_configuration(self):
+        env = {}
+        for e in self.container()["env"]:
+            self.assertTrue(e["name"].startswith("BNN_SERVE_"), e["name"])
+            self.assertIn(e["name"][len("BNN_SERVE_"):].lower(), config_keys())
+            env[e["name"]] = e["value"] if "value" in e else "2"  # resourceFieldRef limits.cpu -> a count
+        p = check_config(env)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+    def test_service_and_hpa_point_at_the_deployment(self):
+        dep = self.kinds["Deployment"]
+        labels = dep["spec"]["template"]["metadata"]["labels"]
+        svc = self.kinds["Service"]
+        for k, v in svc["spec"]["selector"].items():
+            self.assertEqual(labels.get(k), v)
+        self.assertEqual(dep["spec"]["selector"]["matchLabels"], svc["spec"]["selector"])
+        port_names = [p["name"] for p in self.container()["ports"]]
+        self.assertIn(svc["spec"]["ports"][0]["targetPort"], port_names)
+        hpa = self.kinds["HorizontalPodAutoscaler"]
+        self.assertEqual(hpa["spec"]["scaleTargetRef"]["kind"], "Deployment")
+        self.assertEqual(hpa["spec"]["scaleTargetRef"]["name"], dep["metadata"]["name"])
+        self.assertEqual(hpa["spec"]["metrics"][0]["resource"]["name"], "cpu")
+        self.assertLessEqual(hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"])
+
+    def test_compose(self):
+        c = yaml_load(COMPOSE)
+        svc = c["services"]["bnn-serve"]
+        ctx = os.path.normpath(os.path.join(os.path.dirname(COMPOSE), svc["build"]["context"]))
+        self.assertEqual(ctx, ROOT)
+        self.assertTrue(os.path.exists(os.path.join(ctx, svc["build"]["dockerfile"])))
+        env = {k: str(v) for k, v in svc.get("environment", {}).items()}
+        drain = int(env.get("BNN_SERVE_DRAIN_TIMEOUT", self.image_env["BNN_SERVE_DRAIN_TIMEOUT"]))
+        self.assertGreater(duration_seconds(svc["stop_grace_period"]), drain)
+        self.assertTrue(svc.get("read_only"))
+        full = dict(self.image_env)
+        full.update(env)
+        p = check_config(full)
+        self.assertEqual(p.returncode, 0, p.stderr)
+
+
+if __name__ == "__main__":
+    unittest.main()
