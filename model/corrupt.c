@@ -195,6 +195,8 @@ static void glass_blur(double *x, struct draws *d)
     for (int it = 0; it < iterations; it++) {
         for (int h = SIDE - delta; h > delta; h--) {
             for (int w = SIDE - delta; w > delta; w--) {
+                /* np.random.choice([True, False]): swap with probability 1/2 */
+                if (draw_uniform(d) >= 0.5) continue;
                 /* randint(-delta, delta, size=2): {-1, 0} each, dx first */
                 int dx = (int)floor(draw_uniform(d) * 2 * delta) - delta;
                 int dy = (int)floor(draw_uniform(d) * 2 * delta) - delta;
@@ -441,10 +443,12 @@ static void zigzag(double *x, struct draws *d)
         vx[nv] = (2 * i + 1) * a;
         vy[nv++] = (i % 2 ? -1.0 : 1.0) * b;
     }
-    if (vx[nv - 1] < len) { /* partial last segment, continuing the slope sign flip */
-        double sign = (last % 2 ? 1.0 : -1.0);
+    /* corruptions.py's closing vertex, verbatim: (d, r_i / (2 (d - max_c)))
+     * with max_c = 2a floor(d / 2a) and r_i the last zigzag vertex's row */
+    double max_c = 2.0 * a * floor(len / (2.0 * a));
+    if (len != max_c) {
         vx[nv] = len;
-        vy[nv] = vy[nv - 1] + sign * (b / a) * (len - vx[nv - 1]);
+        vy[nv] = vy[nv - 1] / (2.0 * (len - max_c));
         nv++;
     }
     double zz[NPIX] = {0};
