@@ -580,6 +580,12 @@ class DaemonAgainstSpec(unittest.TestCase):
         self.check("GET", "/readyz", 200)
         _, text = self.check("GET", "/metrics", 200)
         self.assertIn(b"bnn_requests_total", text)
+        names = set(re.findall(r"(?m)^# TYPE (\w+) ", text.decode()))
+        with open(os.path.join(ROOT, "README.md")) as f:
+            readme = f.read()
+        self.assertGreater(len(names), 5)
+        for name in names:
+            self.assertTrue(f"`{name}" in readme, f"README.md does not list metric {name}")
         _, model = self.check("GET", "/v1/model", 200)
         if self.shipped:
             self.assertEqual(model["parameters"], 1769524)
