@@ -27,9 +27,9 @@ void rng_philox_block(uint32_t out[4], uint64_t seed, uint32_t stream, uint32_t 
     memcpy(out, r.v, sizeof r.v);
 }
 
-/* w[j][i] = word j of block first_block + i, i < CHUNK. Same arithmetic as
- * Random123's philox4x32round / bumpkey, laid out per lane. */
-static void philox_chunk(uint32_t w[4][CHUNK], uint64_t seed, uint32_t stream, uint32_t pass,
+/* w[4 i + j] = word j of block first_block + i, i < CHUNK (the unit order).
+ * Same arithmetic as Random123's philox4x32round / bumpkey, one lane per block. */
+static void philox_chunk(uint32_t w[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass,
                          uint64_t first_block)
 {
     const uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
@@ -50,7 +50,7 @@ static void philox_chunk(uint32_t w[4][CHUNK], uint64_t seed, uint32_t stream, u
             a += PHILOX_W0;
             b += PHILOX_W1;
         }
-        w[0][i] = c0, w[1][i] = c1, w[2][i] = c2, w[3][i] = c3;
+        w[4 * i] = c0, w[4 * i + 1] = c1, w[4 * i + 2] = c2, w[4 * i + 3] = c3;
     }
 }
 
@@ -113,35 +113,26 @@ static inline float sqrt_pos(float x)
     return x * y;
 }
 
-/* 4*CHUNK normals of blocks first_block.. into z (unit order). */
+/* 4*CHUNK normals of blocks first_block.. into z (unit order): each pair of
+ * words (w[2p], w[2p+1]) gives units 2p, 2p+1. */
 static void normals_chunk(float z[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_block)
 {
-    uint32_t w[4][CHUNK];
-    float za[4][CHUNK];
+    uint32_t w[4 * CHUNK];
     philox_chunk(w, seed, stream, pass, first_block);
-    for (int h = 0; h < 2; h++) {
-        const uint32_t *wr = w[2 * h], *wt = w[2 * h + 1];
-        float *zc = za[2 * h], *zs = za[2 * h + 1];
-        for (int i = 0; i < CHUNK; i++) {
-            float r2 = -2.0f * log_poly(u01(wr[i]));
-            float r = sqrt_pos(r2), c, s;
-            sincos_2pi(u01(wt[i]), &c, &s);
-            zc[i] = r * c;
-            zs[i] = r * s;
-        }
+    for (int p = 0; p < 2 * CHUNK; p++) {
+        float r = sqrt_pos(-2.0f * log_poly(u01(w[2 * p]))), c, s;
+        sincos_2pi(u01(w[2 * p + 1]), &c, &s);
+        z[2 * p] = r * c;
+        z[2 * p + 1] = r * s;
     }
-    for (int i = 0; i < CHUNK; i++)
-        for (int j = 0; j < 4; j++)
-            z[4 * i + j] = za[j][i];
 }
 
 static void uniforms_chunk(float u[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_block)
 {
-    uint32_t w[4][CHUNK];
+    uint32_t w[4 * CHUNK];
     philox_chunk(w, seed, stream, pass, first_block);
-    for (int i = 0; i < CHUNK; i++)
-        for (int j = 0; j < 4; j++)
-            u[4 * i + j] = u01(w[j][i]);
+    for (int i = 0; i < 4 * CHUNK; i++)
+        u[i] = u01(w[i]);
 }
 
 typedef void chunk_fn(float *, uint64_t, uint32_t, uint32_t, uint64_t);
