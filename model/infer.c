@@ -100,15 +100,97 @@ void bnn_workspace_free(struct bnn_workspace *ws)
     free(ws);
 }
 
-/* out = relu(in), n floats. */
-static void relu(float *out, const float *in, size_t n)
+/* Elementwise kernels. Each runs a main loop over a multiple of 16 elements
+ * and a tail with the same expression: gcc's -O2 ("very cheap") vectoriser
+ * only takes loops whose trip count is a known multiple of the vector width
+ * and whose pointers cannot alias (restrict). They are applied per row, so a
+ * unit's bits never depend on where its pass sits in a block. */
+
+/* sqrt for a variance: libm's sqrtf keeps an errno branch for x < 0 that
+ * stops vectorisation (the build does not use -fno-math-errno). Bit-trick
+ * seed for 1/sqrt(x) and three Newton steps (relative error 3e-2 -> 2e-3 ->
+ * 5e-6 -> float rounding). Variances are >= FLT_MIN (every bias variance is
+ * a normal float); the clamp keeps the seed valid whatever the input. */
+static inline float sqrt_var(float x)
 {
-    for (size_t i = 0; i < n; i++)
-        out[i] = in[i] > 0.0f ? in[i] : 0.0f;
+    x = x < 1.17549435e-38f ? 1.17549435e-38f : x;
+    uint32_t bits;
+    memcpy(&bits, &x, sizeof bits);
+    bits = 0x5f3759dfu - (bits >> 1);
+    float y;
+    memcpy(&y, &bits, sizeof y);
+    float hx = 0.5f * x;
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    y = y * (1.5f - hx * y * y);
+    return x * y;
+}
+
+static inline float relu1(float v)
+{
+    return v > 0.0f ? v : 0.0f;
+}
+
+/* z = mean + sd * eps, then ReLU when relu (n units of one pass). */
+static void draw_row(float *restrict z, const float *restrict mean, const float *restrict sd,
+                     const float *restrict eps, size_t n, int relu)
+{
+    size_t n16 = n & ~(size_t)15, i;
+    if (relu) {
+        for (i = 0; i < n16; i++)
+            z[i] = relu1(mean[i] + sd[i] * eps[i]);
+        for (; i < n; i++)
+            z[i] = relu1(mean[i] + sd[i] * eps[i]);
+    } else {
+        for (i = 0; i < n16; i++)
+            z[i] = mean[i] + sd[i] * eps[i];
+        for (; i < n; i++)
+            z[i] = mean[i] + sd[i] * eps[i];
+    }
+}
+
+/* v = sqrt(v) in place (n variances -> standard deviations). */
+static void sqrt_row(float *restrict v, size_t n)
+{
+    size_t n16 = n & ~(size_t)15, i;
+    for (i = 0; i < n16; i++)
+        v[i] = sqrt_var(v[i]);
+    for (; i < n; i++)
+        v[i] = sqrt_var(v[i]);
+}
+
+/* out = in * in, n floats. */
+static void square(float *restrict out, const float *restrict in, size_t n)
+{
+    size_t n16 = n & ~(size_t)15, i;
+    for (i = 0; i < n16; i++)
+        out[i] = in[i] * in[i];
+    for (; i < n; i++)
+        out[i] = in[i] * in[i];
+}
+
+/* In place: z = relu(z). */
+static void relu_row(float *restrict z, size_t n)
+{
+    size_t n16 = n & ~(size_t)15, i;
+    for (i = 0; i < n16; i++)
+        z[i] = relu1(z[i]);
+    for (; i < n; i++)
+        z[i] = relu1(z[i]);
+}
+
+/* In place: w = mu + sigma * w (w holds N(0,1) draws). */
+static void scale_shift(float *restrict w, const float *restrict mu, const float *restrict sigma, size_t n)
+{
+    size_t n16 = n & ~(size_t)15, i;
+    for (i = 0; i < n16; i++)
+        w[i] = mu[i] + sigma[i] * w[i];
+    for (; i < n; i++)
+        w[i] = mu[i] + sigma[i] * w[i];
 }
 
 /* Softmax of each of rows rows of k logits, max subtracted so exp never
- * overflows. (rows, k) -> (rows, k). */
+ * overflows. (rows, k) -> (rows, k), in place allowed. */
 static void softmax_rows(float *out, const float *z, size_t rows, size_t k)
 {
     for (size_t r = 0; r < rows; r++) {
@@ -128,13 +210,6 @@ static void softmax_rows(float *out, const float *z, size_t rows, size_t k)
     }
 }
 
-/* z = mean + sqrt(var) * eps, elementwise over n (var > 0). */
-static void sample_lrt(float *z, const float *mean, const float *var, const float *eps, size_t n)
-{
-    for (size_t i = 0; i < n; i++)
-        z[i] = mean[i] + sqrtf(var[i]) * eps[i];
-}
-
 /* Rows [pass0, pass0 + rows) of the LRT forward; writes (rows, k) logits. */
 static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, size_t pass0,
                       size_t rows, uint64_t seed)
@@ -145,20 +220,16 @@ static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_
         size_t n = m->layers[0].n_out;
         float *z = L == 1 ? logits : ws->h;
         for (size_t r = 0; r < rows; r++) {
-            float *e = ws->eps + r * n, *zr = z + r * n;
+            float *e = ws->eps + r * n;
             rng_normals(e, n, seed, 0, (uint32_t)(pass0 + r), 0);
-            for (size_t j = 0; j < n; j++)
-                zr[j] = ws->m0[j] + ws->sd0[j] * e[j];
-            if (L > 1)
-                relu(zr, zr, n);
+            draw_row(z + r * n, ws->m0, ws->sd0, e, n, L > 1);
         }
     }
     for (size_t l = 1; l < L; l++) {
         const struct bnn_layer *ly = &m->layers[l];
         size_t n_in = ly->n_in, n_out = ly->n_out;
         /* (rows, n_in) h -> h2 = h*h */
-        for (size_t i = 0; i < rows * n_in; i++)
-            ws->h2[i] = ws->h[i] * ws->h[i];
+        square(ws->h2, ws->h, rows * n_in);
         for (size_t r = 0; r < rows; r++) {
             memcpy(ws->zm + r * n_out, ly->b_mu, n_out * sizeof(float));
             memcpy(ws->zv + r * n_out, ly->b_var, n_out * sizeof(float));
@@ -168,12 +239,14 @@ static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_
                     (int)n_in, ly->w_mu, (int)n_out, 1.0f, ws->zm, (int)n_out);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, ws->h2,
                     (int)n_in, ly->w_var, (int)n_out, 1.0f, ws->zv, (int)n_out);
-        for (size_t r = 0; r < rows; r++)
-            rng_normals(ws->eps + r * n_out, n_out, seed, (uint32_t)l, (uint32_t)(pass0 + r), 0);
+        /* h is consumed: the samples overwrite it (or go to logits) */
         float *z = l == L - 1 ? logits : ws->h;
-        sample_lrt(z, ws->zm, ws->zv, ws->eps, rows * n_out);
-        if (l < L - 1)
-            relu(z, z, rows * n_out);
+        for (size_t r = 0; r < rows; r++) {
+            float *e = ws->eps + r * n_out, *sd = ws->zv + r * n_out;
+            rng_normals(e, n_out, seed, (uint32_t)l, (uint32_t)(pass0 + r), 0);
+            sqrt_row(sd, n_out);
+            draw_row(z + r * n_out, ws->zm + r * n_out, sd, e, n_out, l < L - 1);
+        }
     }
 }
 
@@ -181,8 +254,7 @@ static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_
 static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m, const float *image)
 {
     const struct bnn_layer *ly = &m->layers[0];
-    for (size_t i = 0; i < ly->n_in; i++)
-        ws->x2[i] = image[i] * image[i];
+    square(ws->x2, image, ly->n_in);
     memcpy(ws->m0, ly->b_mu, ly->n_out * sizeof(float));
     memcpy(ws->sd0, ly->b_var, ly->n_out * sizeof(float));
     /* Row-major (n_in, n_out) transposed times x: y (n_out) += W^T x. */
@@ -190,8 +262,7 @@ static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m,
                 1, 1.0f, ws->m0, 1);
     cblas_sgemv(CblasRowMajor, CblasTrans, (int)ly->n_in, (int)ly->n_out, 1.0f, ly->w_var, (int)ly->n_out,
                 ws->x2, 1, 1.0f, ws->sd0, 1);
-    for (size_t j = 0; j < ly->n_out; j++)
-        ws->sd0[j] = sqrtf(ws->sd0[j]);
+    sqrt_row(ws->sd0, ly->n_out);
 }
 
 /* One pass of weight sampling: every weight and bias drawn, then a plain
@@ -206,20 +277,17 @@ static void weights_pass(float *logits, struct bnn_workspace *ws, const struct b
         /* Output alternates between zm's first row and logits so in never aliases it. */
         float *z = l == m->n_layers - 1 ? logits : (l % 2 ? ws->zv : ws->zm);
         rng_normals(z, n_out, seed, BNN_STREAM_B | (uint32_t)l, pass, 0);
-        for (size_t j = 0; j < n_out; j++)
-            z[j] = ly->b_mu[j] + ly->b_sigma[j] * z[j];
+        scale_shift(z, ly->b_mu, ly->b_sigma, n_out);
         for (size_t i0 = 0; i0 < n_in; i0 += BNN_BLOCK) {
             size_t rows = n_in - i0 < BNN_BLOCK ? n_in - i0 : BNN_BLOCK, n = rows * n_out;
             float *w = ws->eps; /* (rows, n_out) sampled W[i0 .. i0+rows, :] */
             rng_normals(w, n, seed, BNN_STREAM_W | (uint32_t)l, pass, (uint64_t)i0 * n_out);
-            const float *mu = ly->w_mu + i0 * n_out, *sg = ly->w_sigma + i0 * n_out;
-            for (size_t t = 0; t < n; t++)
-                w[t] = mu[t] + sg[t] * w[t];
+            scale_shift(w, ly->w_mu + i0 * n_out, ly->w_sigma + i0 * n_out, n);
             cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, (int)n_out, 1.0f, w, (int)n_out, in + i0, 1, 1.0f, z,
                         1);
         }
         if (l < m->n_layers - 1)
-            relu(z, z, n_out);
+            relu_row(z, n_out);
         in = z;
     }
 }
