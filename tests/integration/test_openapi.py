@@ -661,5 +661,61 @@ class DaemonAgainstSpec(unittest.TestCase):
         self.error("POST", "/predict", 415, "unsupported_media_type", self.png, {"Content-Type": "text/plain"})
 
 
+class OverloadAgainstSpec(unittest.TestCase):
+    """429 (overload_status = 429), 503 timeout and Retry-After, as the spec
+    describes them: one worker, a queue of one, a job deadline of 300 ms and
+    slow requests (weight sampling, 10000 passes on a small model, about two
+    seconds each); /metrics says when a job computes and one waits."""
+
+    def wait_metric(self, d, name, value):
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            text = d.request("GET", "/metrics")[2].decode()
+            m = re.search(rf"(?m)^{name} (\S+)$", text)
+            if m and float(m.group(1)) == value:
+                return
+            time.sleep(0.01)
+        self.fail(f"{name} never reached {value}")
+
+    def test_overloaded_and_timeout(self):
+        import threading
+        with tempfile.TemporaryDirectory() as tmp:
+            model = os.path.join(tmp, "small.safetensors")
+            random_model(model, hidden=64)
+            d = Daemon("test_openapi_overload", ["--model", model, "--workers", "1", "--queue-depth", "1",
+                                                 "--overload-status", "429", "--retry-after", "2",
+                                                 "--job-timeout-ms", "300"])
+            try:
+                png, _ = mnist_png(0)
+                q = "/predict?samples=10000&mode=weights&seed=1"
+                first = {}
+                t = threading.Thread(target=lambda: first.update(r=d.request("POST", q, png, {"Content-Type": "image/png"})))
+                t.start()
+                self.wait_metric(d, "bnn_workers_busy", 1)  # the first job is computing
+                second = {}
+                t2 = threading.Thread(target=lambda: second.update(r=d.request("POST", q, png, {"Content-Type": "image/png"})))
+                t2.start()
+                self.wait_metric(d, "bnn_queue_depth", 1)  # the second waits in the queue
+                status, hdrs, body = d.request("POST", q, png, {"Content-Type": "image/png"})
+                t.join(120)
+                t2.join(120)
+                s = spec()
+                self.assertEqual(status, 429, body)
+                self.assertEqual(hdrs.get("retry-after"), "2")
+                self.assertIn("x-request-id", hdrs)
+                doc = json.loads(body)
+                validate(doc, response_schema("/predict", "POST", 429, "application/json")[0], s)
+                self.assertEqual(doc["error"]["code"], "overloaded")
+                self.assertEqual(first["r"][0], 200)
+                st2, h2, b2 = second["r"]
+                self.assertEqual(st2, 503, b2)
+                self.assertEqual(h2.get("retry-after"), "2")
+                doc2 = json.loads(b2)
+                validate(doc2, response_schema("/predict", "POST", 503, "application/json")[0], s)
+                self.assertEqual(doc2["error"]["code"], "timeout")
+            finally:
+                self.assertEqual(d.stop(), 0)
+
+
 if __name__ == "__main__":
     unittest.main()
