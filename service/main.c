@@ -219,15 +219,17 @@ int main(int argc, char **argv)
     }
 
     const char *config_path = NULL, *probe_url = NULL;
-    int check = 0, n_flags = 0, opt;
-    while ((opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
+    int check = 0, n_flags = 0, opt, early = -1; /* early >= 0: exit with it */
+    while (early < 0 && (opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
         switch (opt) {
         case OPT_HELP:
             usage(stdout);
-            return 0;
+            early = 0;
+            break;
         case OPT_VERSION:
             printf("bnn-serve %s (libmicrohttpd %s)\n", BNN_SERVE_VERSION, MHD_get_version());
-            return 0;
+            early = 0;
+            break;
         case OPT_CONFIG:
             config_path = optarg;
             break;
@@ -243,41 +245,45 @@ int main(int argc, char **argv)
                 break;
             }
             fprintf(stderr, "try 'bnn-serve --help'\n");
-            return 2;
+            early = 2;
         }
     }
-    if (optind < argc) {
+    /* The option table is done with; flags[] points into argv and the
+     * config key table, both of which outlive it. */
+    for (size_t i = 0; i < n_keys; i++)
+        free(names[i]);
+    free(names);
+    free(opts);
+    if (early < 0 && optind < argc) {
         char msg[300];
         snprintf(msg, sizeof msg, "unexpected argument '%.200s'", argv[optind]);
-        return usage_error(msg);
+        early = usage_error(msg);
     }
-    if (probe_url)
-        return probe(probe_url);
+    if (early < 0 && probe_url)
+        early = probe(probe_url);
+    if (early >= 0) {
+        free(flags);
+        return early;
+    }
 
     struct cfg cfg;
     char err[CFG_ERR_LEN];
     cfg_defaults(&cfg);
     if (!config_path && access(DEFAULT_CONFIG, R_OK) == 0)
         config_path = DEFAULT_CONFIG;
-    if (config_path && cfg_load_file(&cfg, config_path, err) != 0)
+    int bad = config_path && cfg_load_file(&cfg, config_path, err) != 0;
+    bad = bad || cfg_apply_env(&cfg, environ, err) != 0;
+    for (int i = 0; i < n_flags && !bad; i++)
+        bad = cfg_set(&cfg, flags[i].key, flags[i].value, err) != 0;
+    free(flags);
+    if (bad)
         return usage_error(err);
-    if (cfg_apply_env(&cfg, environ, err) != 0)
-        return usage_error(err);
-    for (int i = 0; i < n_flags; i++) {
-        if (cfg_set(&cfg, flags[i].key, flags[i].value, err) != 0)
-            return usage_error(err);
-    }
     if (cfg_validate(&cfg, err) != 0)
         return usage_error(err);
     if (check) {
         cfg_print(&cfg, stdout);
         return 0;
     }
-    for (size_t i = 0; i < n_keys; i++)
-        free(names[i]);
-    free(names);
-    free(opts);
-    free(flags);
 
     char lerr[LOG_ERR_LEN];
     struct log *lg = log_new(stderr, cfg.log_level, cfg.log_format, cfg.access_log, lerr);
