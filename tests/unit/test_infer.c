@@ -370,8 +370,8 @@ static void test_fast_vs_naive(void **state)
     char err[BNN_ERR_LEN];
     const size_t dims[] = {784, 100, 50, 10};
     struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
-    /* T = 150: two full blocks of 64 and a partial one of 22 */
-    const size_t T = 150, k = 10;
+    /* T = BNN_BLOCK + 22: a full block and a partial one */
+    const size_t T = BNN_BLOCK + 22, k = 10;
     float *fast = malloc(T * k * sizeof(float));
     double *ref = malloc(T * k * sizeof(double));
     struct bnn_workspace *ws = bnn_workspace_new(m);
@@ -436,8 +436,8 @@ static void test_determinism(void **state)
     float x[784];
     for (int i = 0; i < 784; i++)
         x[i] = (float)((i * 37) % 101) / 100.0f;
-    const size_t k = 10, T = 200;
-    float *a = malloc(T * k * sizeof(float)), *b = malloc(T * k * sizeof(float));
+    const size_t k = 10, T = 200, TMAX = 2 * BNN_BLOCK + 60;
+    float *a = malloc(TMAX * k * sizeof(float)), *b = malloc(TMAX * k * sizeof(float));
     struct bnn_workspace *ws = bnn_workspace_new(m);
     for (int mode = 0; mode < 2; mode++) {
         enum bnn_mode md = (enum bnn_mode)mode;
@@ -456,9 +456,11 @@ static void test_determinism(void **state)
         assert_memory_equal(a, b, TT * k * sizeof(float));
         bnn_workspace_free(ws2);
     }
-    /* T split differently across blocks: T = 64 and 65 share their first 64
-     * rows; T = 100 (64 + 36) and T = 128 (64 + 64) share 100. */
-    static const size_t pairs[][2] = {{64, 65}, {100, 128}, {1, 200}, {130, 200}};
+    /* T split differently across blocks: T = B and B + 1 share their first B
+     * rows; a partial last block (B - 28 rows) equals the same rows computed
+     * in a full block; T = 1 against a second partial block. */
+    static const size_t pairs[][2] = {
+        {BNN_BLOCK, BNN_BLOCK + 1}, {BNN_BLOCK - 28, BNN_BLOCK}, {1, 2 * BNN_BLOCK}, {BNN_BLOCK + 2, 2 * BNN_BLOCK + 60}};
     for (size_t p = 0; p < 4; p++) {
         assert_int_equal(bnn_sample_probs(a, ws, m, x, pairs[p][0], 9, BNN_MODE_LRT, err), BNN_OK);
         assert_int_equal(bnn_sample_probs(b, ws, m, x, pairs[p][1], 9, BNN_MODE_LRT, err), BNN_OK);
