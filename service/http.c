@@ -91,6 +91,7 @@ struct http_request {
     enum api_body_kind kind;
     char *body;
     size_t body_len, body_cap;
+    size_t received; /* body bytes seen, kept or not */
     int too_large;
     struct MHD_PostProcessor *pp;
     struct api_multipart mp;
@@ -622,8 +623,13 @@ static enum MHD_Result h_predict(struct http_request *r, const char *data, size_
         return respond(r, r->job_status, body, r->job_len, "application/json", NULL, r->job_retry, NULL);
     }
     if (*size > 0) {
+        /* Every body byte counts against max_body_bytes, multipart framing
+         * included, so no form of upload can stream without bound. */
+        r->received += *size;
+        if (r->received > r->srv->cfg->max_body_bytes)
+            r->too_large = 1;
         if (r->pp) {
-            if (!r->mp_failed && MHD_post_process(r->pp, data, *size) != MHD_YES)
+            if (!r->too_large && !r->mp_failed && MHD_post_process(r->pp, data, *size) != MHD_YES)
                 r->mp_failed = 1;
         } else {
             body_append(r, data, *size);

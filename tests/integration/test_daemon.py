@@ -352,20 +352,22 @@ class DaemonTest(unittest.TestCase):
             self.assertIn("1048576", json.loads(body)["error"]["message"])
         # Exactly at the cap is accepted (then refused as a PNG, not as a size).
         self.assertError(self.d.post_png("/predict", b"\0" * (1 << 20)), 400, "invalid_png")
-        # Chunked: no Content-Length, the cap is enforced while reading.
-        c = self.d.connection()
-        c.putrequest("POST", "/predict")
-        c.putheader("Content-Type", "image/png")
-        c.putheader("Transfer-Encoding", "chunked")
-        c.endheaders()
-        chunk = b"\0" * 65536
-        for _ in range(20):
-            c.send(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
-        c.send(b"0\r\n\r\n")
-        r = c.getresponse()
-        self.assertEqual(r.status, 413)
-        self.assertEqual(json.loads(r.read())["error"]["code"], "body_too_large")
-        c.close()
+        # Chunked: no Content-Length, the cap is enforced while reading,
+        # for every body form (multipart framing counts too).
+        for ctype, chunk in (("image/png", b"\0" * 65536), ("application/json", b" " * 65536),
+                             ("multipart/form-data; boundary=xyz", b"preamble " * 7000)):
+            c = self.d.connection()
+            c.putrequest("POST", "/predict")
+            c.putheader("Content-Type", ctype)
+            c.putheader("Transfer-Encoding", "chunked")
+            c.endheaders()
+            for _ in range(20):
+                c.send(b"%x\r\n" % len(chunk) + chunk + b"\r\n")
+            c.send(b"0\r\n\r\n")
+            r = c.getresponse()
+            self.assertEqual(r.status, 413, ctype)
+            self.assertEqual(json.loads(r.read())["error"]["code"], "body_too_large")
+            c.close()
         # The server goes on.
         self.predict("?samples=2")
 
