@@ -165,6 +165,21 @@ class CliTest(unittest.TestCase):
             lines = [json.loads(l) for l in d.log().splitlines() if l.strip()]
             self.assertTrue(any(l.get("msg") == "access" and l.get("status") == 400 for l in lines))
 
+    def test_text_log_and_access_log_switch(self):
+        png, _ = daemon.mnist_png(0)
+        with daemon.Daemon(env=clean_env()) as d:
+            d.post_png("/predict?samples=9", png, headers={"X-Request-Id": "text-log-1"})
+            self.assertEqual(d.stop(), 0)
+        line = [l for l in d.log().splitlines() if "text-log-1" in l][0]
+        self.assertRegex(line, r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z access 127\.0\.0\.1 POST "
+                               r"/predict 200 \d+ [\d.]+ms id=text-log-1 samples=9$")
+        self.assertRegex(d.log(), r"info ready: port %d" % d.port)
+        with daemon.Daemon("--access-log", "false", "--log-level", "warn", env=clean_env()) as d:
+            d.post_png("/predict?samples=9", png)
+            self.assertEqual(d.stop(), 0)
+        self.assertNotIn("access", d.log())
+        self.assertNotIn("info", d.log())
+
     def test_start_time(self):
         t0 = time.monotonic()
         with daemon.Daemon(env=clean_env()) as d:
