@@ -180,6 +180,23 @@ class CliTest(unittest.TestCase):
         self.assertNotIn("access", d.log())
         self.assertNotIn("info", d.log())
 
+    def test_ipv6(self):
+        try:
+            s = socket.socket(socket.AF_INET6)
+            s.bind(("::1", 0))
+            s.close()
+        except OSError:
+            self.skipTest("no IPv6 loopback here")
+        with daemon.Daemon("--host", "::1", env=clean_env(), ready=False) as d:
+            self.assertIn("http://[::1]:%d " % d.port, d.ready_line)
+            for _ in range(100):
+                if daemon.run_server("--probe", "http://[::1]:%d/readyz" % d.port).returncode == 0:
+                    break
+                time.sleep(0.05)
+            else:
+                self.fail("no 200 from /readyz over IPv6")
+            self.assertEqual(d.stop(), 0)
+
     def test_start_time(self):
         t0 = time.monotonic()
         with daemon.Daemon(env=clean_env()) as d:
