@@ -195,7 +195,7 @@ static int copy_tensor(float *dst, const uint8_t *src, size_t count, int layer, 
                      tensor_suffix[kind], j, (double)x);
             return BNN_E_FORMAT;
         }
-        if (is_scale && (!isfinite(x * x) || x * x == 0.0f)) {
+        if (is_scale && !isnormal(x * x)) { /* LRT takes sqrt of sums of these: keep them normal floats */
             snprintf(err, BNN_ERR_LEN, "layers.%d.%s[%zu]: scale %g has a variance outside float range", layer,
                      tensor_suffix[kind], j, (double)x);
             return BNN_E_FORMAT;

@@ -348,6 +348,8 @@ static const struct bad_case bad_cases[] = {
      {"layers.1.bias_scale[0]: scale must be > 0, got 0"}},
     {"scale whose square underflows", VALUE, "layers.1.kernel_scale", NULL, NULL, 3, 1e-30f, BNN_E_FORMAT,
      {"layers.1.kernel_scale[3]", "variance"}},
+    {"scale whose square is subnormal", VALUE, "layers.0.bias_scale", NULL, NULL, 1, 1e-20f, BNN_E_FORMAT,
+     {"layers.0.bias_scale[1]", "variance"}},
     {"scale whose square overflows", VALUE, "layers.1.kernel_scale", NULL, NULL, 2, 1e30f, BNN_E_FORMAT,
      {"layers.1.kernel_scale[2]", "variance"}},
     {"metadata missing", JSON, "__metadata__", NULL, NULL, 0, 0, BNN_E_FORMAT, {"__metadata__", "missing"}},
@@ -442,6 +444,38 @@ static void test_malformed_table(void **state)
     struct bnn_model *m;
     assert_int_equal(bnn_weights_parse(&m, good, len, err), BNN_OK);
     bnn_model_free(m);
+    free(good);
+}
+
+/* 17 classes: more than BNN_MAX_CLASSES (the prediction struct's size). */
+static void test_too_many_classes(void **state)
+{
+    (void)state;
+    size_t len, ds, flen;
+    uint8_t *good = good_file(&len);
+    json_t *hdr = header_of(good, &ds);
+    json_object_set_new(json_object_get(hdr, "layers.1.kernel_loc"), "shape", json_pack("[ii]", 4, 17));
+    json_object_set_new(json_object_get(hdr, "layers.1.kernel_scale"), "shape", json_pack("[ii]", 4, 17));
+    json_object_set_new(json_object_get(hdr, "layers.1.bias_loc"), "shape", json_pack("[i]", 17));
+    json_object_set_new(json_object_get(hdr, "layers.1.bias_scale"), "shape", json_pack("[i]", 17));
+    uint8_t *file = rebuild(hdr, NULL, 0, 1, &flen);
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m;
+    assert_int_equal(bnn_weights_parse(&m, file, flen, err), BNN_E_FORMAT);
+    assert_non_null(strstr(err, "layers.1.bias_loc: 17 classes, at most 16"));
+    /* 16 is the boundary that loads */
+    json_object_set_new(json_object_get(hdr, "layers.1.kernel_loc"), "shape", json_pack("[ii]", 4, 16));
+    json_object_set_new(json_object_get(hdr, "layers.1.kernel_scale"), "shape", json_pack("[ii]", 4, 16));
+    json_object_set_new(json_object_get(hdr, "layers.1.bias_loc"), "shape", json_pack("[i]", 16));
+    json_object_set_new(json_object_get(hdr, "layers.1.bias_scale"), "shape", json_pack("[i]", 16));
+    free(file);
+    file = rebuild(hdr, NULL, 0, 1, &flen);
+    assert_int_equal(bnn_weights_parse(&m, file, flen, err), BNN_OK);
+    assert_int_equal(bnn_model_n_classes(m), 16);
+    assert_float_equal(m->layers[1].w_var[5], 0.25, 0.0); /* scale 0.5 from rebuild */
+    bnn_model_free(m);
+    free(file);
+    json_decref(hdr);
     free(good);
 }
 
@@ -541,6 +575,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_max_layers),  cmocka_unit_test(test_roundtrip_mnist_shape),
         cmocka_unit_test(test_save_load_atomic_sorted), cmocka_unit_test(test_malformed_table),
         cmocka_unit_test(test_header_length),         cmocka_unit_test(test_fault_injection),
+        cmocka_unit_test(test_too_many_classes),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
