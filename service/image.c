@@ -35,8 +35,7 @@ struct decode_ctx {
     int status;             /* enum img_status to return after a longjmp */
     int have_msg;           /* err already says what went wrong */
     char *err;              /* caller's err[IMG_ERR_LEN] */
-    uint8_t *image;         /* width * height * channels, decoded rows */
-    uint8_t **rows;         /* row pointers into image (interlaced case) */
+    uint8_t *image;         /* one decoded row (width * channels) + its gray */
     uint8_t *gray;          /* the result, width * height */
 };
 
@@ -103,6 +102,21 @@ static void read_bytes(png_structp png, png_bytep out, size_t n)
 static uint32_t be32(const uint8_t *p)
 {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+static int check_size(uint32_t w, uint32_t h, unsigned max_side, char *err)
+{
+    if (w == 0 || h == 0 || w > max_side || h > max_side) {
+        set_err(err, "image is %lux%lu; width and height must be 1..%u", (unsigned long)w, (unsigned long)h,
+                max_side);
+        return IMG_E_TOO_LARGE;
+    }
+    if ((uint64_t)w * h > IMG_MAX_PIXELS) {
+        set_err(err, "image is %lux%lu = %llu pixels; at most %llu", (unsigned long)w, (unsigned long)h,
+                (unsigned long long)w * h, (unsigned long long)IMG_MAX_PIXELS);
+        return IMG_E_TOO_LARGE;
+    }
+    return IMG_OK;
 }
 
 /* Rec. 709 luma in 1/32768 units, libpng's own default weights (png.h
@@ -186,16 +200,17 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
     png_uint_32 width, height;
     int bit_depth, color_type, interlace;
     png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
-    if (width == 0 || height == 0 || width > max_side || height > max_side) {
-        set_err(ctx->err, "image is %lux%lu; width and height must be 1..%u", (unsigned long)width,
-                (unsigned long)height, max_side);
+    if (check_size(width, height, max_side, ctx->err) != IMG_OK) {
         rc = IMG_E_TOO_LARGE;
         goto done;
     }
 
     png_set_expand(png);   /* palette -> RGB, gray < 8 bits -> 8, tRNS -> alpha */
     png_set_scale_16(png); /* 16 -> 8 bits, rounded: v * 257 -> v */
-    int passes = png_set_interlace_handling(png);
+    /* No png_set_interlace_handling: libpng then hands out each Adam7 pass
+     * as its own reduced image (empty passes skipped), which we convert and
+     * scatter into place, so memory stays at one row plus the result for
+     * interlaced files too, instead of a full-colour copy of the image. */
     png_read_update_info(png, info);
     unsigned channels = png_get_channels(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
@@ -207,28 +222,28 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
     }
 
     ctx->gray = bnn_fault_malloc((size_t)width * height);
-    if (!ctx->gray)
+    ctx->image = bnn_fault_malloc(rowbytes + width); /* one decoded row, then its gray */
+    if (!ctx->gray || !ctx->image)
         goto nomem;
-    if (passes == 1) {
-        /* Row by row: memory stays at one decoded row besides the result. */
-        ctx->image = bnn_fault_malloc(rowbytes);
-        if (!ctx->image)
-            goto nomem;
+    if (interlace == PNG_INTERLACE_NONE) {
         for (png_uint_32 y = 0; y < height; y++) {
             png_read_row(png, ctx->image, NULL);
             row_to_gray(ctx->gray + (size_t)y * width, ctx->image, width, channels);
         }
     } else {
-        /* Adam7 fills every row over 7 passes; the whole image must be held. */
-        ctx->image = bnn_fault_malloc(rowbytes * height);
-        ctx->rows = bnn_fault_malloc(sizeof *ctx->rows * height);
-        if (!ctx->image || !ctx->rows)
-            goto nomem;
-        for (png_uint_32 y = 0; y < height; y++)
-            ctx->rows[y] = ctx->image + (size_t)y * rowbytes;
-        png_read_image(png, ctx->rows);
-        for (png_uint_32 y = 0; y < height; y++)
-            row_to_gray(ctx->gray + (size_t)y * width, ctx->rows[y], width, channels);
+        uint8_t *line = ctx->image + rowbytes;
+        for (int pass = 0; pass < PNG_INTERLACE_ADAM7_PASSES; pass++) {
+            png_uint_32 cols = PNG_PASS_COLS(width, pass), rows = PNG_PASS_ROWS(height, pass);
+            if (cols == 0 || rows == 0)
+                continue; /* libpng skips empty passes too */
+            for (png_uint_32 r = 0; r < rows; r++) {
+                png_read_row(png, ctx->image, NULL);
+                row_to_gray(line, ctx->image, cols, channels);
+                uint8_t *dst = ctx->gray + (size_t)PNG_ROW_FROM_PASS_ROW(r, pass) * width;
+                for (png_uint_32 c = 0; c < cols; c++)
+                    dst[PNG_COL_FROM_PASS_COL(c, pass)] = line[c];
+            }
+        }
     }
     /* Reads up to IEND so that a file cut short after its pixel data, or a
      * bad CRC in a later chunk, is refused rather than half-trusted. */
@@ -251,10 +266,8 @@ done:
         png_destroy_read_struct(&p, &i, NULL);
     }
     free(ctx->image);
-    free(ctx->rows);
     free(ctx->gray);
     ctx->image = NULL;
-    ctx->rows = NULL;
     ctx->gray = NULL;
     return rc;
 }
@@ -272,12 +285,8 @@ int img_decode_png(struct img_gray *out, const uint8_t *buf, size_t len, unsigne
      * raw bytes so that a huge declared image is refused before libpng
      * allocates anything for it. A malformed IHDR is left to libpng. */
     if (len >= 8 + 8 + 13 && be32(buf + 8) == 13 && memcmp(buf + 12, "IHDR", 4) == 0) {
-        uint32_t w = be32(buf + 16), h = be32(buf + 20);
-        if (w == 0 || h == 0 || w > max_side || h > max_side) {
-            set_err(err, "image is %lux%lu; width and height must be 1..%u", (unsigned long)w, (unsigned long)h,
-                    max_side);
+        if (check_size(be32(buf + 16), be32(buf + 20), max_side, err) != IMG_OK)
             return IMG_E_TOO_LARGE;
-        }
     }
     struct decode_ctx ctx = {.buf = buf, .len = len, .pos = 0, .status = IMG_E_CORRUPT, .err = err};
     return decode(&ctx, out, max_side);

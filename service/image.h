@@ -10,12 +10,15 @@
 #include <stdint.h>
 
 #define IMG_ERR_LEN 256
+/* Pixel cap whatever max_side says (8192 x 8192): the decoded gray image is
+ * width * height bytes, and a deflate stream can expand ~1000-fold. */
+#define IMG_MAX_PIXELS (1ull << 26)
 
 enum img_status {
     IMG_OK = 0,
     IMG_E_NOT_PNG,   /* signature missing */
     IMG_E_CORRUPT,   /* truncated, bad CRC, bad filter, bad zlib, ... */
-    IMG_E_TOO_LARGE, /* width or height over the limit, or zero */
+    IMG_E_TOO_LARGE, /* width or height over the limit, or zero, or over IMG_MAX_PIXELS */
     IMG_E_NOMEM
 };
 

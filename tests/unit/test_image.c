@@ -642,7 +642,8 @@ static void test_sizes(void **state)
         {0, 28, 4096, IMG_E_TOO_LARGE},      {28, 0, 4096, IMG_E_TOO_LARGE},
         {100000, 100000, 4096, IMG_E_TOO_LARGE}, {0x7fffffff, 1, 4096, IMG_E_TOO_LARGE},
         {0xffffffff, 0xffffffff, 4096, IMG_E_TOO_LARGE}, {29, 28, 28, IMG_E_TOO_LARGE},
-        {28, 29, 28, IMG_E_TOO_LARGE},
+        {28, 29, 28, IMG_E_TOO_LARGE},       {8193, 8192, 100000, IMG_E_TOO_LARGE},
+        {100000, 672, 100000, IMG_E_TOO_LARGE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         struct membuf b = {0};
