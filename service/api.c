@@ -641,12 +641,11 @@ json_t *api_model_json(const struct bnn_model *m, const struct cfg *c)
     json_t *meta = json_object();
     for (size_t i = 0; meta && i < m->n_meta; i++)
         json_object_set_new(meta, m->meta[i].key, json_string(m->meta[i].value));
-    return json_pack("{s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:[s,s],s:{s:I,s:f,s:s,s:f},s:{s:I,s:I,s:I,s:I,s:I}}",
+    return json_pack("{s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:[s,s],s:{s:I,s:f,s:s},s:{s:I,s:I,s:I,s:I,s:I}}",
                      "architecture", arch, "layers", layers, "parameters", (json_int_t)bnn_model_param_count(m),
                      "inputs", (json_int_t)bnn_model_n_in(m), "classes", (json_int_t)bnn_model_n_classes(m), "input",
                      "mnist-28x28-gray", "metadata", meta, "modes", "lrt", "weights", "defaults", "samples",
-                     (json_int_t)c->default_samples, "interval", c->default_interval, "mode", "lrt",
-                     "uncertain_threshold", c->uncertain_threshold, "limits",
+                     (json_int_t)c->default_samples, "interval", c->default_interval, "mode", "lrt", "limits",
                      "max_samples", (json_int_t)c->max_samples, "max_batch", (json_int_t)c->max_batch,
                      "max_body_bytes", (json_int_t)c->max_body_bytes, "max_image_side",
                      (json_int_t)c->max_image_side, "queue_depth", (json_int_t)c->queue_depth);

@@ -108,8 +108,7 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(doc["parameters"], 1769524)
         self.assertEqual(doc["architecture"], "784-784-256-256-10")
         self.assertEqual(doc["metadata"]["format"], "bnn-serve/1")
-        self.assertEqual(doc["defaults"], {"samples": 100, "interval": 0.95, "mode": "lrt",
-                                           "uncertain_threshold": 0.1})
+        self.assertEqual(doc["defaults"], {"samples": 100, "interval": 0.95, "mode": "lrt"})
         self.assertEqual(doc["limits"]["max_samples"], 5000)
 
     def test_openapi(self):
