@@ -27,7 +27,14 @@ struct bnn_workspace {
     size_t n_layers;
     size_t dims[BNN_MAX_LAYERS + 1];
     size_t width; /* max over dims */
-    float *m0, *sd0; /* (dims[1]) layer 0 pre-activation mean and std, this image */
+    float *m0, *sd0; /* (dims[1]) layer 0 pre-activation mean and std, this image
+                        (compacted to the n_act live units when compact) */
+    /* Units of layer 0 that no draw can switch on for this image (see
+     * find_live_units): when enough are dead, layer 1 runs on the live ones. */
+    int compact;
+    size_t n_act;
+    size_t *act;              /* (dims[1]) live unit indices, ascending */
+    float *w1_mu, *w1_var;    /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
     float *h, *h2;   /* (BNN_BLOCK, width) layer input and its square */
     float *zm, *zv;  /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
     float *eps;      /* (BNN_BLOCK, width) normals */
@@ -75,11 +82,22 @@ struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
     ws->zm = malloc(blk * sizeof(float));
     ws->zv = malloc(blk * sizeof(float));
     ws->eps = malloc(blk * sizeof(float));
-    if (!ws->m0 || !ws->sd0 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps) {
+    ws->act = malloc(ws->dims[1] * sizeof(size_t));
+    if (m->n_layers > 1) {
+        ws->w1_mu = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
+        ws->w1_var = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
+    }
+    if (!ws->m0 || !ws->sd0 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps || !ws->act ||
+        (m->n_layers > 1 && (!ws->w1_mu || !ws->w1_var))) {
         bnn_workspace_free(ws);
         return NULL;
     }
     return ws;
+}
+
+size_t bnn_workspace_live_units(const struct bnn_workspace *ws)
+{
+    return ws->compact ? ws->n_act : ws->dims[1];
 }
 
 void bnn_workspace_free(struct bnn_workspace *ws)
@@ -93,6 +111,9 @@ void bnn_workspace_free(struct bnn_workspace *ws)
     free(ws->zm);
     free(ws->zv);
     free(ws->eps);
+    free(ws->act);
+    free(ws->w1_mu);
+    free(ws->w1_var);
     free(ws->probs);
     free(ws->scratch);
     free(ws);
@@ -213,19 +234,26 @@ static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_
                       size_t rows, uint64_t seed)
 {
     size_t L = m->n_layers;
-    /* Layer 0: mean and std fixed for the image, only the draws differ. */
+    /* Layer 0: mean and std fixed for the image, only the draws differ. All
+     * n units are drawn (a draw's address is its unit index); when compact,
+     * only the live ones are kept, as the n_act columns of h. */
+    size_t n0 = m->layers[0].n_out, n_live = ws->compact ? ws->n_act : n0;
     {
-        size_t n = m->layers[0].n_out;
         float *z = L == 1 ? logits : ws->h;
         for (size_t r = 0; r < rows; r++) {
-            float *e = ws->eps + r * n;
-            rng_normals(e, n, seed, 0, (uint32_t)(pass0 + r), 0);
-            draw_row(z + r * n, ws->m0, ws->sd0, e, n, L > 1);
+            float *e = ws->eps + r * n0;
+            rng_normals(e, n0, seed, 0, (uint32_t)(pass0 + r), 0);
+            if (ws->compact)
+                for (size_t a = 0; a < n_live; a++) /* act[a] >= a: in place, ascending */
+                    e[a] = e[ws->act[a]];
+            draw_row(z + r * n_live, ws->m0, ws->sd0, e, n_live, L > 1);
         }
     }
     for (size_t l = 1; l < L; l++) {
         const struct bnn_layer *ly = &m->layers[l];
-        size_t n_in = ly->n_in, n_out = ly->n_out;
+        size_t n_in = l == 1 ? n_live : ly->n_in, n_out = ly->n_out;
+        const float *w_mu = l == 1 && ws->compact ? ws->w1_mu : ly->w_mu;
+        const float *w_var = l == 1 && ws->compact ? ws->w1_var : ly->w_var;
         /* (rows, n_in) h -> h2 = h*h */
         square(ws->h2, ws->h, rows * n_in);
         for (size_t r = 0; r < rows; r++) {
@@ -234,9 +262,9 @@ static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_
         }
         /* zm (rows, n_out) += h (rows, n_in) . w_mu (n_in, n_out); zv likewise with h2, w_var */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, ws->h,
-                    (int)n_in, ly->w_mu, (int)n_out, 1.0f, ws->zm, (int)n_out);
+                    (int)n_in, w_mu, (int)n_out, 1.0f, ws->zm, (int)n_out);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, ws->h2,
-                    (int)n_in, ly->w_var, (int)n_out, 1.0f, ws->zv, (int)n_out);
+                    (int)n_in, w_var, (int)n_out, 1.0f, ws->zv, (int)n_out);
         /* h is consumed: the samples overwrite it (or go to logits) */
         float *z = l == L - 1 ? logits : ws->h;
         for (size_t r = 0; r < rows; r++) {
@@ -276,6 +304,42 @@ static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m,
         axpy_row(ws->sd0, x * x, ly->w_var + i * n_out, n_out);
     }
     sqrt_row(ws->sd0, n_out);
+}
+
+/* Bound on |N(0,1)| draws: rng.h's largest is sqrt(2 ln 2^25) = 5.887 (times
+ * 1 + 1e-6 for the float polynomials); 6 leaves a margin for rounding. */
+#define RNG_ABS_MAX 6.0f
+
+/* A layer-0 unit with m0 + 6 sd0 < 0 is below zero for every draw, so after
+ * the ReLU it is 0 in every pass: its row of layer 1's weights contributes
+ * exactly nothing. When at least a quarter of the units are dead (a rule that
+ * depends on the image only, never on T, so a pass's bits do not depend on
+ * how many passes were asked for), copy the live rows of layer 1's w_mu and
+ * w_var (once per image) and run layer 1's GEMMs on those alone. Keeps one
+ * unit even if all are dead (its h is 0: the GEMMs still see K >= 1). */
+static void find_live_units(struct bnn_workspace *ws, const struct bnn_model *m)
+{
+    size_t n = m->layers[0].n_out, live = 0;
+    ws->compact = 0;
+    if (m->n_layers < 2)
+        return;
+    for (size_t j = 0; j < n; j++)
+        if (ws->m0[j] + RNG_ABS_MAX * ws->sd0[j] >= 0.0f)
+            ws->act[live++] = j;
+    if (live == 0)
+        ws->act[live++] = 0;
+    if (4 * (n - live) < n)
+        return;
+    const struct bnn_layer *l1 = &m->layers[1];
+    for (size_t a = 0; a < live; a++) {
+        size_t j = ws->act[a];
+        ws->m0[a] = ws->m0[j]; /* j >= a: in place, ascending */
+        ws->sd0[a] = ws->sd0[j];
+        memcpy(ws->w1_mu + a * l1->n_out, l1->w_mu + j * l1->n_out, l1->n_out * sizeof(float));
+        memcpy(ws->w1_var + a * l1->n_out, l1->w_var + j * l1->n_out, l1->n_out * sizeof(float));
+    }
+    ws->n_act = live;
+    ws->compact = 1;
 }
 
 /* One pass of weight sampling: every weight and bias drawn, then a plain
@@ -338,6 +402,7 @@ static int sample(float *out, int want_probs, struct bnn_workspace *ws, const st
     size_t k = bnn_model_n_classes(m);
     if (mode == BNN_MODE_LRT) {
         lrt_first_layer(ws, m, image);
+        find_live_units(ws, m);
         for (size_t p0 = 0; p0 < samples; p0 += BNN_BLOCK) {
             size_t rows = samples - p0 < BNN_BLOCK ? samples - p0 : BNN_BLOCK;
             float *o = out + p0 * k;

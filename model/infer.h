@@ -69,6 +69,12 @@ int bnn_sample_probs(float *probs, struct bnn_workspace *ws, const struct bnn_mo
 int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
                       size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN]);
 
+/* After an LRT call: how many of layer 0's units layer 1 ran on. Units that
+ * no draw can switch on for the image (mean + 6 std < 0; draws are bounded
+ * by 5.89) are dropped when they are at least a quarter of the layer, which
+ * changes rounding only, never the distribution. (For tests and the bench.) */
+size_t bnn_workspace_live_units(const struct bnn_workspace *ws);
+
 /* Summarises T x k probabilities at the given coverage in (0,1). scratch must
  * hold samples doubles. */
 void bnn_summarize(struct bnn_prediction *out, const float *probs, size_t samples, size_t k, double coverage,

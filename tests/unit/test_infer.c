@@ -357,6 +357,14 @@ static void naive_forward(double *logits, const struct bnn_model *m, const float
     free(h), free(z), free(eps);
 }
 
+/* Makes layer-0 unit j dead for any input in [0,1] when dead[j]: bias mean
+ * -50, far below -6 x its std. */
+static void kill_units(struct bnn_model *m, size_t every, size_t offset)
+{
+    for (size_t j = offset; j < m->layers[0].n_out; j += every)
+        m->layers[0].b_mu[j] = -50.0f;
+}
+
 static void test_fast_vs_naive(void **state)
 {
     (void)state;
@@ -399,6 +407,28 @@ static void test_fast_vs_naive(void **state)
         }
         free(p);
     }
+    /* Dead units: none, a fifth (below the quarter: no compaction), half,
+     * and all (one unit kept so the GEMM has K = 1) - each path against the
+     * naive reference, and the live count as the rule says. */
+    static const struct {
+        size_t every, offset, live;
+    } dead[] = {{0, 0, 100}, {5, 0, 100}, {2, 1, 50}, {1, 0, 1}};
+    for (size_t c = 0; c < 4; c++) {
+        struct bnn_model *d = random_model(dims, 3, 2.0, 0.5, 1.5);
+        if (dead[c].every)
+            kill_units(d, dead[c].every, dead[c].offset);
+        struct bnn_workspace *wd = bnn_workspace_new(d);
+        assert_int_equal(bnn_sample_logits(fast, wd, d, x, T, 78, BNN_MODE_LRT, err), BNN_OK);
+        assert_int_equal(bnn_workspace_live_units(wd), dead[c].live);
+        naive_forward(ref, d, x, T, 78, BNN_MODE_LRT);
+        double worst = 0;
+        for (size_t i = 0; i < T * k; i++)
+            worst = fmax(worst, fabs(fast[i] - ref[i]) / (1.0 + fabs(ref[i])));
+        printf("dead units case %zu (%zu of 100 live): max relative difference %.2g\n", c, dead[c].live, worst);
+        assert_true(worst < 1e-4);
+        bnn_workspace_free(wd);
+        bnn_model_free(d);
+    }
     free(fast), free(ref);
     bnn_workspace_free(ws);
     bnn_model_free(m);
@@ -427,12 +457,9 @@ static void *run_job(void *arg)
     return NULL;
 }
 
-static void test_determinism(void **state)
+static void determinism_for(struct bnn_model *m)
 {
-    (void)state;
     char err[BNN_ERR_LEN];
-    const size_t dims[] = {784, 64, 32, 10};
-    struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
     float x[784];
     for (int i = 0; i < 784; i++)
         x[i] = (float)((i * 37) % 101) / 100.0f;
@@ -493,6 +520,16 @@ static void test_determinism(void **state)
         free(jobs[i].out);
     free(a), free(b);
     bnn_workspace_free(ws);
+}
+
+static void test_determinism(void **state)
+{
+    (void)state;
+    const size_t dims[] = {784, 64, 32, 10};
+    struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
+    determinism_for(m);
+    kill_units(m, 2, 0); /* and with layer 1 on the live half of layer 0 */
+    determinism_for(m);
     bnn_model_free(m);
 }
 
