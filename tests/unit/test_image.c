@@ -668,6 +668,40 @@ static void test_sizes(void **state)
     mb_free(&f);
 }
 
+/* A decompression bomb inside the limits: 4096x4096 (16 MiB of pixels) from
+ * a few KiB of deflate data decodes, and nothing bigger than the result
+ * plus one row is held (ASan would see an overflow of a smaller buffer). */
+static void test_large_image_from_small_file(void **state)
+{
+    (void)state;
+    const size_t side = 4096, stride = side + 1;
+    uint8_t *raw = calloc(stride * side, 1);
+    assert_non_null(raw);
+    for (size_t y = 0; y < side; y++)
+        raw[y * stride + 1 + (y * 7) % side] = 200; /* one dot per row, filter 0 */
+    uLongf zlen = compressBound(stride * side);
+    uint8_t *z = malloc(zlen);
+    assert_int_equal(compress2(z, &zlen, raw, stride * side, 9), Z_OK);
+    struct membuf b = {0};
+    add_ihdr(&b, (uint32_t)side, (uint32_t)side, 8, PNG_COLOR_TYPE_GRAY, 0);
+    add_chunk(&b, "IDAT", z, zlen);
+    add_chunk(&b, "IEND", NULL, 0);
+    print_message("%zux%zu gray in a %zu-byte file\n", side, side, b.len);
+    assert_true(b.len < 64 * 1024);
+    struct img_gray g;
+    char err[IMG_ERR_LEN];
+    assert_int_equal(img_decode_png(&g, b.data, b.len, 4096, err), IMG_OK);
+    assert_int_equal(g.width, side);
+    assert_int_equal(g.height, side);
+    for (size_t y = 0; y < side; y += 997)
+        assert_int_equal(g.pixels[y * side + (y * 7) % side], 200);
+    img_gray_free(&g);
+    expect_status(b.data, b.len, 4095, IMG_E_TOO_LARGE, "4096x4096 with max_side 4095");
+    mb_free(&b);
+    free(z);
+    free(raw);
+}
+
 static void test_not_png(void **state)
 {
     (void)state;
@@ -880,6 +914,7 @@ int main(void)
         cmocka_unit_test(test_bad_zlib),
         cmocka_unit_test(test_unknown_critical_chunk),
         cmocka_unit_test(test_sizes),
+        cmocka_unit_test(test_large_image_from_small_file),
         cmocka_unit_test(test_not_png),
         cmocka_unit_test(test_allocation_failures),
         cmocka_unit_test(test_committed_fixtures),
