@@ -11,6 +11,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "fault.h"
 #include "image.h"
 #include "preprocess.h"
 
@@ -260,7 +261,7 @@ int api_images_push(struct api_images *im, const uint8_t *data, size_t len)
 {
     if (im->n == im->cap) {
         size_t cap = im->cap ? im->cap * 2 : 4;
-        struct api_image *items = realloc(im->items, cap * sizeof *items);
+        struct api_image *items = bnn_fault_realloc(im->items, cap * sizeof *items);
         if (!items)
             return -1;
         im->items = items;
@@ -278,7 +279,7 @@ int api_images_append(struct api_images *im, const uint8_t *data, size_t len)
     struct api_image *last = &im->items[im->n - 1];
     if (len == 0)
         return 0;
-    uint8_t *d = realloc(last->data, last->len + len);
+    uint8_t *d = bnn_fault_realloc(last->data, last->len + len);
     if (!d)
         return -1;
     memcpy(d + last->len, data, len);
@@ -313,9 +314,9 @@ int api_base64_decode(uint8_t **out, size_t *out_len, const char *in, size_t in_
         in_len -= (size_t)(comma + 1 - in);
         in = comma + 1;
     }
-    uint8_t *buf = malloc(in_len / 4 * 3 + 3);
+    uint8_t *buf = bnn_fault_malloc(in_len / 4 * 3 + 3);
     if (!buf)
-        return -1;
+        return -2;
     size_t n = 0, pad = 0;
     uint32_t acc = 0;
     unsigned bits = 0;
@@ -383,13 +384,16 @@ static int json_image(struct api_images *out, json_t *v, const char *what, struc
         return api_fail(e, API_E_INVALID_REQUEST, "%s: expected a base64 string", what);
     uint8_t *bytes;
     size_t n;
-    if (api_base64_decode(&bytes, &n, json_string_value(v), json_string_length(v)) != 0)
+    int rc = api_base64_decode(&bytes, &n, json_string_value(v), json_string_length(v));
+    if (rc == -2)
+        return api_fail(e, API_E_INTERNAL, "%s: out of memory decoding base64", what);
+    if (rc != 0)
         return api_fail(e, API_E_INVALID_REQUEST, "%s: not valid base64", what);
     if (n == 0) {
         free(bytes);
         return api_fail(e, API_E_INVALID_PNG, "%s: empty image", what);
     }
-    int rc = api_images_push(out, NULL, 0);
+    rc = api_images_push(out, NULL, 0);
     if (rc != 0) {
         free(bytes);
         return api_fail(e, API_E_INTERNAL, "%s: out of memory", what);

@@ -100,14 +100,16 @@ struct api_images {
 
 void api_images_free(struct api_images *im); /* NULL-safe; leaves it empty */
 
-/* Appends a copy of data[0..len) as a new image. Returns 0 or -1 (memory). */
+/* Appends a copy of data[0..len) as a new image. Returns 0 or -1 (memory).
+ * Allocations here and in base64 go through model/fault.h's hook, so tests
+ * can fail each one in turn. */
 int api_images_push(struct api_images *im, const uint8_t *data, size_t len);
 /* Appends to the last image. Returns 0 or -1 (memory). */
 int api_images_append(struct api_images *im, const uint8_t *data, size_t len);
 
 /* Standard or URL-safe base64, padding optional, whitespace ignored; a
  * leading "data:<type>;base64," is skipped. *out is malloc'd (owned by
- * caller). Returns 0, or -1 for invalid input or out of memory. */
+ * caller). Returns 0, -1 for invalid input, -2 when out of memory. */
 int api_base64_decode(uint8_t **out, size_t *out_len, const char *in, size_t in_len);
 
 /* A JSON body: {"image": b64, params...} (batch = 0) or

@@ -16,6 +16,7 @@
 
 #include "api.h"
 #include "config.h"
+#include "fault.h"
 #include "rng.h"
 #include "weights.h"
 
@@ -311,6 +312,61 @@ static void test_json_bodies(void **state)
     assert_non_null(strstr(e.message, "max_batch"));
 }
 
+/* Every allocation of the JSON path failed in turn (fault.h): each failure
+ * is reported as internal, nothing is left allocated (ASan checks leaks). */
+static void test_json_allocation_faults(void **state)
+{
+    (void)state;
+    const char *body = "{\"images\":[\"Zm9vYmFy\",\"YmFy\",\"Zg==\"],\"samples\":3}";
+    struct api_params p;
+    struct api_images im;
+    struct api_error e;
+    long n = 1;
+    for (;; n++) {
+        api_params_init(&p, &cfg);
+        memset(&im, 0, sizeof im);
+        bnn_fault_set(n);
+        int rc = api_parse_json(&p, &im, body, strlen(body), 1, &cfg, &e);
+        int fired = bnn_fault_fired();
+        bnn_fault_set(0);
+        if (!fired) {
+            assert_int_equal(rc, 0);
+            assert_int_equal(im.n, 3);
+            api_images_free(&im);
+            break;
+        }
+        if (rc != API_E_INTERNAL)
+            fail_msg("allocation %ld failed: expected internal, got %s (%s)", n, api_code_name((enum api_code)rc),
+                     e.message);
+        assert_int_equal(im.n, 0);
+        assert_null(im.items);
+    }
+    assert_true(n > 3); /* base64 buffers and the image list were all exercised */
+
+    /* Multipart: a failed append is reported, the caller frees what exists. */
+    for (n = 1;; n++) {
+        struct api_multipart mp;
+        api_params_init(&p, &cfg);
+        memset(&im, 0, sizeof im);
+        api_multipart_init(&mp, &im, &p, &cfg, 1);
+        bnn_fault_set(n);
+        int rc = api_multipart_field(&mp, "image", "a", 0, "abc", 3);
+        rc = rc ? rc : api_multipart_field(&mp, "image", "a", 3, "def", 3);
+        rc = rc ? rc : api_multipart_field(&mp, "image", "b", 0, "xy", 2);
+        rc = rc ? rc : api_multipart_finish(&mp);
+        int fired = bnn_fault_fired();
+        bnn_fault_set(0);
+        api_images_free(&im);
+        if (!fired) {
+            assert_int_equal(rc, 0);
+            break;
+        }
+        assert_int_equal(rc, -1);
+        assert_int_equal(mp.err.code, API_E_INTERNAL);
+    }
+    assert_true(n > 3);
+}
+
 /* --- multipart fields ------------------------------------------------------------ */
 
 static void test_multipart(void **state)
@@ -579,6 +635,7 @@ int main(void)
         cmocka_unit_test_setup(test_body_kind, setup),
         cmocka_unit_test_setup(test_base64, setup),
         cmocka_unit_test_setup(test_json_bodies, setup),
+        cmocka_unit_test_setup(test_json_allocation_faults, setup),
         cmocka_unit_test_setup(test_multipart, setup),
         cmocka_unit_test_setup_teardown(test_predict_png, setup_model, teardown_model),
         cmocka_unit_test_setup(test_prediction_json, setup),
