@@ -4,6 +4,8 @@
  * calling pool_shutdown cancels whatever is left. */
 #include "pool.h"
 
+#include "fault.h"
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -106,13 +108,13 @@ struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx
     }
     if (n_threads == 0)
         n_threads = pool_cpu_count();
-    struct pool *p = calloc(1, sizeof *p);
+    struct pool *p = bnn_fault_calloc(1, sizeof *p);
     if (!p) {
         snprintf(err, POOL_ERR_LEN, "pool_new: out of memory");
         return NULL;
     }
-    p->ring = calloc(capacity, sizeof *p->ring);
-    p->workers = calloc(n_threads, sizeof *p->workers);
+    p->ring = bnn_fault_calloc(capacity, sizeof *p->ring);
+    p->workers = bnn_fault_calloc(n_threads, sizeof *p->workers);
     if (!p->ring || !p->workers) {
         free(p->ring);
         free(p->workers);

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "fault.h"
 #include "pool.h"
 
 /* A gate a job can wait on, so tests control when the worker is busy. */
@@ -264,6 +265,30 @@ static void test_bad_arguments(void **state)
     pool_free(NULL);
 }
 
+/* Each allocation of pool_new failed in turn: NULL with a message, no leak
+ * (ASan), no thread left behind. */
+static void test_allocation_faults(void **state)
+{
+    (void)state;
+    char err[POOL_ERR_LEN];
+    long n = 1;
+    for (;; n++) {
+        err[0] = '\0';
+        bnn_fault_set(n);
+        struct pool *p = pool_new(2, 4, NULL, NULL, NULL, err);
+        int fired = bnn_fault_fired();
+        bnn_fault_set(0);
+        if (!fired) {
+            assert_non_null(p);
+            pool_free(p);
+            break;
+        }
+        assert_null(p);
+        assert_non_null(strstr(err, "out of memory"));
+    }
+    assert_int_equal(n, 4); /* the pool, its ring and its workers */
+}
+
 struct submitter {
     struct pool *pool;
     struct job *jobs;
@@ -318,6 +343,7 @@ int main(void)
         cmocka_unit_test(test_failed_job),
         cmocka_unit_test(test_worker_contexts),
         cmocka_unit_test(test_bad_arguments),
+        cmocka_unit_test(test_allocation_faults),
         cmocka_unit_test(test_many_jobs_many_threads),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
