@@ -132,7 +132,8 @@ static const char *shown(const char *v, char buf[40])
     return buf;
 }
 
-static int set_samples(struct api_params *p, const struct cfg *c, uint64_t v, const char *text, struct api_error *e)
+static int set_samples(struct api_params *p, const struct cfg *c, uint64_t v, const char *text,
+                       struct api_error *e)
 {
     char b[40];
     if (v < 1 || v > c->max_samples)
@@ -147,8 +148,8 @@ static int set_interval(struct api_params *p, double v, const char *text, struct
 {
     char b[40];
     if (!(v > 0.0 && v < 1.0))
-        return api_fail(e, API_E_INVALID_PARAMETER, "interval: expected a coverage strictly between 0 and 1, got %s",
-                        shown(text, b));
+        return api_fail(e, API_E_INVALID_PARAMETER,
+                        "interval: expected a coverage strictly between 0 and 1, got %s", shown(text, b));
     p->interval = v;
     p->set |= API_SET_INTERVAL;
     return 0;
@@ -176,7 +177,8 @@ static int set_mode(struct api_params *p, const char *v, struct api_error *e)
     return 0;
 }
 
-int api_param_set(struct api_params *p, const struct cfg *c, const char *key, const char *value, struct api_error *e)
+int api_param_set(struct api_params *p, const struct cfg *c, const char *key, const char *value,
+                  struct api_error *e)
 {
     char b[40];
     uint64_t u;
@@ -205,8 +207,8 @@ int api_param_set(struct api_params *p, const struct cfg *c, const char *key, co
     }
     if (strcmp(key, "mode") == 0)
         return set_mode(p, value, e);
-    return api_fail(e, API_E_INVALID_PARAMETER, "unknown parameter '%s' (expected samples, interval, seed, mode)",
-                    shown(key, b));
+    return api_fail(e, API_E_INVALID_PARAMETER,
+                    "unknown parameter '%s' (expected samples, interval, seed, mode)", shown(key, b));
 }
 
 /* A body parameter: validated always, applied only when the query did not
@@ -350,7 +352,8 @@ fail:
     return -1;
 }
 
-static int json_param(struct api_params *p, const struct cfg *c, const char *key, json_t *v, struct api_error *e)
+static int json_param(struct api_params *p, const struct cfg *c, const char *key, json_t *v,
+                      struct api_error *e)
 {
     char text[64];
     if (strcmp(key, "mode") == 0) {
@@ -367,15 +370,17 @@ static int json_param(struct api_params *p, const struct cfg *c, const char *key
     if (strcmp(key, "samples") == 0 || strcmp(key, "seed") == 0) {
         if (!json_is_integer(v) || json_integer_value(v) < 0) {
             if (strcmp(key, "samples") == 0)
-                return api_fail(e, API_E_INVALID_PARAMETER, "samples: expected an integer 1..%u", c->max_samples);
+                return api_fail(e, API_E_INVALID_PARAMETER, "samples: expected an integer 1..%u",
+                                c->max_samples);
             return api_fail(e, API_E_INVALID_PARAMETER, "seed: expected an integer 0..%llu",
                             (unsigned long long)API_SEED_MAX);
         }
         snprintf(text, sizeof text, "%lld", (long long)json_integer_value(v));
         return body_param_set(p, c, key, text, e);
     }
-    return api_fail(e, API_E_INVALID_PARAMETER, "unknown member '%.40s' (expected %s, samples, interval, seed, mode)",
-                    key, "image or images");
+    return api_fail(e, API_E_INVALID_PARAMETER,
+                    "unknown member '%.40s' (expected %s, samples, interval, seed, mode)", key,
+                    "image or images");
 }
 
 static int json_image(struct api_images *out, json_t *v, const char *what, struct api_error *e)
@@ -436,12 +441,13 @@ int api_parse_json(struct api_params *p, struct api_images *out, const char *bod
         goto done;
     }
     if (!json_is_array(img) || json_array_size(img) == 0) {
-        rc = api_fail(e, API_E_INVALID_REQUEST, "images: expected an array of 1..%u base64 strings", c->max_batch);
+        rc = api_fail(e, API_E_INVALID_REQUEST, "images: expected an array of 1..%u base64 strings",
+                      c->max_batch);
         goto done;
     }
     if (json_array_size(img) > c->max_batch) {
-        rc = api_fail(e, API_E_INVALID_REQUEST, "images: expected at most %u (max_batch), got %zu", c->max_batch,
-                      json_array_size(img));
+        rc = api_fail(e, API_E_INVALID_REQUEST, "images: expected at most %u (max_batch), got %zu",
+                      c->max_batch, json_array_size(img));
         goto done;
     }
     for (size_t i = 0; i < json_array_size(img); i++) {
@@ -487,13 +493,14 @@ int api_multipart_field(struct api_multipart *mp, const char *key, const char *f
             if (flush_text(mp) != 0)
                 return -1;
             if (!mp->batch && mp->images->n == 1) {
-                api_fail(&mp->err, API_E_INVALID_REQUEST, "multipart: expected one \"image\" field, got several "
-                                                          "(use /predict/batch)");
+                api_fail(&mp->err, API_E_INVALID_REQUEST,
+                         "multipart: expected one \"image\" field, got several "
+                         "(use /predict/batch)");
                 return -1;
             }
             if (mp->images->n == mp->cfg->max_batch) {
-                api_fail(&mp->err, API_E_INVALID_REQUEST, "multipart: more than %u (max_batch) \"image\" fields",
-                         mp->cfg->max_batch);
+                api_fail(&mp->err, API_E_INVALID_REQUEST,
+                         "multipart: more than %u (max_batch) \"image\" fields", mp->cfg->max_batch);
                 return -1;
             }
             if (api_images_push(mp->images, NULL, 0) != 0) {
@@ -501,8 +508,8 @@ int api_multipart_field(struct api_multipart *mp, const char *key, const char *f
                 return -1;
             }
         } else if (mp->images->n == 0) {
-            api_fail(&mp->err, API_E_INVALID_REQUEST, "multipart: \"image\" data at offset %llu without a start",
-                     (unsigned long long)off);
+            api_fail(&mp->err, API_E_INVALID_REQUEST,
+                     "multipart: \"image\" data at offset %llu without a start", (unsigned long long)off);
             return -1;
         }
         /* The body is already capped by max_body_bytes; this bounds what the
@@ -537,8 +544,9 @@ int api_multipart_field(struct api_multipart *mp, const char *key, const char *f
         return 0;
     }
     char b[40];
-    api_fail(&mp->err, API_E_INVALID_REQUEST, "multipart: unknown field '%s' (expected image, samples, interval, "
-                                              "seed, mode)",
+    api_fail(&mp->err, API_E_INVALID_REQUEST,
+             "multipart: unknown field '%s' (expected image, samples, interval, "
+             "seed, mode)",
              shown(key, b));
     return -1;
 }
@@ -591,11 +599,11 @@ json_t *api_prediction_json(const struct bnn_prediction *pr, const struct api_pa
     }
     return json_pack("{s:i,s:I,s:f,s:I,s:s,s:s,s:o,s:{s:o,s:o,s:o},s:b,s:{s:f,s:f,s:f}}", "prediction",
                      pr->predicted, "samples", (json_int_t)p->samples, "interval", p->interval, "seed",
-                     (json_int_t)seed, "mode", bnn_mode_name(p->mode), "preprocessing", preprocessing, "classes",
-                     classes, "uncertainty", "entropy", real_or_null(pr->entropy), "aleatoric",
+                     (json_int_t)seed, "mode", bnn_mode_name(p->mode), "preprocessing", preprocessing,
+                     "classes", classes, "uncertainty", "entropy", real_or_null(pr->entropy), "aleatoric",
                      real_or_null(pr->aleatoric), "epistemic", real_or_null(pr->epistemic), "uncertain",
-                     pr->epistemic > uncertain_threshold, "timing_ms", "decode", t->decode_ms, "queue", t->queue_ms,
-                     "compute", t->compute_ms);
+                     pr->epistemic > uncertain_threshold, "timing_ms", "decode", t->decode_ms, "queue",
+                     t->queue_ms, "compute", t->compute_ms);
 }
 
 int api_predict_png(json_t **out, const uint8_t *png, size_t len, const struct api_params *p, uint64_t seed,
@@ -646,11 +654,12 @@ json_t *api_model_json(const struct bnn_model *m, const struct cfg *c)
     for (size_t i = 0; meta && i < m->n_meta; i++)
         json_object_set_new(meta, m->meta[i].key, json_string(m->meta[i].value));
     return json_pack("{s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:[s,s],s:{s:I,s:f,s:s},s:{s:I,s:I,s:I,s:I,s:I}}",
-                     "architecture", arch, "layers", layers, "parameters", (json_int_t)bnn_model_param_count(m),
-                     "inputs", (json_int_t)bnn_model_n_in(m), "classes", (json_int_t)bnn_model_n_classes(m), "input",
-                     "mnist-28x28-gray", "metadata", meta, "modes", "lrt", "weights", "defaults", "samples",
-                     (json_int_t)c->default_samples, "interval", c->default_interval, "mode", "lrt", "limits",
-                     "max_samples", (json_int_t)c->max_samples, "max_batch", (json_int_t)c->max_batch,
-                     "max_body_bytes", (json_int_t)c->max_body_bytes, "max_image_side",
-                     (json_int_t)c->max_image_side, "queue_depth", (json_int_t)c->queue_depth);
+                     "architecture", arch, "layers", layers, "parameters",
+                     (json_int_t)bnn_model_param_count(m), "inputs", (json_int_t)bnn_model_n_in(m), "classes",
+                     (json_int_t)bnn_model_n_classes(m), "input", "mnist-28x28-gray", "metadata", meta,
+                     "modes", "lrt", "weights", "defaults", "samples", (json_int_t)c->default_samples,
+                     "interval", c->default_interval, "mode", "lrt", "limits", "max_samples",
+                     (json_int_t)c->max_samples, "max_batch", (json_int_t)c->max_batch, "max_body_bytes",
+                     (json_int_t)c->max_body_bytes, "max_image_side", (json_int_t)c->max_image_side,
+                     "queue_depth", (json_int_t)c->queue_depth);
 }

@@ -26,18 +26,18 @@
 
 enum api_code {
     API_OK = 0,
-    API_E_INVALID_PNG,       /* 400: not a PNG, truncated, corrupt */
-    API_E_INVALID_PARAMETER, /* 400: out of range, malformed or unknown parameter */
-    API_E_INVALID_REQUEST,   /* 400: body not the expected JSON / multipart shape */
-    API_E_NOT_FOUND,         /* 404 */
-    API_E_METHOD_NOT_ALLOWED, /* 405 (caller adds Allow) */
-    API_E_BODY_TOO_LARGE,    /* 413: body over max_body_bytes */
-    API_E_IMAGE_TOO_LARGE,   /* 413: width or height over max_image_side */
+    API_E_INVALID_PNG,            /* 400: not a PNG, truncated, corrupt */
+    API_E_INVALID_PARAMETER,      /* 400: out of range, malformed or unknown parameter */
+    API_E_INVALID_REQUEST,        /* 400: body not the expected JSON / multipart shape */
+    API_E_NOT_FOUND,              /* 404 */
+    API_E_METHOD_NOT_ALLOWED,     /* 405 (caller adds Allow) */
+    API_E_BODY_TOO_LARGE,         /* 413: body over max_body_bytes */
+    API_E_IMAGE_TOO_LARGE,        /* 413: width or height over max_image_side */
     API_E_UNSUPPORTED_MEDIA_TYPE, /* 415 */
-    API_E_OVERLOADED,        /* overload_status (503 or 429): queue full */
-    API_E_DRAINING,          /* 503, code "overloaded": shutting down */
-    API_E_TIMEOUT,           /* 503: job waited past its deadline */
-    API_E_INTERNAL,          /* 500 */
+    API_E_OVERLOADED,             /* overload_status (503 or 429): queue full */
+    API_E_DRAINING,               /* 503, code "overloaded": shutting down */
+    API_E_TIMEOUT,                /* 503: job waited past its deadline */
+    API_E_INTERNAL,               /* 500 */
     API_CODE_COUNT
 };
 
@@ -47,7 +47,8 @@ struct api_error {
 };
 
 /* Sets e and returns code (printf-style message, values included). */
-int api_fail(struct api_error *e, enum api_code code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+int api_fail(struct api_error *e, enum api_code code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* The wire name ("invalid_png", ...). */
 const char *api_code_name(enum api_code code);
@@ -65,11 +66,11 @@ char *api_error_body(const struct api_error *e, unsigned overload_status, unsign
 enum api_param_bit { API_SET_SAMPLES = 1, API_SET_INTERVAL = 2, API_SET_SEED = 4, API_SET_MODE = 8 };
 
 struct api_params {
-    unsigned samples;   /* 1..max_samples */
-    double interval;    /* coverage in (0,1) */
-    uint64_t seed;      /* 0..API_SEED_MAX, valid when set & API_SET_SEED */
+    unsigned samples; /* 1..max_samples */
+    double interval;  /* coverage in (0,1) */
+    uint64_t seed;    /* 0..API_SEED_MAX, valid when set & API_SET_SEED */
     enum bnn_mode mode;
-    unsigned set;       /* api_param_bit: which were given explicitly */
+    unsigned set; /* api_param_bit: which were given explicitly */
 };
 
 /* Config defaults, nothing marked as given. */
@@ -78,7 +79,8 @@ void api_params_init(struct api_params *p, const struct cfg *c);
 /* key=value from a query string or a multipart text field. Unknown keys,
  * malformed or out-of-range values fail with API_E_INVALID_PARAMETER and a
  * message such as "samples: expected 1..10000, got '20000'". */
-int api_param_set(struct api_params *p, const struct cfg *c, const char *key, const char *value, struct api_error *e);
+int api_param_set(struct api_params *p, const struct cfg *c, const char *key, const char *value,
+                  struct api_error *e);
 
 /* --- bodies ---------------------------------------------------------------- */
 
@@ -128,12 +130,12 @@ struct api_multipart {
     struct api_params *params; /* borrowed */
     const struct cfg *cfg;     /* borrowed */
     int batch;
-    size_t total;              /* image bytes so far */
-    char key[32];              /* text field being collected */
+    size_t total; /* image bytes so far */
+    char key[32]; /* text field being collected */
     char value[64];
     size_t value_len;
     int in_text;
-    struct api_error err;      /* set when a call fails */
+    struct api_error err; /* set when a call fails */
 };
 
 void api_multipart_init(struct api_multipart *mp, struct api_images *images, struct api_params *params,
@@ -161,7 +163,8 @@ int api_predict_png(json_t **out, const uint8_t *png, size_t len, const struct a
 
 /* The /predict object of DESIGN.md from a finished prediction. */
 json_t *api_prediction_json(const struct bnn_prediction *pr, const struct api_params *p, uint64_t seed,
-                            const char *preprocessing, const struct api_timing *t, double uncertain_threshold);
+                            const char *preprocessing, const struct api_timing *t,
+                            double uncertain_threshold);
 
 /* GET /v1/model. */
 json_t *api_model_json(const struct bnn_model *m, const struct cfg *c);

@@ -50,7 +50,7 @@ struct http_server {
     size_t n_origins;
     int listen_fd;
     unsigned port;
-    _Atomic int state;          /* enum http_state */
+    _Atomic int state;        /* enum http_state */
     _Atomic unsigned in_jobs; /* requests that were queued and have not completed yet */
     _Atomic uint64_t next_id;
     uint64_t id_key;
@@ -63,7 +63,7 @@ struct route {
     const char *path;
     const char *allow; /* the Allow header */
     enum metrics_route metric;
-    handler_fn get;    /* GET and HEAD */
+    handler_fn get; /* GET and HEAD */
     handler_fn post;
 };
 
@@ -242,8 +242,7 @@ static enum MHD_Result h_metrics(struct http_request *r, const char *d, size_t *
 static enum MHD_Result h_model(struct http_request *r, const char *d, size_t *s)
 {
     (void)d, (void)s;
-    return respond_text(r, 200, r->srv->model_json, r->srv->model_json_len, "application/json",
-                        "no-cache");
+    return respond_text(r, 200, r->srv->model_json, r->srv->model_json_len, "application/json", "no-cache");
 }
 
 static enum MHD_Result h_openapi(struct http_request *r, const char *d, size_t *s)
@@ -262,12 +261,18 @@ static const char *content_type_of(const char *path)
     static const struct {
         const char *ext, *type;
     } types[] = {
-        {".html", "text/html; charset=utf-8"},   {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"}, {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"},               {".png", "image/png"},
-        {".ico", "image/x-icon"},                {".json", "application/json"},
-        {".webmanifest", "application/manifest+json"}, {".txt", "text/plain; charset=utf-8"},
-        {".yaml", "application/yaml; charset=utf-8"}, {".woff2", "font/woff2"},
+        {".html", "text/html; charset=utf-8"},
+        {".js", "text/javascript; charset=utf-8"},
+        {".mjs", "text/javascript; charset=utf-8"},
+        {".css", "text/css; charset=utf-8"},
+        {".svg", "image/svg+xml"},
+        {".png", "image/png"},
+        {".ico", "image/x-icon"},
+        {".json", "application/json"},
+        {".webmanifest", "application/manifest+json"},
+        {".txt", "text/plain; charset=utf-8"},
+        {".yaml", "application/yaml; charset=utf-8"},
+        {".woff2", "font/woff2"},
     };
     const char *dot = strrchr(path, '.');
     const char *slash = strrchr(path, '/');
@@ -496,8 +501,8 @@ static enum MHD_Result predict_begin(struct http_request *r)
                              : "image/png, multipart/form-data or application/json");
     if (pool_queued(srv->pool) >= pool_capacity(srv->pool)) {
         metrics_add_rejected(srv->metrics);
-        return fail(r, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s", pool_capacity(srv->pool),
-                    c->retry_after);
+        return fail(r, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s",
+                    pool_capacity(srv->pool), c->retry_after);
     }
     api_params_init(&r->params, c);
     MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_param, r);
@@ -600,8 +605,8 @@ static enum MHD_Result predict_submit(struct http_request *r)
     if (rc != POOL_OK) {
         if (rc == POOL_E_FULL) {
             metrics_add_rejected(srv->metrics);
-            api_fail(&e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s", pool_capacity(srv->pool),
-                     c->retry_after);
+            api_fail(&e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s",
+                     pool_capacity(srv->pool), c->retry_after);
         } else {
             api_fail(&e, API_E_DRAINING, "server is shutting down; retry later");
         }
@@ -814,7 +819,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     if (ci && ci->client_addr) {
         char port[8];
         getnameinfo(ci->client_addr,
-                    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in),
+                    ci->client_addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                           : sizeof(struct sockaddr_in),
                     remote, sizeof remote, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
     }
     struct log_access a = {r->method, r->path, status, r->bytes, ms, r->request_id, r->samples_run, remote};
@@ -922,7 +928,8 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
         srv->id_key = (uint64_t)time(NULL);
     parse_origins(srv, deps->cfg->cors_origins);
     if (!realpath(deps->cfg->web_root, srv->web_root)) {
-        log_msg(srv->log, LOG_WARN, "web_root %s: %s; GET / will answer 404", deps->cfg->web_root, strerror(errno));
+        log_msg(srv->log, LOG_WARN, "web_root %s: %s; GET / will answer 404", deps->cfg->web_root,
+                strerror(errno));
         srv->web_root[0] = '\0';
     }
     json_t *mj = api_model_json(deps->model, deps->cfg);
@@ -936,7 +943,8 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
     }
 
     const struct cfg *c = deps->cfg;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     struct MHD_OptionItem opts[] = {
         {MHD_OPTION_EXTERNAL_LOGGER, (intptr_t)on_mhd_error, srv},
         {MHD_OPTION_LISTEN_SOCKET, listen_fd, NULL},
@@ -948,7 +956,8 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
         {c->http_threads > 1 ? MHD_OPTION_THREAD_POOL_SIZE : MHD_OPTION_END, (intptr_t)c->http_threads, NULL},
         {MHD_OPTION_END, 0, NULL},
     };
-    srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
+    srv->daemon =
+        MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv, MHD_OPTION_ARRAY, opts, MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, HTTP_ERR_LEN, "libmicrohttpd failed to start (see the log above)");
         goto fail;

@@ -25,12 +25,12 @@ enum http_state { HTTP_STARTING = 0, HTTP_READY = 1, HTTP_DRAINING = 2 };
 struct http_deps {
     const struct cfg *cfg;
     const struct bnn_model *model;
-    struct pool *pool;       /* jobs are submitted with http's run/cancel */
+    struct pool *pool; /* jobs are submitted with http's run/cancel */
     struct metrics *metrics;
     struct log *log;
-    const char *openapi;     /* the spec's text, or NULL (404) */
+    const char *openapi; /* the spec's text, or NULL (404) */
     size_t openapi_len;
-    const char *version;     /* bnn-serve version for /v1/model */
+    const char *version; /* bnn-serve version for /v1/model */
 };
 
 struct http_server;

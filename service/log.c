@@ -148,7 +148,8 @@ size_t log_format_access(char *buf, size_t len, enum cfg_log_format format, cons
                          a->samples);
         return n < 0 ? 0 : (size_t)n;
     }
-    size_t p = (size_t)snprintf(buf, len, "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"access\",\"remote\":\"", ts);
+    size_t p =
+        (size_t)snprintf(buf, len, "{\"ts\":\"%s\",\"level\":\"info\",\"msg\":\"access\",\"remote\":\"", ts);
     if (p >= len)
         return p;
     json_escape(buf, len, &p, dash(a->remote));
@@ -158,8 +159,9 @@ size_t log_format_access(char *buf, size_t len, enum cfg_log_format format, cons
     p += (size_t)snprintf(buf + p, p < len ? len - p : 0, "\",\"path\":\"");
     if (p < len)
         json_escape(buf, len, &p, dash(a->path));
-    p += (size_t)snprintf(buf + p, p < len ? len - p : 0, "\",\"status\":%u,\"bytes\":%zu,\"ms\":%.3f,\"request_id\":\"",
-                          a->status, a->bytes, a->ms);
+    p += (size_t)snprintf(buf + p, p < len ? len - p : 0,
+                          "\",\"status\":%u,\"bytes\":%zu,\"ms\":%.3f,\"request_id\":\"", a->status, a->bytes,
+                          a->ms);
     if (p < len)
         json_escape(buf, len, &p, dash(a->request_id));
     p += (size_t)snprintf(buf + p, p < len ? len - p : 0, "\",\"samples\":%u}", a->samples);

@@ -25,10 +25,10 @@ struct log_access {
     const char *method;
     const char *path;
     unsigned status;
-    size_t bytes;      /* response body bytes */
-    double ms;         /* from first handler call to completion */
+    size_t bytes; /* response body bytes */
+    double ms;    /* from first handler call to completion */
     const char *request_id;
-    unsigned samples;  /* Monte-Carlo passes run for the request, 0 if none */
+    unsigned samples;   /* Monte-Carlo passes run for the request, 0 if none */
     const char *remote; /* client address */
 };
 

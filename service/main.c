@@ -132,8 +132,8 @@ static int probe(const char *url)
                        strerror(errno)),
                1;
     char req[1400];
-    int len = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n\r\n", path, host,
-                       port);
+    int len = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n\r\n", path,
+                       host, port);
     char resp[64] = "";
     size_t got = 0;
     if (send(fd, req, (size_t)len, MSG_NOSIGNAL) == len) {
@@ -325,8 +325,8 @@ int main(int argc, char **argv)
     char arch[128];
     bnn_model_arch(model, arch, sizeof arch);
     const char *fmt = bnn_meta_get(model, "format");
-    struct metrics_info info = {arch, bnn_model_param_count(model), cfg.model, fmt ? fmt : "",
-                                BNN_SERVE_VERSION, MHD_get_version()};
+    struct metrics_info info = {
+        arch, bnn_model_param_count(model), cfg.model, fmt ? fmt : "", BNN_SERVE_VERSION, MHD_get_version()};
     metrics = metrics_new(&info);
     if (!metrics) {
         fprintf(stderr, "bnn-serve: error: out of memory\n");
@@ -345,8 +345,9 @@ int main(int argc, char **argv)
     size_t openapi_len = 0;
     openapi = load_openapi(&cfg, &openapi_len);
     if (!openapi)
-        log_msg(lg, LOG_WARN, "openapi.yaml not found near web_root %s or in the working directory; "
-                              "GET /openapi.yaml will answer 404",
+        log_msg(lg, LOG_WARN,
+                "openapi.yaml not found near web_root %s or in the working directory; "
+                "GET /openapi.yaml will answer 404",
                 cfg.web_root);
     struct http_deps deps = {&cfg, model, pool, metrics, lg, openapi, openapi_len, BNN_SERVE_VERSION};
     srv = http_start(&deps, listen_fd, herr);
@@ -357,16 +358,17 @@ int main(int argc, char **argv)
     listen_fd = -1; /* the server owns it now */
     http_set_state(srv, HTTP_READY);
     printf("bnn-serve: listening on http://%s%s%s:%u (model %s, %s, %u workers, queue %u)\n",
-           strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "", http_port(srv), cfg.model,
-           arch, pool_threads(pool), cfg.queue_depth);
+           strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "", http_port(srv),
+           cfg.model, arch, pool_threads(pool), cfg.queue_depth);
     fflush(stdout);
-    log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters), %u workers", http_port(srv), cfg.model,
-            arch, bnn_model_param_count(model), pool_threads(pool));
+    log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters), %u workers", http_port(srv),
+            cfg.model, arch, bnn_model_param_count(model), pool_threads(pool));
 
     int sig = 0;
     while (sigwait(&sigs, &sig) != 0)
         ;
-    log_msg(lg, LOG_INFO, "%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM", cfg.drain_timeout);
+    log_msg(lg, LOG_INFO, "%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+            cfg.drain_timeout);
     http_set_state(srv, HTTP_DRAINING);
     http_quiesce(srv);
     size_t cancelled = pool_shutdown(pool, (double)cfg.drain_timeout);

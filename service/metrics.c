@@ -11,7 +11,7 @@
 /* Request latency buckets: from a probe (sub-millisecond) to a large batch
  * with many samples (seconds). */
 const double metrics_buckets[METRICS_N_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                                   0.1,    0.25,  0.5,    1.0,   2.5,   5.0,  10.0};
+                                                   0.1,    0.25,  0.5,    1.0,   2.5,  5.0,   10.0};
 
 #define STATUS_MIN 100
 #define STATUS_N 500 /* statuses 100..599 */
@@ -169,17 +169,18 @@ int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out
                 (unsigned long long)h->count);
     }
 
-    fprintf(f,
-            "# HELP bnn_samples_total Monte-Carlo forward passes run.\n"
-            "# TYPE bnn_samples_total counter\n"
-            "bnn_samples_total %llu\n"
-            "# HELP bnn_jobs_rejected_total Prediction jobs refused because the queue was full.\n"
-            "# TYPE bnn_jobs_rejected_total counter\n"
-            "bnn_jobs_rejected_total %llu\n"
-            "# HELP bnn_jobs_timed_out_total Prediction jobs answered 503 after waiting past their deadline.\n"
-            "# TYPE bnn_jobs_timed_out_total counter\n"
-            "bnn_jobs_timed_out_total %llu\n",
-            (unsigned long long)m->samples, (unsigned long long)m->rejected, (unsigned long long)m->timed_out);
+    fprintf(
+        f,
+        "# HELP bnn_samples_total Monte-Carlo forward passes run.\n"
+        "# TYPE bnn_samples_total counter\n"
+        "bnn_samples_total %llu\n"
+        "# HELP bnn_jobs_rejected_total Prediction jobs refused because the queue was full.\n"
+        "# TYPE bnn_jobs_rejected_total counter\n"
+        "bnn_jobs_rejected_total %llu\n"
+        "# HELP bnn_jobs_timed_out_total Prediction jobs answered 503 after waiting past their deadline.\n"
+        "# TYPE bnn_jobs_timed_out_total counter\n"
+        "bnn_jobs_timed_out_total %llu\n",
+        (unsigned long long)m->samples, (unsigned long long)m->rejected, (unsigned long long)m->timed_out);
     fprintf(f,
             "# HELP bnn_queue_depth Prediction jobs waiting for a worker.\n"
             "# TYPE bnn_queue_depth gauge\n"
@@ -199,14 +200,16 @@ int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out
             g ? g->queue_depth : 0, g ? g->queue_capacity : 0, g ? g->workers : 0, g ? g->workers_busy : 0,
             g ? (g->ready != 0) : 0);
 
-    fputs("# HELP bnn_model_info The model being served.\n# TYPE bnn_model_info gauge\nbnn_model_info{architecture=\"",
+    fputs("# HELP bnn_model_info The model being served.\n# TYPE bnn_model_info "
+          "gauge\nbnn_model_info{architecture=\"",
           f);
     put_label(f, m->architecture);
     fprintf(f, "\",parameters=\"%zu\",path=\"", m->parameters);
     put_label(f, m->model_path);
     fputs("\",format=\"", f);
     put_label(f, m->model_format);
-    fputs("\"} 1\n# HELP bnn_build_info The bnn-serve build.\n# TYPE bnn_build_info gauge\nbnn_build_info{version=\"",
+    fputs("\"} 1\n# HELP bnn_build_info The bnn-serve build.\n# TYPE bnn_build_info "
+          "gauge\nbnn_build_info{version=\"",
           f);
     put_label(f, m->version);
     fputs("\",libmicrohttpd=\"", f);

@@ -34,7 +34,7 @@ struct metrics_info {
     size_t parameters;
     const char *model_path;
     const char *model_format;
-    const char *version;      /* bnn-serve version */
+    const char *version; /* bnn-serve version */
     const char *mhd_version;
 };
 
@@ -59,7 +59,7 @@ void metrics_observe_request(struct metrics *m, enum metrics_route route, unsign
 
 /* Monte-Carlo passes run (bnn_samples_total) and jobs by outcome. */
 void metrics_add_samples(struct metrics *m, uint64_t samples);
-void metrics_add_rejected(struct metrics *m); /* queue full */
+void metrics_add_rejected(struct metrics *m);  /* queue full */
 void metrics_add_timed_out(struct metrics *m); /* job past its deadline */
 
 /* Renders everything into a new malloc'd NUL-terminated buffer (*out, owned

@@ -99,8 +99,8 @@ static void join_all(struct pool *p)
     p->joined = 1;
 }
 
-struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx_new, pool_ctx_free_fn ctx_free,
-                      void *cls, char err[POOL_ERR_LEN])
+struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx_new,
+                      pool_ctx_free_fn ctx_free, void *cls, char err[POOL_ERR_LEN])
 {
     if (capacity == 0) {
         snprintf(err, POOL_ERR_LEN, "pool_new: queue capacity must be >= 1, got 0");
@@ -119,7 +119,8 @@ struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx
         free(p->ring);
         free(p->workers);
         free(p);
-        snprintf(err, POOL_ERR_LEN, "pool_new: out of memory for %u slots and %u workers", capacity, n_threads);
+        snprintf(err, POOL_ERR_LEN, "pool_new: out of memory for %u slots and %u workers", capacity,
+                 n_threads);
         return NULL;
     }
     pthread_mutex_init(&p->mu, NULL);
@@ -136,7 +137,8 @@ struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx
         p->workers[i].pool = p;
         int rc = pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]);
         if (rc != 0) {
-            snprintf(err, POOL_ERR_LEN, "pool_new: pthread_create worker %u of %u: %s", i, n_threads, strerror(rc));
+            snprintf(err, POOL_ERR_LEN, "pool_new: pthread_create worker %u of %u: %s", i, n_threads,
+                     strerror(rc));
             break;
         }
         p->workers[i].started = 1;
@@ -153,8 +155,8 @@ struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx
     pthread_mutex_unlock(&p->mu);
     if (started < n_threads || ctx_failures > 0) {
         if (started == n_threads)
-            snprintf(err, POOL_ERR_LEN, "pool_new: %u of %u workers could not create their context", ctx_failures,
-                     n_threads);
+            snprintf(err, POOL_ERR_LEN, "pool_new: %u of %u workers could not create their context",
+                     ctx_failures, n_threads);
         pool_free(p);
         return NULL;
     }
@@ -253,13 +255,13 @@ unsigned pool_capacity(const struct pool *p)
     return p->capacity;
 }
 
-#define POOL_GETTER(name, type, expr)                                                                              \
-    type name(struct pool *p)                                                                                      \
-    {                                                                                                              \
-        pthread_mutex_lock(&p->mu);                                                                                \
-        type v = (expr);                                                                                           \
-        pthread_mutex_unlock(&p->mu);                                                                              \
-        return v;                                                                                                  \
+#define POOL_GETTER(name, type, expr)                                                                        \
+    type name(struct pool *p)                                                                                \
+    {                                                                                                        \
+        pthread_mutex_lock(&p->mu);                                                                          \
+        type v = (expr);                                                                                     \
+        pthread_mutex_unlock(&p->mu);                                                                        \
+        return v;                                                                                            \
     }
 
 POOL_GETTER(pool_queued, unsigned, p->count)

@@ -20,7 +20,7 @@ enum pool_status {
     POOL_E_FULL,    /* queue at capacity: try later */
     POOL_E_STOPPED, /* shutting down: no new work */
     POOL_E_NOMEM,
-    POOL_E_THREAD   /* a thread or a worker context could not be created */
+    POOL_E_THREAD /* a thread or a worker context could not be created */
 };
 
 /* Runs a job on a worker; ctx is that worker's context. Returns 0, or nonzero
@@ -38,8 +38,8 @@ struct pool;
  * capacity jobs (>= 1). ctx_new / ctx_free may be NULL (ctx is then NULL).
  * Returns NULL with err filled on failure (threads already started are
  * stopped). Owned by caller: pool_shutdown then pool_free. */
-struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx_new, pool_ctx_free_fn ctx_free,
-                      void *cls, char err[POOL_ERR_LEN]);
+struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx_new,
+                      pool_ctx_free_fn ctx_free, void *cls, char err[POOL_ERR_LEN]);
 
 /* Queues a job; run and cancel must be non-NULL. Returns POOL_OK,
  * POOL_E_FULL or POOL_E_STOPPED; on an error the job was not taken. */

@@ -147,7 +147,8 @@ static void test_query_params(void **state)
         } else {
             assert_int_equal(rc, API_E_INVALID_PARAMETER);
             if (!strstr(e.message, rows[i].in_message))
-                fail_msg("%s=%s: expected '%s' in '%s'", rows[i].key, rows[i].value, rows[i].in_message, e.message);
+                fail_msg("%s=%s: expected '%s' in '%s'", rows[i].key, rows[i].value, rows[i].in_message,
+                         e.message);
         }
     }
     struct api_params p;
@@ -190,9 +191,16 @@ static void test_base64(void **state)
         const char *in, *out;
     } ok[] = {
         /* RFC 4648 section 10 vectors, with and without padding */
-        {"", ""},          {"Zg==", "f"},       {"Zm8=", "fo"},          {"Zm9v", "foo"},
-        {"Zm9vYg==", "foob"}, {"Zm9vYmE=", "fooba"}, {"Zm9vYmFy", "foobar"}, {"Zm9vYg", "foob"},
-        {"Zm9v\nYmFy\r\n", "foobar"}, {"data:image/png;base64,Zm9v", "foo"},
+        {"", ""},
+        {"Zg==", "f"},
+        {"Zm8=", "fo"},
+        {"Zm9v", "foo"},
+        {"Zm9vYg==", "foob"},
+        {"Zm9vYmE=", "fooba"},
+        {"Zm9vYmFy", "foobar"},
+        {"Zm9vYg", "foob"},
+        {"Zm9v\nYmFy\r\n", "foobar"},
+        {"data:image/png;base64,Zm9v", "foo"},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         uint8_t *out;
@@ -219,7 +227,8 @@ static void test_base64(void **state)
 
 /* --- JSON bodies ---------------------------------------------------------------- */
 
-static int parse_json(const char *body, int batch, struct api_params *p, struct api_images *im, struct api_error *e)
+static int parse_json(const char *body, int batch, struct api_params *p, struct api_images *im,
+                      struct api_error *e)
 {
     api_params_init(p, &cfg);
     memset(im, 0, sizeof *im);
@@ -233,9 +242,10 @@ static void test_json_bodies(void **state)
     struct api_params p;
     struct api_images im;
     struct api_error e;
-    assert_int_equal(parse_json("{\"image\":\"Zm9v\",\"samples\":7,\"interval\":0.5,\"seed\":42,\"mode\":\"weights\"}",
-                                0, &p, &im, &e),
-                     0);
+    assert_int_equal(
+        parse_json("{\"image\":\"Zm9v\",\"samples\":7,\"interval\":0.5,\"seed\":42,\"mode\":\"weights\"}", 0,
+                   &p, &im, &e),
+        0);
     assert_int_equal(im.n, 1);
     assert_int_equal(im.items[0].len, 3);
     assert_memory_equal(im.items[0].data, "foo", 3);
@@ -245,7 +255,8 @@ static void test_json_bodies(void **state)
     assert_int_equal(p.mode, BNN_MODE_WEIGHTS);
     api_images_free(&im);
 
-    assert_int_equal(parse_json("{\"images\":[\"Zm9v\",\"YmFy\",\"Zg==\"],\"samples\":3}", 1, &p, &im, &e), 0);
+    assert_int_equal(parse_json("{\"images\":[\"Zm9v\",\"YmFy\",\"Zg==\"],\"samples\":3}", 1, &p, &im, &e),
+                     0);
     assert_int_equal(im.n, 3);
     assert_memory_equal(im.items[1].data, "bar", 3);
     assert_int_equal(im.items[2].len, 1);
@@ -336,8 +347,8 @@ static void test_json_allocation_faults(void **state)
             break;
         }
         if (rc != API_E_INTERNAL)
-            fail_msg("allocation %ld failed: expected internal, got %s (%s)", n, api_code_name((enum api_code)rc),
-                     e.message);
+            fail_msg("allocation %ld failed: expected internal, got %s (%s)", n,
+                     api_code_name((enum api_code)rc), e.message);
         assert_int_equal(im.n, 0);
         assert_null(im.items);
     }
@@ -503,8 +514,8 @@ static uint8_t *read_fixture(const char *name, size_t *len)
     return buf;
 }
 
-static json_t *predict_fixture(const char *name, const struct api_params *p, uint64_t seed, struct bnn_workspace *ws,
-                               struct api_error *e)
+static json_t *predict_fixture(const char *name, const struct api_params *p, uint64_t seed,
+                               struct bnn_workspace *ws, struct api_error *e)
 {
     size_t len;
     uint8_t *png = read_fixture(name, &len);
@@ -574,9 +585,9 @@ static void test_predict_png(void **state)
         const char *name;
         enum api_code code;
     } bad[] = {
-        {"not_png.png", API_E_INVALID_PNG},     {"empty.png", API_E_INVALID_PNG},
+        {"not_png.png", API_E_INVALID_PNG},        {"empty.png", API_E_INVALID_PNG},
         {"truncated_idat.png", API_E_INVALID_PNG}, {"bad_crc.png", API_E_INVALID_PNG},
-        {"bad_zlib.png", API_E_INVALID_PNG},    {"huge_100000x100000.png", API_E_IMAGE_TOO_LARGE},
+        {"bad_zlib.png", API_E_INVALID_PNG},       {"huge_100000x100000.png", API_E_IMAGE_TOO_LARGE},
         {"zero_width.png", API_E_IMAGE_TOO_LARGE},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -584,8 +595,8 @@ static void test_predict_png(void **state)
         a = predict_fixture(bad[i].name, &p, 1, ws, &e);
         assert_null(a);
         if (e.code != bad[i].code)
-            fail_msg("%s: expected %s, got %s (%s)", bad[i].name, api_code_name(bad[i].code), api_code_name(e.code),
-                     e.message);
+            fail_msg("%s: expected %s, got %s (%s)", bad[i].name, api_code_name(bad[i].code),
+                     api_code_name(e.code), e.message);
         assert_true(e.message[0] != '\0');
     }
     bnn_workspace_free(ws);
@@ -594,7 +605,8 @@ static void test_predict_png(void **state)
 static void test_prediction_json(void **state)
 {
     (void)state;
-    struct bnn_prediction pr = {.n_classes = 10, .predicted = 3, .entropy = 0.5, .aleatoric = 0.3, .epistemic = 0.2};
+    struct bnn_prediction pr = {
+        .n_classes = 10, .predicted = 3, .entropy = 0.5, .aleatoric = 0.3, .epistemic = 0.2};
     for (int k = 0; k < 10; k++)
         pr.classes[k] = (struct bnn_class_stats){k == 3 ? 0.91 : 0.01, 0.01, 0.0, k == 3 ? 1.0 : 0.02};
     struct api_params p;

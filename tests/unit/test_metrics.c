@@ -15,8 +15,8 @@
 
 #include "metrics.h"
 
-static const struct metrics_info info = {"784-784-256-256-10", 1769524, "model/w\"x\\.safetensors", "bnn-serve/1",
-                                         "0.1.0", "0.9.75"};
+static const struct metrics_info info = {"784-784-256-256-10", 1769524, "model/w\"x\\.safetensors",
+                                         "bnn-serve/1",        "0.1.0", "0.9.75"};
 
 static char *render(struct metrics *m, const struct metrics_gauges *g)
 {
@@ -76,7 +76,8 @@ static void test_empty(void **state)
     (void)state;
     struct metrics *m = metrics_new(&info);
     assert_non_null(m);
-    struct metrics_gauges g = {.queue_depth = 3, .queue_capacity = 64, .workers = 2, .workers_busy = 1, .ready = 1};
+    struct metrics_gauges g = {
+        .queue_depth = 3, .queue_capacity = 64, .workers = 2, .workers_busy = 1, .ready = 1};
     char *text = render(m, &g);
     check_format(text);
     assert_non_null(strstr(text, "# TYPE bnn_requests_total counter\n"));
@@ -104,10 +105,10 @@ static void test_counters_and_histogram(void **state)
 {
     (void)state;
     struct metrics *m = metrics_new(&info);
-    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 200, 0.0004);  /* first bucket */
-    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 200, 0.003);   /* le 0.005 */
-    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 200, 0.005);   /* le 0.005: bounds are inclusive */
-    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 503, 42.0);    /* only +Inf */
+    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 200, 0.0004); /* first bucket */
+    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 200, 0.003);  /* le 0.005 */
+    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 200, 0.005);  /* le 0.005: bounds are inclusive */
+    metrics_observe_request(m, METRICS_ROUTE_PREDICT, 503, 42.0);   /* only +Inf */
     metrics_observe_request(m, METRICS_ROUTE_HEALTHZ, 200, 0.0001);
     metrics_observe_request(m, METRICS_ROUTE_OTHER, 404, 0.0001);
     metrics_observe_request(m, METRICS_ROUTE_COUNT, 999, 0.0001); /* clamped: route other, status 0 */

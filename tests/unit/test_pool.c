@@ -57,7 +57,7 @@ struct job {
     int fail;          /* return -1 */
     _Atomic int runs, cancels;
     void *ctx_seen;
-    int *order;        /* shared log of run order */
+    int *order; /* shared log of run order */
     _Atomic int *order_n;
 };
 
