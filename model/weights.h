@@ -4,6 +4,8 @@
  *   layers.{i}.bias_loc   / bias_scale    F32 [n_out]
  * plus __metadata__ (string -> string), which must carry format "bnn-serve/1".
  * Loading validates everything and names the tensor and the problem in err.
+ * Tensors are memcpy'd as little-endian F32: big-endian hosts are refused at
+ * compile time (weights.c), not supported.
  */
 #ifndef BNN_WEIGHTS_H
 #define BNN_WEIGHTS_H
@@ -23,7 +25,8 @@ int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, ch
 int bnn_weights_load(struct bnn_model **out, const char *path, char err[BNN_ERR_LEN]);
 
 /* Serialises m (with its metadata; format is set to BNN_WEIGHTS_FORMAT) into a
- * new malloc'd buffer (*buf, *len; owned by caller). */
+ * new malloc'd buffer (*buf, *len; owned by caller). Header keys sorted,
+ * header padded with spaces to a multiple of 8, tensors in key order. */
 int bnn_weights_serialize(uint8_t **buf, size_t *len, const struct bnn_model *m, char err[BNN_ERR_LEN]);
 
 /* Writes atomically (temp file + rename) so a crash never leaves half a file. */
