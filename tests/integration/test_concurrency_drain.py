@@ -133,6 +133,27 @@ class OverloadTest(unittest.TestCase):
             self.assertGreaterEqual(metric(d, "bnn_jobs_timed_out_total"), len(timed_out))
             self.assertEqual(d.stop(), 0)
 
+    def test_clients_that_leave_while_queued(self):
+        """Clients that hang up while their job waits or runs: the jobs are
+        computed (MHD cannot see the hang-up while suspended), their answers
+        go nowhere, and the server serves on and stops cleanly."""
+        with daemon.Daemon("--workers", "1", "--queue-depth", "8") as d:
+            path = slow(0.3)
+            socks = []
+            for _ in range(4):
+                s = socket.create_connection(("127.0.0.1", d.port), timeout=30)
+                s.sendall(("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: image/png\r\n"
+                           "Content-Length: %d\r\n\r\n" % (path, len(self.png))).encode() + self.png)
+                socks.append(s)
+            wait_for(lambda: metric(d, "bnn_queue_depth") + metric(d, "bnn_workers_busy") >= 1)
+            for s in socks:
+                s.close()
+            wait_for(lambda: metric(d, "bnn_queue_depth") + metric(d, "bnn_workers_busy") == 0)
+            self.assertEqual(d.get("/healthz")[0], 200)
+            self.assertEqual(d.post_png("/predict?samples=5", self.png)[0], 200)
+            self.assertEqual(d.stop(), 0)
+            self.assertNotIn("still open at shutdown", d.log())
+
 
 class DrainTest(unittest.TestCase):
     def setUp(self):
