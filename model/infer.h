@@ -9,8 +9,10 @@
  *
  * Randomness: rng.h keyed by seed, addressed by (layer, pass, unit), so a
  * result depends only on (model, image, T, seed, mode) - never on threads.
- * A workspace is per thread (scratch, bounded by BNN_BLOCK whatever T is);
- * the model is shared read-only.
+ * A workspace is per thread (scratch bounded by BNN_BLOCK whatever T is,
+ * plus room for the live rows of layer 1's weights: ~3.6 MB in all for the
+ * shipped 784-784-256-256-10 model, and bnn_predict's T x k buffer); the
+ * model is shared read-only.
  */
 #ifndef BNN_INFER_H
 #define BNN_INFER_H
