@@ -27,8 +27,8 @@ double stats_ece(const double *conf, const unsigned char *correct, size_t n);
  * p-value Q(sqrt(en) D), en = na nb / (na + nb), Q the survival function of
  * the Kolmogorov distribution (scipy's kstwobign.sf; what scipy < 1.5 used
  * for mode='asymp'). Current scipy's 'asymp' uses kstwo.sf(D, round(en)),
- * the exact one-sample law at n = en, which is slightly smaller (by about
- * the shift Q(x + 1/(6 sqrt en)) - e.g. 0.0095 vs 0.0098 at en = 1000).
+ * the exact one-sample law at n = en, which is slightly smaller (Stephens'
+ * approximation of it is Q(x + 1/(6 sqrt en)) at x = sqrt(en) D).
  * a and b are sorted in place; an empty sample gives NaN. */
 double stats_ks_2samp(double *a, size_t na, double *b, size_t nb, double *p_value);
 
