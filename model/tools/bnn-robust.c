@@ -586,7 +586,7 @@ int main(int argc, char **argv)
         }
         if (close_plot(f, "gallery.mat")) goto done;
         if (!(f = open_plot(plots, "example.txt"))) goto done;
-        fprintf(f, "%zu %d %s %d %.4f %d %.4f\n", ex.index, ex.label, corrupt_name(ex.kind), ex.p_clean.predicted,
+        fprintf(f, "%zu %d %s %d %.3g %d %.3g\n", ex.index, ex.label, corrupt_name(ex.kind), ex.p_clean.predicted,
                 ex.p_clean.epistemic, ex.p_corrupted.predicted, ex.p_corrupted.epistemic);
         if (close_plot(f, "example.txt")) goto done;
     }
@@ -655,8 +655,8 @@ int main(int argc, char **argv)
                 100 * clean.m.accuracy);
         fprintf(f, "| clean errors flagged | %.1f %% of %.0f |\n", 100 * (wrong ? wrong_flagged / wrong : NAN), wrong);
         fprintf(f, "| Fashion-MNIST flagged | %.1f %% |\n", 100 * ood_flagged);
-        fprintf(f, "\n### Example (figure 1)\n\nTest image %zu (label %d): clean predicted %d with epistemic %.4f; "
-                   "under %s (its most uncertain corruption) predicted %d with epistemic %.4f.\n",
+        fprintf(f, "\n### Example (figure 1)\n\nTest image %zu (label %d): clean predicted %d with epistemic %.3g nats; "
+                   "under %s (its most uncertain corruption) predicted %d with epistemic %.3g nats.\n",
                 ex.index, ex.label, ex.p_clean.predicted, ex.p_clean.epistemic, corrupt_name(ex.kind),
                 ex.p_corrupted.predicted, ex.p_corrupted.epistemic);
         if (fclose(f) != 0) {
