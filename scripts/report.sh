@@ -60,7 +60,7 @@ difference (mutual information), all in nats.
 | figure | file | what it shows |
 |---|---|---|
 | 0 | [gallery.png](gallery.png) | the first 8 test digits clean and under each of the 15 corruptions (same seed as the numbers) |
-| 1 | [example.png](example.png) | a clean test digit and the same digit under its most uncertain corruption: per-class mean probability with 2.5-97.5 % whiskers (the blog's figure) |
+| 1 | [example.png](example.png) | the blog's figure: per-class mean probability with 2.5-97.5 % whiskers for a clean test digit the model gets right, beside its corrupted copy that it gets wrong, chosen as the most uncertain such copy |
 | 2 | [reliability.png](reliability.png) | reliability diagram of the clean test set (15 bins, as the ECE) |
 | 3 | [corruptions.png](corruptions.png) | accuracy, mean interval width and mean epistemic per corruption, clean first |
 | 4 | [rotation.png](rotation.png) | rotated test digits 0-180 degrees: accuracy, ECE, mean epistemic |

@@ -50,7 +50,9 @@ static void usage(FILE *f)
             "  --interval C        interval coverage in (0,1) [0.95]\n"
             "  --abstain F         clean fraction above the recommended epistemic\n"
             "                      threshold, in (0, 0.5] [0.05]\n"
-            "  --example I         test image for the clean/corrupted example [0]\n"
+            "  --example I         test image for the clean/corrupted example, with its\n"
+            "                      most uncertain corruption [the most uncertain\n"
+            "                      corrupted copy among digits right clean, wrong corrupted]\n"
             "  --json FILE         write the JSON there instead of stdout\n"
             "  --plots DIR         write gnuplot data files (*.tsv, *.mat) into DIR\n"
             "  --markdown FILE     write the numbers as markdown tables\n"
@@ -161,7 +163,8 @@ static json_t *metrics_json(const struct set_result *r)
     return o;
 }
 
-/* The clean digit and its most uncertain corruption, for the blog's figure. */
+/* A clean digit beside a corrupted copy, for the blog's figure. kind < 0
+ * picks the image's most uncertain corruption. */
 struct example {
     size_t index;
     int label;
@@ -171,7 +174,7 @@ struct example {
 };
 
 static int run_example(struct example *ex, const struct bnn_model *model, const struct idx_images *im,
-                       const struct idx_labels *lb, size_t index, const struct eval_options *o,
+                       const struct idx_labels *lb, size_t index, int kind, const struct eval_options *o,
                        char err[BNN_ERR_LEN])
 {
     struct bnn_workspace *ws = bnn_workspace_new(model);
@@ -187,6 +190,7 @@ static int run_example(struct example *ex, const struct bnn_model *model, const 
     int rc = bnn_predict(&ex->p_clean, ws, model, x, o->samples, o->seed, o->coverage, o->mode, err);
     double best = -1.0;
     for (int k = 0; rc == BNN_OK && k < CORRUPT_COUNT; k++) {
+        if (kind >= 0 && k != kind) continue;
         uint8_t c[CORRUPT_PIXELS];
         struct bnn_prediction p;
         corrupt_apply(c, ex->clean, (enum corrupt_kind)k, o->seed, index);
@@ -235,7 +239,7 @@ int main(int argc, char **argv)
     };
     const char *model_path = NULL, *data = NULL, *fashion = DEFAULT_FASHION, *json_path = NULL, *plots = NULL,
                *md_path = NULL;
-    size_t limit = 0, rot_limit = 0, example_index = 0, seed = 1;
+    size_t limit = 0, rot_limit = 0, example_index = SIZE_MAX, seed = 1;
     double abstain = 0.05;
     struct eval_options o;
     eval_options_default(&o);
@@ -315,7 +319,7 @@ int main(int argc, char **argv)
     size_t n = limit && limit < im.n ? limit : im.n;
     size_t n_ood = limit && limit < fm.n ? limit : fm.n;
     size_t n_rot = rot_limit ? (rot_limit < im.n ? rot_limit : im.n) : n;
-    if (example_index >= im.n) {
+    if (example_index != SIZE_MAX && example_index >= im.n) {
         fprintf(stderr, PROG ": error: --example %zu: the test set has %zu images\n", example_index, im.n);
         goto done;
     }
@@ -340,7 +344,22 @@ int main(int argc, char **argv)
         if (run_set(&rot[a], name, model, buf, lb.labels, n_rot, &o, err) != BNN_OK) goto eval_fail;
     }
     struct example ex;
-    if (run_example(&ex, model, &im, &lb, example_index, &o, err) != BNN_OK) goto eval_fail;
+    /* Default example: of the digits the model gets right clean and wrong
+     * corrupted, the one whose corrupted copy is the most uncertain - the
+     * case the uncertainty is for. */
+    int example_kind = -1;
+    if (example_index == SIZE_MAX) {
+        double best = -1.0;
+        example_index = 0;
+        for (int k = 0; k < CORRUPT_COUNT; k++)
+            for (size_t i = 0; i < n; i++)
+                if (clean.correct[i] && !cor[k].correct[i] && cor[k].epistemic[i] > best) {
+                    best = cor[k].epistemic[i];
+                    example_index = i;
+                    example_kind = k;
+                }
+    }
+    if (run_example(&ex, model, &im, &lb, example_index, example_kind, &o, err) != BNN_OK) goto eval_fail;
 
     /* --- OOD AUROC (positives: Fashion-MNIST) --------------------------- */
     double auroc_entropy, auroc_epistemic, auroc_conf;
@@ -656,7 +675,7 @@ int main(int argc, char **argv)
         fprintf(f, "| clean errors flagged | %.1f %% of %.0f |\n", 100 * (wrong ? wrong_flagged / wrong : NAN), wrong);
         fprintf(f, "| Fashion-MNIST flagged | %.1f %% |\n", 100 * ood_flagged);
         fprintf(f, "\n### Example (figure 1)\n\nTest image %zu (label %d): clean predicted %d with epistemic %.3g nats; "
-                   "under %s (its most uncertain corruption) predicted %d with epistemic %.3g nats.\n",
+                   "under %s predicted %d with epistemic %.3g nats.\n",
                 ex.index, ex.label, ex.p_clean.predicted, ex.p_clean.epistemic, corrupt_name(ex.kind),
                 ex.p_corrupted.predicted, ex.p_corrupted.epistemic);
         if (fclose(f) != 0) {
