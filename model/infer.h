@@ -20,7 +20,7 @@
 #include "bnn.h"
 
 /* Passes per GEMM block. OpenBLAS repacks the weight matrix on every call,
- * so taller blocks amortise that: 128 was 5-8 % faster than 64 at T = 100 and
+ * so taller blocks amortise that: 128 was 3-8 % faster than 64 at T = 100 and
  * 1000 on the dev box (Zen 4), 256 no better; scratch is 5 x 128 x width
  * floats (2 MB for the shipped model). */
 #define BNN_BLOCK 128
