@@ -160,3 +160,20 @@ req["multipart_batch.bin"] = b"\x06" + mp([(b"image", tiny), (b"seed", b"5"), (b
 req["multipart_bad.bin"] = b"\x05" + mp([(b"file", b"abc"), (b"image", b"")])
 for name, data in req.items():
     out("fuzz_request", name, data)
+
+# ---- raw pixels for prep_to_mnist: [width lo, width hi] + rows ----
+def raw(w, rows):
+    return struct.pack("<H", w - 1) + bytes(v for r in rows for v in r)
+digit = open(os.path.join(root, "build", "data", "mnist", "t10k-images-idx3-ubyte"), "rb").read()[16:16 + 784] \
+    if os.path.exists(os.path.join(root, "build", "data", "mnist", "t10k-images-idx3-ubyte")) else bytes(784)
+d = [list(digit[r * 28:(r + 1) * 28]) for r in range(28)]
+out("fuzz_preprocess", "mnist_28x28.bin", raw(28, d))
+out("fuzz_preprocess", "mnist_inverted.bin", raw(28, [[255 - v for v in r] for r in d]))
+page = [[255] * 60 for _ in range(40)]
+for y in range(28):
+    for x in range(28):
+        page[y + 6][x + 20] = 255 - d[y][x]
+out("fuzz_preprocess", "page_60x40.bin", raw(60, page))
+out("fuzz_preprocess", "line_300x3.bin", raw(300, [[255] * 300, [255] * 10 + [0] * 280 + [255] * 10, [255] * 300]))
+out("fuzz_preprocess", "one_pixel.bin", raw(1, [[0]]))
+out("fuzz_preprocess", "dot_3x3.bin", raw(3, [[0, 0, 0], [0, 255, 0], [0, 0, 0]]))
