@@ -200,8 +200,10 @@ unsigned prep_to_mnist(float out[784], const uint8_t *gray, size_t width, size_t
 
 const char *prep_describe(unsigned flags, char *buf, size_t len)
 {
-    static const struct { unsigned flag; const char *name; } names[] = {
-        {PREP_INVERTED, "inverted"}, {PREP_RESIZED, "resized"}, {PREP_EMPTY, "empty"}};
+    static const struct {
+        unsigned flag;
+        const char *name;
+    } names[] = {{PREP_INVERTED, "inverted"}, {PREP_RESIZED, "resized"}, {PREP_EMPTY, "empty"}};
     if (!buf || len == 0)
         return buf;
     buf[0] = '\0';

@@ -81,8 +81,8 @@ static const struct cfg_key cfg_keys[] = {
      "simultaneous connections per client address; 0 = no limit"},
     {"connection_timeout", CFG_UINT, F(connection_timeout), 0, 86400, 0, NULL, "30",
      "seconds a connection may stay idle before it is closed; 0 = never"},
-    {"connection_memory_limit", CFG_SIZE, F(connection_memory_limit), 4096, 16.0 * 1024 * 1024, 0,
-     NULL, "64KiB", "libmicrohttpd memory pool per connection (headers and IO buffers)"},
+    {"connection_memory_limit", CFG_SIZE, F(connection_memory_limit), 4096, 16.0 * 1024 * 1024, 0, NULL,
+     "64KiB", "libmicrohttpd memory pool per connection (headers and IO buffers)"},
     {"job_timeout_ms", CFG_UINT, F(job_timeout_ms), 1, 3600000, 0, NULL, "30000",
      "milliseconds from enqueue to result before the request fails with 503"},
     {"drain_timeout", CFG_UINT, F(drain_timeout), 0, 3600, 0, NULL, "20",
@@ -110,11 +110,20 @@ static void set_err(char err[CFG_ERR_LEN], const char *fmt, ...)
     va_end(ap);
 }
 
-size_t cfg_key_count(void) { return N_KEYS; }
+size_t cfg_key_count(void)
+{
+    return N_KEYS;
+}
 
-const char *cfg_key_name(size_t i) { return i < N_KEYS ? cfg_keys[i].name : NULL; }
+const char *cfg_key_name(size_t i)
+{
+    return i < N_KEYS ? cfg_keys[i].name : NULL;
+}
 
-const char *cfg_key_help(size_t i) { return i < N_KEYS ? cfg_keys[i].help : NULL; }
+const char *cfg_key_help(size_t i)
+{
+    return i < N_KEYS ? cfg_keys[i].help : NULL;
+}
 
 /* Flags spell keys with '-' ("--max-samples"); accept both spellings. */
 static const struct cfg_key *find_key(const char *name, size_t len)
@@ -159,11 +168,13 @@ static int suffix_eq(const char *s, const char *suffix)
  * says otherwise, since buffers and pools are naturally powers of two. */
 static int size_multiplier(const char *s, uint64_t *mult)
 {
-    static const struct { const char *suffix; uint64_t mult; } table[] = {
-        {"", 1},           {"B", 1},
-        {"K", 1u << 10},   {"KiB", 1u << 10}, {"kB", 1000},      {"KB", 1000},
-        {"M", 1u << 20},   {"MiB", 1u << 20}, {"MB", 1000000},
-        {"G", 1u << 30},   {"GiB", 1u << 30}, {"GB", 1000000000},
+    static const struct {
+        const char *suffix;
+        uint64_t mult;
+    } table[] = {
+        {"", 1},         {"B", 1},        {"K", 1u << 10},   {"KiB", 1u << 10},
+        {"kB", 1000},    {"KB", 1000},    {"M", 1u << 20},   {"MiB", 1u << 20},
+        {"MB", 1000000}, {"G", 1u << 30}, {"GiB", 1u << 30}, {"GB", 1000000000},
     };
     /* Case matters only to tell nothing apart here except kB/KB, which agree;
      * compare case-insensitively but prefer the exact row. */
@@ -271,8 +282,10 @@ static int set_value(struct cfg *c, const struct cfg_key *k, const char *value, 
         const char *end;
         if (parse_u64(value, &end, &v) || size_multiplier(end, &mult) || (v && mult > UINT64_MAX / v) ||
             (double)(v * mult) < k->min || (double)(v * mult) > k->max || v * mult > SIZE_MAX) {
-            set_err(err, "%s: expected a size in %.0f..%.0f bytes (suffixes KiB, MiB, GiB, kB, MB, GB), got '%.64s'",
-                    k->name, k->min, k->max, value);
+            set_err(
+                err,
+                "%s: expected a size in %.0f..%.0f bytes (suffixes KiB, MiB, GiB, kB, MB, GB), got '%.64s'",
+                k->name, k->min, k->max, value);
             return -1;
         }
         *(size_t *)field = (size_t)(v * mult);
@@ -294,7 +307,8 @@ static int set_value(struct cfg *c, const struct cfg_key *k, const char *value, 
     case CFG_BOOL: {
         int v;
         if (parse_bool(value, &v)) {
-            set_err(err, "%s: expected true or false (also 1/0, yes/no, on/off), got '%.64s'", k->name, value);
+            set_err(err, "%s: expected true or false (also 1/0, yes/no, on/off), got '%.64s'", k->name,
+                    value);
             return -1;
         }
         *(int *)field = v;
@@ -387,7 +401,8 @@ static int parse_line(struct cfg *c, const char *line, size_t len, const char *w
                 break;
             if (ch == '\\') {
                 if (i + 1 == len || (line[i + 1] != '"' && line[i + 1] != '\\')) {
-                    set_err(err, "%s: %s: only \\\" and \\\\ may be escaped in a quoted value", where, k->name);
+                    set_err(err, "%s: %s: only \\\" and \\\\ may be escaped in a quoted value", where,
+                            k->name);
                     return -1;
                 }
                 ch = line[++i];
@@ -407,7 +422,8 @@ static int parse_line(struct cfg *c, const char *line, size_t len, const char *w
         }
     } else {
         size_t end = i;
-        while (end < len && !(line[end] == '#' && (end == i || line[end - 1] == ' ' || line[end - 1] == '\t')))
+        while (end < len &&
+               !(line[end] == '#' && (end == i || line[end - 1] == ' ' || line[end - 1] == '\t')))
             end++;
         while (end > i && (line[end - 1] == ' ' || line[end - 1] == '\t'))
             end--;
@@ -588,8 +604,8 @@ static void format_size(char *buf, size_t len, size_t v)
 static void print_string(FILE *out, const char *s)
 {
     size_t n = strlen(s);
-    int quote = n > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '"' || s[n - 1] == ' ' ||
-                          s[n - 1] == '\t' || strchr(s, '#'));
+    int quote = n > 0 && (s[0] == ' ' || s[0] == '\t' || s[0] == '"' || s[n - 1] == ' ' || s[n - 1] == '\t' ||
+                          strchr(s, '#'));
     if (!quote) {
         fputs(s, out);
         return;

@@ -32,11 +32,11 @@
 struct decode_ctx {
     const uint8_t *buf;
     size_t len, pos;
-    int status;             /* enum img_status to return after a longjmp */
-    int have_msg;           /* err already says what went wrong */
-    char *err;              /* caller's err[IMG_ERR_LEN] */
-    uint8_t *image;         /* one decoded row (width * channels) + its gray */
-    uint8_t *gray;          /* the result, width * height */
+    int status;     /* enum img_status to return after a longjmp */
+    int have_msg;   /* err already says what went wrong */
+    char *err;      /* caller's err[IMG_ERR_LEN] */
+    uint8_t *image; /* one decoded row (width * channels) + its gray */
+    uint8_t *gray;  /* the result, width * height */
 };
 
 static void set_err(char *err, const char *fmt, ...)
@@ -90,7 +90,8 @@ static void read_bytes(png_structp png, png_bytep out, size_t n)
 {
     struct decode_ctx *ctx = png_get_io_ptr(png);
     if (n > ctx->len - ctx->pos) {
-        set_err(ctx->err, "invalid PNG: truncated: needed %zu bytes at offset %zu of %zu", n, ctx->pos, ctx->len);
+        set_err(ctx->err, "invalid PNG: truncated: needed %zu bytes at offset %zu of %zu", n, ctx->pos,
+                ctx->len);
         ctx->status = IMG_E_CORRUPT;
         ctx->have_msg = 1;
         png_error(png, "truncated");
@@ -214,7 +215,8 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
     png_read_update_info(png, info);
     unsigned channels = png_get_channels(png, info);
     size_t rowbytes = png_get_rowbytes(png, info);
-    if (png_get_bit_depth(png, info) != 8 || channels < 1 || channels > 4 || rowbytes != (size_t)width * channels) {
+    if (png_get_bit_depth(png, info) != 8 || channels < 1 || channels > 4 ||
+        rowbytes != (size_t)width * channels) {
         set_err(ctx->err, "invalid PNG: unexpected layout after transforms (%u channels, %zu bytes per row)",
                 channels, rowbytes);
         rc = IMG_E_CORRUPT;
@@ -259,12 +261,11 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
 nomem:
     set_err(ctx->err, "out of memory decoding a %lux%lu PNG", (unsigned long)width, (unsigned long)height);
     rc = IMG_E_NOMEM;
-done:
-    {
-        png_structp p = png;
-        png_infop i = info;
-        png_destroy_read_struct(&p, &i, NULL);
-    }
+done : {
+    png_structp p = png;
+    png_infop i = info;
+    png_destroy_read_struct(&p, &i, NULL);
+}
     free(ctx->image);
     free(ctx->gray);
     ctx->image = NULL;
@@ -272,13 +273,15 @@ done:
     return rc;
 }
 
-int img_decode_png(struct img_gray *out, const uint8_t *buf, size_t len, unsigned max_side, char err[IMG_ERR_LEN])
+int img_decode_png(struct img_gray *out, const uint8_t *buf, size_t len, unsigned max_side,
+                   char err[IMG_ERR_LEN])
 {
     memset(out, 0, sizeof *out);
     if (max_side == 0 || max_side > IMG_DEFAULT_MAX_SIDE)
         max_side = IMG_DEFAULT_MAX_SIDE;
     if (!buf || len < 8 || png_sig_cmp(buf, 0, 8) != 0) {
-        set_err(err, "not a PNG: %s", !buf || len == 0 ? "empty body" : "the 8-byte PNG signature is missing");
+        set_err(err, "not a PNG: %s",
+                !buf || len == 0 ? "empty body" : "the 8-byte PNG signature is missing");
         return IMG_E_NOT_PNG;
     }
     /* IHDR must be the first chunk (PNG spec 5.6); read its size from the

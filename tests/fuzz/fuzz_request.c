@@ -39,7 +39,8 @@ static void check_error(const struct api_error *e, const struct cfg *c)
         return; /* out of memory */
     json_error_t jerr;
     json_t *j = json_loads(body, 0, &jerr);
-    if (!j || status < 400 || status > 599 || !json_is_string(json_object_get(json_object_get(j, "error"), "code")))
+    if (!j || status < 400 || status > 599 ||
+        !json_is_string(json_object_get(json_object_get(j, "error"), "code")))
         abort();
     json_decref(j);
     free(body);

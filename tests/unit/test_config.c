@@ -153,11 +153,21 @@ static void test_values_accepted(void **state)
     struct {
         const char *key, *value;
     } ok[] = {
-        {"port", "0"},          {"port", "65535"},        {"workers", "256"},
-        {"max-samples", "5"},   {"default_samples", "5"}, {"max_body_bytes", "2MiB"},
-        {"default_interval", "0.5"}, {"default_interval", "1e-3"}, {"uncertain_threshold", "0"},
-        {"access_log", "no"},   {"log_format", "json"},   {"log_level", "debug"},
-        {"overload_status", "429"}, {"host", "::"},       {"cors_origins", "https://a.example, https://b.example"},
+        {"port", "0"},
+        {"port", "65535"},
+        {"workers", "256"},
+        {"max-samples", "5"},
+        {"default_samples", "5"},
+        {"max_body_bytes", "2MiB"},
+        {"default_interval", "0.5"},
+        {"default_interval", "1e-3"},
+        {"uncertain_threshold", "0"},
+        {"access_log", "no"},
+        {"log_format", "json"},
+        {"log_level", "debug"},
+        {"overload_status", "429"},
+        {"host", "::"},
+        {"cors_origins", "https://a.example, https://b.example"},
     };
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
         if (cfg_set(&c, ok[i].key, ok[i].value, err))
@@ -173,7 +183,7 @@ static void test_values_accepted(void **state)
     struct {
         const char *text;
         size_t bytes;
-    } sizes[] = {{"1024", 1024}, {"4KiB", 4096}, {"4k", 4096}, {"4kB", 4000}, {"3MB", 3000000},
+    } sizes[] = {{"1024", 1024},    {"4KiB", 4096},    {"4k", 4096},       {"4kB", 4000},  {"3MB", 3000000},
                  {"1MiB", 1 << 20}, {"1mib", 1 << 20}, {"1GiB", 1u << 30}, {"2048B", 2048}};
     for (size_t i = 0; i < sizeof sizes / sizeof sizes[0]; i++) {
         if (cfg_set(&c, "max_body_bytes", sizes[i].text, err))
@@ -199,19 +209,45 @@ static void test_values_refused(void **state)
     struct {
         const char *key, *value;
     } bad[] = {
-        {"port", ""},           {"port", "65536"},      {"port", "-1"},        {"port", "80x"},
-        {"port", " 80"},        {"port", "80 "},        {"port", "0x50"},      {"port", "+80"},
-        {"port", "99999999999999999999999"}, {"workers", "257"},   {"http_threads", "0"},
-        {"queue_depth", "0"},   {"overload_status", "200"}, {"overload_status", "600"},
-        {"default_samples", "0"}, {"max_samples", "1.5"}, {"default_interval", "0"},
-        {"default_interval", "1"}, {"default_interval", "nan"}, {"default_interval", "inf"},
-        {"default_interval", "0.5x"}, {"default_interval", "0x1p-1"}, {"default_interval", ""},
-        {"uncertain_threshold", "-0.1"}, {"max_body_bytes", "1.5MiB"}, {"max_body_bytes", "1 MiB"},
-        {"max_body_bytes", "10"}, {"max_body_bytes", "2GiB"}, {"max_body_bytes", "1TiB"},
-        {"max_body_bytes", "99999999999999999999GiB"}, {"max_image_side", "0"},
-        {"connection_memory_limit", "1k"}, {"access_log", "maybe"}, {"access_log", ""},
-        {"log_format", "xml"},  {"log_format", "JSON"}, {"log_level", "verbose"},
-        {"job_timeout_ms", "0"}, {"drain_timeout", "3601"},
+        {"port", ""},
+        {"port", "65536"},
+        {"port", "-1"},
+        {"port", "80x"},
+        {"port", " 80"},
+        {"port", "80 "},
+        {"port", "0x50"},
+        {"port", "+80"},
+        {"port", "99999999999999999999999"},
+        {"workers", "257"},
+        {"http_threads", "0"},
+        {"queue_depth", "0"},
+        {"overload_status", "200"},
+        {"overload_status", "600"},
+        {"default_samples", "0"},
+        {"max_samples", "1.5"},
+        {"default_interval", "0"},
+        {"default_interval", "1"},
+        {"default_interval", "nan"},
+        {"default_interval", "inf"},
+        {"default_interval", "0.5x"},
+        {"default_interval", "0x1p-1"},
+        {"default_interval", ""},
+        {"uncertain_threshold", "-0.1"},
+        {"max_body_bytes", "1.5MiB"},
+        {"max_body_bytes", "1 MiB"},
+        {"max_body_bytes", "10"},
+        {"max_body_bytes", "2GiB"},
+        {"max_body_bytes", "1TiB"},
+        {"max_body_bytes", "99999999999999999999GiB"},
+        {"max_image_side", "0"},
+        {"connection_memory_limit", "1k"},
+        {"access_log", "maybe"},
+        {"access_log", ""},
+        {"log_format", "xml"},
+        {"log_format", "JSON"},
+        {"log_level", "verbose"},
+        {"job_timeout_ms", "0"},
+        {"drain_timeout", "3601"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         struct cfg c, before;
@@ -341,9 +377,13 @@ static void test_env(void **state)
     struct cfg c;
     char err[CFG_ERR_LEN] = "";
     cfg_defaults(&c);
-    const char *env_ok[] = {"HOME=/root", "BNN_SERVE_PORT=9100", "BNN_SERVE_LOG_FORMAT=json",
-                      "BNN_SERVE_CONFIG=/etc/bnn.conf", "BNN_SERVE_MAX_BODY_BYTES=256KiB",
-                      "NOT_BNN_SERVE_PORT=1", NULL};
+    const char *env_ok[] = {"HOME=/root",
+                            "BNN_SERVE_PORT=9100",
+                            "BNN_SERVE_LOG_FORMAT=json",
+                            "BNN_SERVE_CONFIG=/etc/bnn.conf",
+                            "BNN_SERVE_MAX_BODY_BYTES=256KiB",
+                            "NOT_BNN_SERVE_PORT=1",
+                            NULL};
     if (apply_env(&c, env_ok, err))
         fail_msg("env failed: %s", err);
     assert_int_equal(c.port, 9100);
@@ -410,11 +450,19 @@ static void test_print_parse_round_trip(void **state)
     struct {
         const char *key, *value;
     } set[] = {
-        {"host", " lead and trail "}, {"model", "/m/#hash\"quote\\back.safetensors"},
-        {"web_root", "\"starts with a quote"}, {"cors_origins", "*"}, {"port", "0"},
-        {"default_interval", "0.1234567890123456789"}, {"uncertain_threshold", "0.30000000000000004"},
-        {"max_body_bytes", "1000001"}, {"connection_memory_limit", "3MiB"}, {"log_format", "json"},
-        {"log_level", "error"}, {"access_log", "false"}, {"overload_status", "429"},
+        {"host", " lead and trail "},
+        {"model", "/m/#hash\"quote\\back.safetensors"},
+        {"web_root", "\"starts with a quote"},
+        {"cors_origins", "*"},
+        {"port", "0"},
+        {"default_interval", "0.1234567890123456789"},
+        {"uncertain_threshold", "0.30000000000000004"},
+        {"max_body_bytes", "1000001"},
+        {"connection_memory_limit", "3MiB"},
+        {"log_format", "json"},
+        {"log_level", "error"},
+        {"access_log", "false"},
+        {"overload_status", "429"},
     };
     for (size_t i = 0; i < sizeof set / sizeof set[0]; i++)
         if (cfg_set(&c, set[i].key, set[i].value, err))

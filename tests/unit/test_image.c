@@ -58,8 +58,8 @@ struct pic {
     uint8_t *px;
 };
 
-static struct pic g_digit;      /* t10k image 0, 28x28 */
-static struct pic g_odd;        /* the digit resampled to 45x31: odd sizes for Adam7 */
+static struct pic g_digit; /* t10k image 0, 28x28 */
+static struct pic g_odd;   /* the digit resampled to 45x31: odd sizes for Adam7 */
 static unsigned g_digit_label;
 
 static int load_digit(void **state)
@@ -106,28 +106,17 @@ struct spec {
 };
 
 static const struct spec specs[] = {
-    {"gray1", PNG_COLOR_TYPE_GRAY, 1, NO_TRNS},
-    {"gray2", PNG_COLOR_TYPE_GRAY, 2, NO_TRNS},
-    {"gray4", PNG_COLOR_TYPE_GRAY, 4, NO_TRNS},
-    {"gray8", PNG_COLOR_TYPE_GRAY, 8, NO_TRNS},
-    {"gray16", PNG_COLOR_TYPE_GRAY, 16, NO_TRNS},
-    {"gray8+trns", PNG_COLOR_TYPE_GRAY, 8, TRNS},
-    {"gray16+trns", PNG_COLOR_TYPE_GRAY, 16, TRNS},
-    {"graya8", PNG_COLOR_TYPE_GRAY_ALPHA, 8, NO_TRNS},
-    {"graya16", PNG_COLOR_TYPE_GRAY_ALPHA, 16, NO_TRNS},
-    {"rgb8", PNG_COLOR_TYPE_RGB, 8, NO_TRNS},
-    {"rgb16", PNG_COLOR_TYPE_RGB, 16, NO_TRNS},
-    {"rgb8+trns", PNG_COLOR_TYPE_RGB, 8, TRNS},
-    {"rgba8", PNG_COLOR_TYPE_RGB_ALPHA, 8, NO_TRNS},
-    {"rgba16", PNG_COLOR_TYPE_RGB_ALPHA, 16, NO_TRNS},
-    {"palette1", PNG_COLOR_TYPE_PALETTE, 1, NO_TRNS},
-    {"palette2", PNG_COLOR_TYPE_PALETTE, 2, NO_TRNS},
-    {"palette4", PNG_COLOR_TYPE_PALETTE, 4, NO_TRNS},
-    {"palette8", PNG_COLOR_TYPE_PALETTE, 8, NO_TRNS},
-    {"palette1+trns", PNG_COLOR_TYPE_PALETTE, 1, TRNS},
-    {"palette2+trns", PNG_COLOR_TYPE_PALETTE, 2, TRNS},
-    {"palette4+trns", PNG_COLOR_TYPE_PALETTE, 4, TRNS},
-    {"palette8+trns", PNG_COLOR_TYPE_PALETTE, 8, TRNS},
+    {"gray1", PNG_COLOR_TYPE_GRAY, 1, NO_TRNS},          {"gray2", PNG_COLOR_TYPE_GRAY, 2, NO_TRNS},
+    {"gray4", PNG_COLOR_TYPE_GRAY, 4, NO_TRNS},          {"gray8", PNG_COLOR_TYPE_GRAY, 8, NO_TRNS},
+    {"gray16", PNG_COLOR_TYPE_GRAY, 16, NO_TRNS},        {"gray8+trns", PNG_COLOR_TYPE_GRAY, 8, TRNS},
+    {"gray16+trns", PNG_COLOR_TYPE_GRAY, 16, TRNS},      {"graya8", PNG_COLOR_TYPE_GRAY_ALPHA, 8, NO_TRNS},
+    {"graya16", PNG_COLOR_TYPE_GRAY_ALPHA, 16, NO_TRNS}, {"rgb8", PNG_COLOR_TYPE_RGB, 8, NO_TRNS},
+    {"rgb16", PNG_COLOR_TYPE_RGB, 16, NO_TRNS},          {"rgb8+trns", PNG_COLOR_TYPE_RGB, 8, TRNS},
+    {"rgba8", PNG_COLOR_TYPE_RGB_ALPHA, 8, NO_TRNS},     {"rgba16", PNG_COLOR_TYPE_RGB_ALPHA, 16, NO_TRNS},
+    {"palette1", PNG_COLOR_TYPE_PALETTE, 1, NO_TRNS},    {"palette2", PNG_COLOR_TYPE_PALETTE, 2, NO_TRNS},
+    {"palette4", PNG_COLOR_TYPE_PALETTE, 4, NO_TRNS},    {"palette8", PNG_COLOR_TYPE_PALETTE, 8, NO_TRNS},
+    {"palette1+trns", PNG_COLOR_TYPE_PALETTE, 1, TRNS},  {"palette2+trns", PNG_COLOR_TYPE_PALETTE, 2, TRNS},
+    {"palette4+trns", PNG_COLOR_TYPE_PALETTE, 4, TRNS},  {"palette8+trns", PNG_COLOR_TYPE_PALETTE, 8, TRNS},
 };
 
 /* Levels a depth-d gray or palette image can hold: q in 0..L, shown as
@@ -137,7 +126,10 @@ static unsigned levels(const struct spec *s)
     return s->depth < 8 ? (1u << s->depth) - 1 : 255u;
 }
 
-static unsigned quantize(unsigned v, unsigned L) { return (v * L + 127) / 255; }
+static unsigned quantize(unsigned v, unsigned L)
+{
+    return (v * L + 127) / 255;
+}
 
 /* The gray picture this spec's file shows when decoded: the digit with
  * low-depth quantisation; with a gray/RGB tRNS colour of 0, the background
@@ -162,7 +154,10 @@ static void write_cb(png_structp png, png_bytep data, size_t n)
     mb_append(png_get_io_ptr(png), data, n);
 }
 
-static void flush_cb(png_structp png) { (void)png; }
+static void flush_cb(png_structp png)
+{
+    (void)png;
+}
 
 /* One row of the picture in the spec's pixel format. Pixels alternate
  * between an opaque gray and black at alpha 255 - v: composited over white
@@ -268,7 +263,8 @@ static void write_png(struct membuf *out, const struct spec *s, const struct pic
         png_color_16 bg = {.red = 200, .green = 10, .blue = 10, .gray = 1, .index = 0};
         if (s->color_type != PNG_COLOR_TYPE_PALETTE)
             png_set_bKGD(png, info, &bg);
-        png_text t = {.compression = PNG_TEXT_COMPRESSION_NONE, .key = (char *)"Comment",
+        png_text t = {.compression = PNG_TEXT_COMPRESSION_NONE,
+                      .key = (char *)"Comment",
                       .text = (char *)"written by test_image"};
         png_set_text(png, info, &t, 1);
     }
@@ -427,7 +423,8 @@ static void test_colour_to_gray_weights(void **state)
     for (int i = 0; i < 5; i++) {
         double y = 0.2126 * rgb[i][0] + 0.7152 * rgb[i][1] + 0.0722 * rgb[i][2];
         if (g.pixels[i] < y - 1 || g.pixels[i] > y + 1)
-            fail_msg("rgb(%u,%u,%u): expected %.1f +- 1, got %u", rgb[i][0], rgb[i][1], rgb[i][2], y, g.pixels[i]);
+            fail_msg("rgb(%u,%u,%u): expected %.1f +- 1, got %u", rgb[i][0], rgb[i][1], rgb[i][2], y,
+                     g.pixels[i]);
     }
     assert_int_equal(g.pixels[4], 255);
     img_gray_free(&g);
@@ -543,8 +540,9 @@ static void test_truncated(void **state)
     build_gray_png(&b, 0, 0);
     size_t idat = find_chunk(&b, "IDAT"), iend = find_chunk(&b, "IEND");
     assert_true(idat > 0 && iend > idat);
-    size_t cuts[] = {1, 7, 8, 12, 16, 20, 29, 33, idat + 4, idat + 8, idat + 20, (idat + iend) / 2, iend - 4,
-                     iend, iend + 8, b.len - 1};
+    size_t cuts[] = {1,        7,    8,        12,       16,        20,
+                     29,       33,   idat + 4, idat + 8, idat + 20, (idat + iend) / 2,
+                     iend - 4, iend, iend + 8, b.len - 1};
     for (size_t i = 0; i < sizeof cuts / sizeof cuts[0]; i++) {
         char what[64];
         snprintf(what, sizeof what, "truncated to %zu of %zu bytes", cuts[i], b.len);
@@ -639,10 +637,14 @@ static void test_sizes(void **state)
         unsigned max_side;
         int want;
     } cases[] = {
-        {0, 28, 4096, IMG_E_TOO_LARGE},      {28, 0, 4096, IMG_E_TOO_LARGE},
-        {100000, 100000, 4096, IMG_E_TOO_LARGE}, {0x7fffffff, 1, 4096, IMG_E_TOO_LARGE},
-        {0xffffffff, 0xffffffff, 4096, IMG_E_TOO_LARGE}, {29, 28, 28, IMG_E_TOO_LARGE},
-        {28, 29, 28, IMG_E_TOO_LARGE},       {8193, 8192, 100000, IMG_E_TOO_LARGE},
+        {0, 28, 4096, IMG_E_TOO_LARGE},
+        {28, 0, 4096, IMG_E_TOO_LARGE},
+        {100000, 100000, 4096, IMG_E_TOO_LARGE},
+        {0x7fffffff, 1, 4096, IMG_E_TOO_LARGE},
+        {0xffffffff, 0xffffffff, 4096, IMG_E_TOO_LARGE},
+        {29, 28, 28, IMG_E_TOO_LARGE},
+        {28, 29, 28, IMG_E_TOO_LARGE},
+        {8193, 8192, 100000, IMG_E_TOO_LARGE},
         {100000, 672, 100000, IMG_E_TOO_LARGE},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

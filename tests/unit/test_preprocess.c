@@ -44,7 +44,10 @@ static int unload(void **state)
     return 0;
 }
 
-static const uint8_t *digit(size_t i) { return g_im.pixels + i * 784; }
+static const uint8_t *digit(size_t i)
+{
+    return g_im.pixels + i * 784;
+}
 
 static double correlation(const float *a, const uint8_t *b)
 {
@@ -159,8 +162,9 @@ static void test_digits_on_white_pages_round_trip(void **state)
             fail_msg("digit %zu: ink box %dx%d, expected the longer side 19..21", i, bw, bh);
     }
     double mean = sum_corr / N_DIGITS;
-    print_message("round trip over %d digits: mean correlation %.4f, worst %.4f, max centre-of-mass error %.3f px\n",
-                  N_DIGITS, mean, worst, max_com_err);
+    print_message(
+        "round trip over %d digits: mean correlation %.4f, worst %.4f, max centre-of-mass error %.3f px\n",
+        N_DIGITS, mean, worst, max_com_err);
     /* Measured: mean 0.9993, worst 0.81 (a digit whose centre of mass sits
      * half a pixel off, so the whole-pixel shift rounds the other way). */
     if (mean < 0.98 || worst < 0.75)
