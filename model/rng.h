@@ -15,8 +15,10 @@
  *   uniforms: unit 4b+j = u(wj).   rng_u64 index i: block i/2, words
  *   (2(i%2), 2(i%2)+1) as (low, high).
  * log, sin and cos are float polynomials accurate to a few 1e-7 (so that the
- * loops vectorise); the bits are identical on every x86-64 build that does not
- * reassociate floating point (no -ffast-math).
+ * loops vectorise). The Philox words are exact everywhere; the normals' last
+ * bit depends on whether the compiler fuses a*b+c into FMA (gcc -march=native,
+ * the default build, does; clang -O1 without -march does not: ~17 % of draws
+ * differ by 1 ulp). Within one build a draw depends only on its address.
  */
 #ifndef BNN_RNG_H
 #define BNN_RNG_H
