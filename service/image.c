@@ -162,6 +162,12 @@ static void row_to_gray(uint8_t *out, const uint8_t *in, size_t width, unsigned 
 static const png_byte ignored_chunks[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0"
                                          "pHYs\0sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0zTXt";
 
+/* NULL-safe for info. Takes copies so callers may pass volatile pointers. */
+static void destroy_reader(png_structp png, png_infop info)
+{
+    png_destroy_read_struct(&png, info ? &info : NULL, NULL);
+}
+
 static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_side)
 {
     /* volatile: these change after setjmp and are read after a longjmp. */
@@ -177,8 +183,7 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
     }
     info = png_create_info_struct(png);
     if (!info) {
-        png_structp p = png;
-        png_destroy_read_struct(&p, NULL, NULL);
+        destroy_reader(png, NULL);
         set_err(ctx->err, "out of memory creating the PNG reader");
         return IMG_E_NOMEM;
     }
@@ -261,11 +266,8 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
 nomem:
     set_err(ctx->err, "out of memory decoding a %lux%lu PNG", (unsigned long)width, (unsigned long)height);
     rc = IMG_E_NOMEM;
-done : {
-    png_structp p = png;
-    png_infop i = info;
-    png_destroy_read_struct(&p, &i, NULL);
-}
+done:
+    destroy_reader(png, info);
     free(ctx->image);
     free(ctx->gray);
     ctx->image = NULL;
