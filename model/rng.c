@@ -36,21 +36,23 @@ static void philox_chunk(uint32_t w[4 * CHUNK], uint64_t seed, uint32_t stream, 
     const uint32_t c1_base = (uint32_t)(first_block >> 32), c0_base = (uint32_t)first_block;
     for (int i = 0; i < CHUNK; i++) {
         /* The low word may wrap inside a chunk: carry into the high word. */
-        uint32_t c0 = c0_base + (uint32_t)i;
-        uint32_t c1 = c1_base + (c0 < c0_base);
-        uint32_t c2 = pass, c3 = stream, a = k0, b = k1;
+        uint32_t c0_32 = c0_base + (uint32_t)i;
+        /* State in 64-bit lanes holding 32-bit values (masked after each
+         * step): gcc 12 vectorises this better than uint32 lanes widened for
+         * the 32x32->64 products (1.68 -> 1.41 ns per normal, -O2 -march=native). */
+        uint64_t c0 = c0_32, c1 = c1_base + (c0_32 < c0_base), c2 = pass, c3 = stream, a = k0, b = k1;
         for (int r = 0; r < 10; r++) {
-            uint64_t p0 = (uint64_t)PHILOX_M0 * c0, p1 = (uint64_t)PHILOX_M1 * c2;
-            uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1 ^ a;
-            uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3 ^ b;
-            c1 = (uint32_t)p1;
-            c3 = (uint32_t)p0;
+            uint64_t p0 = (c0 & 0xffffffffu) * PHILOX_M0, p1 = (c2 & 0xffffffffu) * PHILOX_M1;
+            uint64_t n0 = ((p1 >> 32) ^ c1 ^ a) & 0xffffffffu;
+            uint64_t n2 = ((p0 >> 32) ^ c3 ^ b) & 0xffffffffu;
+            c1 = p1 & 0xffffffffu;
+            c3 = p0 & 0xffffffffu;
             c0 = n0;
             c2 = n2;
-            a += PHILOX_W0;
-            b += PHILOX_W1;
+            a = (a + PHILOX_W0) & 0xffffffffu;
+            b = (b + PHILOX_W1) & 0xffffffffu;
         }
-        w[4 * i] = c0, w[4 * i + 1] = c1, w[4 * i + 2] = c2, w[4 * i + 3] = c3;
+        w[4 * i] = (uint32_t)c0, w[4 * i + 1] = (uint32_t)c1, w[4 * i + 2] = (uint32_t)c2, w[4 * i + 3] = (uint32_t)c3;
     }
 }
 
