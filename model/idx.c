@@ -133,8 +133,8 @@ int idx_images_parse(struct idx_images *out, const uint8_t *buf, size_t len, cha
     }
     if (have > want) {
         snprintf(err, BNN_ERR_LEN,
-                 "idx images: size mismatch: %zu x %zu x %zu needs %zu pixel bytes, got %zu (%zu trailing)", n,
-                 rows, cols, want, have, have - want);
+                 "idx images: size mismatch: %zu x %zu x %zu needs %zu pixel bytes, got %zu (%zu trailing)",
+                 n, rows, cols, want, have, have - want);
         return BNN_E_FORMAT;
     }
     uint8_t *px = bnn_fault_malloc(want);

@@ -26,19 +26,19 @@
 struct bnn_workspace {
     size_t n_layers;
     size_t dims[BNN_MAX_LAYERS + 1];
-    size_t width; /* max over dims */
+    size_t width;    /* max over dims */
     float *m0, *sd0; /* (dims[1]) layer 0 pre-activation mean and std, this image
                         (compacted to the n_act live units when compact) */
     /* Units of layer 0 that no draw can switch on for this image (see
      * find_live_units): when enough are dead, layer 1 runs on the live ones. */
     int compact;
     size_t n_act;
-    size_t *act;              /* (dims[1]) live unit indices, ascending */
-    float *w1_mu, *w1_var;    /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
-    float *h, *h2;   /* (BNN_BLOCK, width) layer input and its square */
-    float *zm, *zv;  /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
-    float *eps;      /* (BNN_BLOCK, width) normals */
-    float *probs;    /* (probs_cap) T x k probabilities for bnn_predict */
+    size_t *act;           /* (dims[1]) live unit indices, ascending */
+    float *w1_mu, *w1_var; /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
+    float *h, *h2;         /* (BNN_BLOCK, width) layer input and its square */
+    float *zm, *zv;        /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
+    float *eps;            /* (BNN_BLOCK, width) normals */
+    float *probs;          /* (probs_cap) T x k probabilities for bnn_predict */
     size_t probs_cap;
     double *scratch; /* (scratch_cap) for bnn_summarize */
     size_t scratch_cap;
@@ -360,8 +360,8 @@ static void weights_pass(float *logits, struct bnn_workspace *ws, const struct b
             float *w = ws->eps; /* (rows, n_out) sampled W[i0 .. i0+rows, :] */
             rng_normals(w, n, seed, BNN_STREAM_W | (uint32_t)l, pass, (uint64_t)i0 * n_out);
             scale_shift(w, ly->w_mu + i0 * n_out, ly->w_sigma + i0 * n_out, n);
-            cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, (int)n_out, 1.0f, w, (int)n_out, in + i0, 1, 1.0f, z,
-                        1);
+            cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, (int)n_out, 1.0f, w, (int)n_out, in + i0, 1,
+                        1.0f, z, 1);
         }
         if (l < m->n_layers - 1)
             relu_row(z, n_out);
@@ -377,8 +377,8 @@ static int check_args(struct bnn_workspace *ws, const struct bnn_model *m, size_
         return BNN_E_INVALID;
     }
     if (mode != BNN_MODE_LRT && mode != BNN_MODE_WEIGHTS) {
-        snprintf(err, BNN_ERR_LEN, "mode must be lrt (%d) or weights (%d), got %d", BNN_MODE_LRT, BNN_MODE_WEIGHTS,
-                 (int)mode);
+        snprintf(err, BNN_ERR_LEN, "mode must be lrt (%d) or weights (%d), got %d", BNN_MODE_LRT,
+                 BNN_MODE_WEIGHTS, (int)mode);
         return BNN_E_INVALID;
     }
     int same = ws->n_layers == m->n_layers;
@@ -394,7 +394,8 @@ static int check_args(struct bnn_workspace *ws, const struct bnn_model *m, size_
 }
 
 static int sample(float *out, int want_probs, struct bnn_workspace *ws, const struct bnn_model *m,
-                  const float *image, size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN])
+                  const float *image, size_t samples, uint64_t seed, enum bnn_mode mode,
+                  char err[BNN_ERR_LEN])
 {
     int rc = check_args(ws, m, samples, mode, err);
     if (rc != BNN_OK)

@@ -42,13 +42,13 @@ const char *bnn_mode_name(enum bnn_mode mode);
 int bnn_mode_parse(const char *name, enum bnn_mode *out);
 
 struct bnn_class_stats {
-    double mean, std;   /* over the T passes; std with ddof = 0 */
+    double mean, std;    /* over the T passes; std with ddof = 0 */
     double lower, upper; /* numpy linear quantiles at (1-c)/2 and (1+c)/2 */
 };
 
 struct bnn_prediction {
     size_t n_classes;
-    int predicted;                                  /* argmax of the means */
+    int predicted; /* argmax of the means */
     struct bnn_class_stats classes[BNN_MAX_CLASSES];
     double entropy;   /* H[mean p], nats */
     double aleatoric; /* E[H[p]] */

@@ -52,7 +52,8 @@ static void philox_chunk(uint32_t w[4 * CHUNK], uint64_t seed, uint32_t stream, 
             a = (a + PHILOX_W0) & 0xffffffffu;
             b = (b + PHILOX_W1) & 0xffffffffu;
         }
-        w[4 * i] = (uint32_t)c0, w[4 * i + 1] = (uint32_t)c1, w[4 * i + 2] = (uint32_t)c2, w[4 * i + 3] = (uint32_t)c3;
+        w[4 * i] = (uint32_t)c0, w[4 * i + 1] = (uint32_t)c1, w[4 * i + 2] = (uint32_t)c2,
+              w[4 * i + 3] = (uint32_t)c3;
     }
 }
 
@@ -89,8 +90,11 @@ static inline void sincos_2pi(float u, float *c_out, float *s_out)
     float t = 4.0f * u;
     int32_t q = (int32_t)(t + 0.5f);
     float phi = (t - (float)q) * 1.57079633f, p2 = phi * phi;
-    float s = phi * (1.0f + p2 * (-1.0f / 6 + p2 * (1.0f / 120 + p2 * (-1.0f / 5040 + p2 * (1.0f / 362880)))));
-    float c = 1.0f + p2 * (-0.5f + p2 * (1.0f / 24 + p2 * (-1.0f / 720 + p2 * (1.0f / 40320 + p2 * (-1.0f / 3628800)))));
+    float s =
+        phi * (1.0f + p2 * (-1.0f / 6 + p2 * (1.0f / 120 + p2 * (-1.0f / 5040 + p2 * (1.0f / 362880)))));
+    float c =
+        1.0f +
+        p2 * (-0.5f + p2 * (1.0f / 24 + p2 * (-1.0f / 720 + p2 * (1.0f / 40320 + p2 * (-1.0f / 3628800)))));
     q &= 3;
     float cq = (q & 1) ? s : c, sq = (q & 1) ? c : s;
     *c_out = (q == 1 || q == 2) ? -cq : cq;
@@ -117,7 +121,8 @@ static inline float sqrt_pos(float x)
 
 /* 4*CHUNK normals of blocks first_block.. into z (unit order): each pair of
  * words (w[2p], w[2p+1]) gives units 2p, 2p+1. */
-static void normals_chunk(float z[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_block)
+static void normals_chunk(float z[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass,
+                          uint64_t first_block)
 {
     uint32_t w[4 * CHUNK];
     philox_chunk(w, seed, stream, pass, first_block);
@@ -129,7 +134,8 @@ static void normals_chunk(float z[4 * CHUNK], uint64_t seed, uint32_t stream, ui
     }
 }
 
-static void uniforms_chunk(float u[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass, uint64_t first_block)
+static void uniforms_chunk(float u[4 * CHUNK], uint64_t seed, uint32_t stream, uint32_t pass,
+                           uint64_t first_block)
 {
     uint32_t w[4 * CHUNK];
     philox_chunk(w, seed, stream, pass, first_block);

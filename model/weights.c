@@ -109,7 +109,8 @@ static int parse_entry(struct tensor_ref *t, const char *name, const json_t *v, 
         return BNN_E_FORMAT;
     }
     if (strcmp(json_string_value(dtype), "F32") != 0) {
-        snprintf(err, BNN_ERR_LEN, "%s: dtype must be \"F32\", got \"%.40s\"", name, json_string_value(dtype));
+        snprintf(err, BNN_ERR_LEN, "%s: dtype must be \"F32\", got \"%.40s\"", name,
+                 json_string_value(dtype));
         return BNN_E_FORMAT;
     }
     const json_t *shape = json_object_get(v, "shape");
@@ -119,7 +120,8 @@ static int parse_entry(struct tensor_ref *t, const char *name, const json_t *v, 
     }
     t->rank = json_array_size(shape);
     if (t->rank > MAX_RANK) {
-        snprintf(err, BNN_ERR_LEN, "%s: shape has %zu dimensions, at most %d expected", name, t->rank, MAX_RANK);
+        snprintf(err, BNN_ERR_LEN, "%s: shape has %zu dimensions, at most %d expected", name, t->rank,
+                 MAX_RANK);
         return BNN_E_FORMAT;
     }
     size_t count = 1;
@@ -148,8 +150,8 @@ static int parse_entry(struct tensor_ref *t, const char *name, const json_t *v, 
     if (overflow || t->end - t->begin != 4 * count) {
         char sh[96];
         fmt_shape(sh, sizeof sh, t->shape, t->rank);
-        snprintf(err, BNN_ERR_LEN, "%s: data_offsets [%zu,%zu] hold %zu bytes, shape %s F32 needs %s%zu", name,
-                 t->begin, t->end, t->end - t->begin, sh, overflow ? "more than " : "",
+        snprintf(err, BNN_ERR_LEN, "%s: data_offsets [%zu,%zu] hold %zu bytes, shape %s F32 needs %s%zu",
+                 name, t->begin, t->end, t->end - t->begin, sh, overflow ? "more than " : "",
                  overflow ? SIZE_MAX : 4 * count);
         return BNN_E_FORMAT;
     }
@@ -173,13 +175,15 @@ static int check_shape(const struct tensor_ref *t, int layer, int kind, size_t d
     char got[96], exp[64];
     fmt_shape(got, sizeof got, t->shape, t->rank);
     fmt_shape(exp, sizeof exp, want, rank);
-    snprintf(err, BNN_ERR_LEN, "layers.%d.%s: expected shape %s, got %s", layer, tensor_suffix[kind], exp, got);
+    snprintf(err, BNN_ERR_LEN, "layers.%d.%s: expected shape %s, got %s", layer, tensor_suffix[kind], exp,
+             got);
     return BNN_E_FORMAT;
 }
 
 /* Copies one tensor into dst, checking every value (finite; scales > 0 with a
  * finite, non-zero square since the variance is what LRT uses). */
-static int copy_tensor(float *dst, const uint8_t *src, size_t count, int layer, int kind, char err[BNN_ERR_LEN])
+static int copy_tensor(float *dst, const uint8_t *src, size_t count, int layer, int kind,
+                       char err[BNN_ERR_LEN])
 {
     int is_scale = kind == T_KSCALE || kind == T_BSCALE;
     memcpy(dst, src, count * sizeof(float));
@@ -196,8 +200,8 @@ static int copy_tensor(float *dst, const uint8_t *src, size_t count, int layer, 
             return BNN_E_FORMAT;
         }
         if (is_scale && !isnormal(x * x)) { /* LRT takes sqrt of sums of these: keep them normal floats */
-            snprintf(err, BNN_ERR_LEN, "layers.%d.%s[%zu]: scale %g has a variance outside float range", layer,
-                     tensor_suffix[kind], j, (double)x);
+            snprintf(err, BNN_ERR_LEN, "layers.%d.%s[%zu]: scale %g has a variance outside float range",
+                     layer, tensor_suffix[kind], j, (double)x);
             return BNN_E_FORMAT;
         }
     }
@@ -286,8 +290,10 @@ int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, ch
             continue;
         int layer, kind, r = parse_name(name, &layer, &kind);
         if (r == -1) {
-            snprintf(err, BNN_ERR_LEN, "%.80s: unknown tensor (expected layers.{i}.kernel_loc|kernel_scale|"
-                                       "bias_loc|bias_scale)", name);
+            snprintf(err, BNN_ERR_LEN,
+                     "%.80s: unknown tensor (expected layers.{i}.kernel_loc|kernel_scale|"
+                     "bias_loc|bias_scale)",
+                     name);
             goto fail;
         }
         if (r == -2) {
@@ -338,8 +344,8 @@ int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, ch
             if (kl->rank != 2 || kl->shape[0] == 0) {
                 char got[96];
                 fmt_shape(got, sizeof got, kl->shape, kl->rank);
-                snprintf(err, BNN_ERR_LEN, "layers.0.kernel_loc: expected shape [n_in,n_out] with n_in >= 1, got %s",
-                         got);
+                snprintf(err, BNN_ERR_LEN,
+                         "layers.0.kernel_loc: expected shape [n_in,n_out] with n_in >= 1, got %s", got);
                 goto fail;
             }
             dims[0] = kl->shape[0];
@@ -347,8 +353,8 @@ int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, ch
         if (bl->rank != 1 || bl->shape[0] == 0) {
             char got[96];
             fmt_shape(got, sizeof got, bl->shape, bl->rank);
-            snprintf(err, BNN_ERR_LEN, "layers.%d.bias_loc: expected shape [n_out] with n_out >= 1, got %s", i,
-                     got);
+            snprintf(err, BNN_ERR_LEN, "layers.%d.bias_loc: expected shape [n_out] with n_out >= 1, got %s",
+                     i, got);
             goto fail;
         }
         dims[i + 1] = bl->shape[0];
@@ -440,8 +446,10 @@ int bnn_weights_load(struct bnn_model **out, const char *path, char err[BNN_ERR_
         size_t got = bnn_fault_io() ? 0 : fread(buf + used, 1, want, f);
         if (got != want) {
             snprintf(err, BNN_ERR_LEN, "read %s: %s at byte %zu of %zu", path,
-                     ferror(f) ? strerror(errno) : bnn_fault_fired() ? "injected I/O fault" : "short read", used,
-                     len);
+                     ferror(f)           ? strerror(errno)
+                     : bnn_fault_fired() ? "injected I/O fault"
+                                         : "short read",
+                     used, len);
             free(buf);
             fclose(f);
             return BNN_E_IO;

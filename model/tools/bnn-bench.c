@@ -138,12 +138,10 @@ int main(int argc, char **argv)
     const char *model_path = "model/weights/mnist-bnn.safetensors", *data = "build/data/mnist";
     int repeats = 15;
     double max_seconds = 20.0;
-    static const struct option opts[] = {{"model", required_argument, 0, 'm'},
-                                         {"data", required_argument, 0, 'd'},
-                                         {"repeats", required_argument, 0, 'r'},
-                                         {"max-seconds", required_argument, 0, 's'},
-                                         {"help", no_argument, 0, 'h'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"model", required_argument, 0, 'm'},   {"data", required_argument, 0, 'd'},
+        {"repeats", required_argument, 0, 'r'}, {"max-seconds", required_argument, 0, 's'},
+        {"help", no_argument, 0, 'h'},          {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "m:d:r:s:h", opts, NULL)) != -1) {
         switch (c) {
@@ -254,7 +252,8 @@ int main(int argc, char **argv)
             double dt = cpu_ms() - c0;
             best = dt < best ? dt : best;
         }
-        printf("sgemm %zux%zu . %zux%zu alone: %.1f GFLOP/s (best of 30, cpu time) = %.0f%% of the assumed peak\n",
+        printf("sgemm %zux%zu . %zux%zu alone: %.1f GFLOP/s (best of 30, cpu time) = %.0f%% of the assumed "
+               "peak\n",
                M, K, K, N, 2.0 * (double)(M * N * K) / (best * 1e-3) * 1e-9,
                100.0 * 2.0 * (double)(M * N * K) / (best * 1e-3) * 1e-9 / peak);
         double gf = 2.0 * (double)(M * N * K) / (best * 1e-3) * 1e-9;
@@ -289,12 +288,15 @@ int main(int argc, char **argv)
         }
         live += (double)bnn_workspace_live_units(ws) / N_IMAGES;
     }
-    printf("layer 1 runs on %.0f of layer 0's %zu units on average (the rest cannot be switched on by any draw)\n\n",
+    printf("layer 1 runs on %.0f of layer 0's %zu units on average (the rest cannot be switched on by any "
+           "draw)\n\n",
            live, m->layers[0].n_out);
-    printf("%-8s %6s %10s %10s %10s %10s %8s\n", "mode", "T", "wall ms", "cpu ms", "min cpu", "GFLOP/s", "%peak");
+    printf("%-8s %6s %10s %10s %10s %10s %8s\n", "mode", "T", "wall ms", "cpu ms", "min cpu", "GFLOP/s",
+           "%peak");
     static const size_t Ts[] = {10, 100, 1000};
     double med[2][3];
-    double *times = malloc((size_t)repeats * sizeof(double)), *cpus = malloc((size_t)repeats * sizeof(double));
+    double *times = malloc((size_t)repeats * sizeof(double)),
+           *cpus = malloc((size_t)repeats * sizeof(double));
     for (int mode = 0; mode < 2; mode++) {
         for (int ti = 0; ti < 3; ti++) {
             size_t T = Ts[ti];
@@ -311,7 +313,8 @@ int main(int argc, char **argv)
                 n = (int)(max_seconds * 1e3 / one) > 1 ? (int)(max_seconds * 1e3 / one) : 1;
             for (int r = 0; r < n; r++) {
                 double w0 = now_ms(), c0 = cpu_ms();
-                bnn_predict(&pred, ws, m, images[r % N_IMAGES], T, 42 + (uint64_t)r, 0.95, (enum bnn_mode)mode, err);
+                bnn_predict(&pred, ws, m, images[r % N_IMAGES], T, 42 + (uint64_t)r, 0.95,
+                            (enum bnn_mode)mode, err);
                 cpus[r] = cpu_ms() - c0;
                 times[r] = now_ms() - w0;
             }
@@ -325,8 +328,8 @@ int main(int argc, char **argv)
             fflush(stdout);
         }
     }
-    printf("\nspeed-up lrt over weights (cpu time): T=10 %.0fx, T=100 %.0fx, T=1000 %.0fx\n", med[1][0] / med[0][0],
-           med[1][1] / med[0][1], med[1][2] / med[0][2]);
+    printf("\nspeed-up lrt over weights (cpu time): T=10 %.0fx, T=100 %.0fx, T=1000 %.0fx\n",
+           med[1][0] / med[0][0], med[1][1] / med[0][1], med[1][2] / med[0][2]);
     printf("targets: lrt T=100 < 2 ms cpu: %s (%.3f ms); >= 50x faster than weights at T=100: %s (%.0fx)\n",
            med[0][1] < 2.0 ? "met" : "MISSED", med[0][1], med[1][1] / med[0][1] >= 50.0 ? "met" : "MISSED",
            med[1][1] / med[0][1]);

@@ -61,10 +61,8 @@ static void test_shapes(void **state)
         size_t dims[10], n;
         const char *expect;
     } bad[] = {
-        {{3}, 0, "layer count must be 1..8, got 0"},
-        {{2, 2, 2, 2, 2, 2, 2, 2, 2, 2}, 9, "got 9"},
-        {{784, 0, 10}, 2, "layer 0: widths must be"},
-        {{0, 5}, 1, "got 0 -> 5"},
+        {{3}, 0, "layer count must be 1..8, got 0"},  {{2, 2, 2, 2, 2, 2, 2, 2, 2, 2}, 9, "got 9"},
+        {{784, 0, 10}, 2, "layer 0: widths must be"}, {{0, 5}, 1, "got 0 -> 5"},
         {{784, 17}, 1, "<= 16 classes, got 17"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {

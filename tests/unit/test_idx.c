@@ -77,8 +77,8 @@ static void test_images_parse_sizes(void **state)
 struct idx_bad {
     const char *what;
     uint32_t magic, n, r, c;
-    size_t extra;  /* bytes beyond the declared data */
-    size_t cut;    /* bytes removed from the end */
+    size_t extra; /* bytes beyond the declared data */
+    size_t cut;   /* bytes removed from the end */
     const char *expect;
 };
 
@@ -92,14 +92,16 @@ static void test_images_malformed(void **state)
         {"header only", 0x803, 2, 28, 28, 0, 1568, "got 0"},
         {"half a header", 0x803, 2, 28, 28, 0, 1568 + 8, "truncated header: expected 16 bytes, got 8"},
         {"empty file", 0x803, 2, 28, 28, 0, 1568 + 16, "got 0"},
-        {"trailing bytes", 0x803, 2, 28, 28, 5, 0, "size mismatch: 2 x 28 x 28 needs 1568 pixel bytes, got 1573"},
+        {"trailing bytes", 0x803, 2, 28, 28, 5, 0,
+         "size mismatch: 2 x 28 x 28 needs 1568 pixel bytes, got 1573"},
         {"zero rows", 0x803, 2, 0, 28, 0, 0, "bad dimensions 2 x 0 x 28"},
         {"absurd count", 0x803, 0xffffffffu, 28, 28, 0, 0, "bad dimensions 4294967295 x 28 x 28"},
     };
     for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
         const struct idx_bad *c = &cases[k];
         size_t len;
-        uint8_t *b = image_bytes(c->magic, c->r ? (c->n > 1000 ? 0 : c->n) : c->n, c->r, c->c, c->extra, &len);
+        uint8_t *b =
+            image_bytes(c->magic, c->r ? (c->n > 1000 ? 0 : c->n) : c->n, c->r, c->c, c->extra, &len);
         if (c->n > 1000) /* declare the absurd count without writing it */
             b[4] = b[5] = b[6] = b[7] = 0xff;
         struct idx_images im;
@@ -349,12 +351,9 @@ static void test_fault_injection(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_images_parse_sizes),
-        cmocka_unit_test(test_images_malformed),
-        cmocka_unit_test(test_labels_parse),
-        cmocka_unit_test(test_save_load_and_mnist_checks),
-        cmocka_unit_test(test_real_mnist),
-        cmocka_unit_test(test_real_fashion_gz),
+        cmocka_unit_test(test_images_parse_sizes), cmocka_unit_test(test_images_malformed),
+        cmocka_unit_test(test_labels_parse),       cmocka_unit_test(test_save_load_and_mnist_checks),
+        cmocka_unit_test(test_real_mnist),         cmocka_unit_test(test_real_fashion_gz),
         cmocka_unit_test(test_fault_injection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -226,9 +226,10 @@ static void test_closed_form_one_layer(void **state)
         for (int j = 0; j < 2; j++) {
             double m_hat = s[j] / T, v_hat = ss[j] / T;
             /* 5 standard errors: SE(mean) = sqrt(v/T), SE(var) = v sqrt(2/T) */
-            if (fabs(m_hat - mean[j]) > 5 * sqrt(var[j] / T) || fabs(v_hat - var[j]) > 5 * var[j] * sqrt(2.0 / T))
-                fail_msg("%s logit %d: mean %.4f var %.4f, closed form %.4f %.4f", bnn_mode_name((enum bnn_mode)mode),
-                         j, m_hat, v_hat, mean[j], var[j]);
+            if (fabs(m_hat - mean[j]) > 5 * sqrt(var[j] / T) ||
+                fabs(v_hat - var[j]) > 5 * var[j] * sqrt(2.0 / T))
+                fail_msg("%s logit %d: mean %.4f var %.4f, closed form %.4f %.4f",
+                         bnn_mode_name((enum bnn_mode)mode), j, m_hat, v_hat, mean[j], var[j]);
             /* and Gaussian: one-sample KS against N(mean, var), 1 % critical 1.63/sqrt(T) */
             double *u = malloc(T * sizeof(double)), d = 0;
             for (size_t t = 0; t < T; t++)
@@ -240,7 +241,8 @@ static void test_closed_form_one_layer(void **state)
                 d = fmax(d, fmax(fabs(u[t] - (double)t / T), fabs(u[t] - (double)(t + 1) / T)));
             free(u);
             if (d > 1.63 / sqrt((double)T))
-                fail_msg("%s logit %d: KS distance to the closed form %.4f", bnn_mode_name((enum bnn_mode)mode), j, d);
+                fail_msg("%s logit %d: KS distance to the closed form %.4f",
+                         bnn_mode_name((enum bnn_mode)mode), j, d);
         }
         /* units are independent: correlation ~ 0 (5 SE = 5/sqrt(T)) */
         assert_true(fabs(cross / sqrt(ss[0] * ss[1])) < 5.0 / sqrt((double)T));
@@ -279,7 +281,8 @@ static void test_closed_form_two_layers(void **state)
         var[k] = B->b_var[k];
         for (int j = 0; j < 4; j++) {
             mean[k] += hm[j] * B->w_mu[j * 2 + k];
-            var[k] += (hm[j] * hm[j] + hv[j]) * B->w_var[j * 2 + k] + hv[j] * B->w_mu[j * 2 + k] * B->w_mu[j * 2 + k];
+            var[k] += (hm[j] * hm[j] + hv[j]) * B->w_var[j * 2 + k] +
+                      hv[j] * B->w_mu[j * 2 + k] * B->w_mu[j * 2 + k];
         }
     }
     const size_t T = 40000;
@@ -345,7 +348,8 @@ static void naive_forward(double *logits, const struct bnn_model *m, const float
                 for (size_t i = 0; i < L->n_in; i++) {
                     rng_normals(eps, L->n_out, seed, BNN_STREAM_W | (uint32_t)l, (uint32_t)t, i * L->n_out);
                     for (size_t j = 0; j < L->n_out; j++)
-                        z[j] += h[i] * (L->w_mu[i * L->n_out + j] + (double)L->w_sigma[i * L->n_out + j] * eps[j]);
+                        z[j] += h[i] *
+                                (L->w_mu[i * L->n_out + j] + (double)L->w_sigma[i * L->n_out + j] * eps[j]);
                 }
             }
             for (size_t j = 0; j < L->n_out; j++)
@@ -424,7 +428,8 @@ static void test_fast_vs_naive(void **state)
         double worst = 0;
         for (size_t i = 0; i < T * k; i++)
             worst = fmax(worst, fabs(fast[i] - ref[i]) / (1.0 + fabs(ref[i])));
-        printf("dead units case %zu (%zu of 100 live): max relative difference %.2g\n", c, dead[c].live, worst);
+        printf("dead units case %zu (%zu of 100 live): max relative difference %.2g\n", c, dead[c].live,
+               worst);
         assert_true(worst < 1e-4);
         bnn_workspace_free(wd);
         bnn_model_free(d);
@@ -486,13 +491,16 @@ static void determinism_for(struct bnn_model *m)
     /* T split differently across blocks: T = B and B + 1 share their first B
      * rows; a partial last block (B - 28 rows) equals the same rows computed
      * in a full block; T = 1 against a second partial block. */
-    static const size_t pairs[][2] = {
-        {BNN_BLOCK, BNN_BLOCK + 1}, {BNN_BLOCK - 28, BNN_BLOCK}, {1, 2 * BNN_BLOCK}, {BNN_BLOCK + 2, 2 * BNN_BLOCK + 60}};
+    static const size_t pairs[][2] = {{BNN_BLOCK, BNN_BLOCK + 1},
+                                      {BNN_BLOCK - 28, BNN_BLOCK},
+                                      {1, 2 * BNN_BLOCK},
+                                      {BNN_BLOCK + 2, 2 * BNN_BLOCK + 60}};
     for (size_t p = 0; p < 4; p++) {
         assert_int_equal(bnn_sample_probs(a, ws, m, x, pairs[p][0], 9, BNN_MODE_LRT, err), BNN_OK);
         assert_int_equal(bnn_sample_probs(b, ws, m, x, pairs[p][1], 9, BNN_MODE_LRT, err), BNN_OK);
         if (memcmp(a, b, pairs[p][0] * k * sizeof(float)) != 0)
-            fail_msg("T = %zu and T = %zu differ in their first %zu rows", pairs[p][0], pairs[p][1], pairs[p][0]);
+            fail_msg("T = %zu and T = %zu differ in their first %zu rows", pairs[p][0], pairs[p][1],
+                     pairs[p][0]);
     }
     assert_int_equal(bnn_sample_probs(a, ws, m, x, 3, 9, BNN_MODE_WEIGHTS, err), BNN_OK);
     assert_int_equal(bnn_sample_probs(b, ws, m, x, 5, 9, BNN_MODE_WEIGHTS, err), BNN_OK);
@@ -539,7 +547,8 @@ static void test_summarize(void **state)
 {
     (void)state;
     /* T = 4 passes, k = 3 classes */
-    const float probs[12] = {0.7f, 0.2f, 0.1f, /**/ 0.5f, 0.4f, 0.1f, /**/ 0.1f, 0.8f, 0.1f, /**/ 0.3f, 0.6f, 0.1f};
+    const float probs[12] = {0.7f,      0.2f, 0.1f, /**/ 0.5f, 0.4f, 0.1f,
+                             /**/ 0.1f, 0.8f, 0.1f, /**/ 0.3f, 0.6f, 0.1f};
     double scratch[4];
     struct bnn_prediction p;
     bnn_summarize(&p, probs, 4, 3, 0.5, scratch);
@@ -557,7 +566,8 @@ static void test_summarize(void **state)
     double H = -(0.4 * log(0.4) + 0.5 * log(0.5) + 0.1 * log(0.1));
     double rows[4][3] = {{.7, .2, .1}, {.5, .4, .1}, {.1, .8, .1}, {.3, .6, .1}}, A = 0;
     for (int t = 0; t < 4; t++)
-        A += -(rows[t][0] * log(rows[t][0]) + rows[t][1] * log(rows[t][1]) + rows[t][2] * log(rows[t][2])) / 4;
+        A +=
+            -(rows[t][0] * log(rows[t][0]) + rows[t][1] * log(rows[t][1]) + rows[t][2] * log(rows[t][2])) / 4;
     assert_float_equal(p.entropy, H, 1e-6);
     assert_float_equal(p.aleatoric, A, 1e-6);
     assert_float_equal(p.epistemic, H - A, 1e-6);

@@ -90,7 +90,8 @@ static void test_box_muller_reference(void **state)
         uint32_t w[4];
         rng_philox_block(w, seed, 7, 9, unit / 4);
         int pair = (int)(unit % 4) / 2 * 2;
-        double u1 = ((double)(w[pair] >> 8) + 0.5) / 16777216.0, u2 = ((double)(w[pair + 1] >> 8) + 0.5) / 16777216.0;
+        double u1 = ((double)(w[pair] >> 8) + 0.5) / 16777216.0,
+               u2 = ((double)(w[pair + 1] >> 8) + 0.5) / 16777216.0;
         double r = sqrt(-2.0 * log(u1));
         double ref = unit % 2 == 0 ? r * cos(2.0 * M_PI * u2) : r * sin(2.0 * M_PI * u2);
         double d = fabs(ref - z[i]);
@@ -198,8 +199,10 @@ static void test_moments(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_known_answers),         cmocka_unit_test(test_vectorised_matches_random123),
-        cmocka_unit_test(test_box_muller_reference),  cmocka_unit_test(test_determinism_and_addressing),
+        cmocka_unit_test(test_known_answers),
+        cmocka_unit_test(test_vectorised_matches_random123),
+        cmocka_unit_test(test_box_muller_reference),
+        cmocka_unit_test(test_determinism_and_addressing),
         cmocka_unit_test(test_moments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
