@@ -43,6 +43,8 @@ const CHROMIUM_ARGS = ['--no-sandbox', '--headless', '--disable-gpu', '--disable
 const STROKES = {
   7: [[[85, 70], [200, 70], [190, 95], [165, 145], [145, 195], [130, 235]]],
   1: [[[150, 45], [147, 100], [143, 160], [140, 235]]],
+  // A 7 whose top bar is barely there: between a 1 and a 7.
+  '7or1': [[[135, 60], [165, 60], [158, 120], [150, 180], [146, 235]]],
   0: [[[140, 50], [105, 65], [88, 110], [88, 170], [105, 215], [140, 232], [175, 215],
     [193, 170], [193, 110], [176, 65], [140, 50]]],
 };
@@ -262,6 +264,23 @@ try {
     assert.match(shown.meta, /seed 42/);
     fs.mkdirSync(path.dirname(args.screenshot), { recursive: true });
     await page.screenshot({ path: args.screenshot, fullPage: true });
+  });
+
+  await scenario('an ambiguous 7-or-1 shows wide whiskers', async () => {
+    await page.click('[data-testid=clear]');
+    await drawWithMouse(page, '7or1');
+    await setParams(page, { samples: '400', interval: '0.95', seed: '1' });
+    const sent = await predict(page);
+    const api = await apiAnswer(sent);
+    const shown = await shownResult(page);
+    checkChart(shown, api);
+    const ranked = [...api.classes].sort((a, b) => b.mean - a.mean);
+    assert.deepEqual(new Set([ranked[0].label, ranked[1].label]), new Set([1, 7]),
+      `expected 1 and 7 on top, got ${ranked.slice(0, 3).map((c) => `${c.label}:${c.mean.toFixed(2)}`)}`);
+    const width = ranked[0].upper - ranked[0].lower;
+    assert.ok(width > 0.2, `the top class's interval is narrow (${width.toFixed(3)}) for an ambiguous drawing`);
+    assert.ok(api.uncertainty.epistemic > 0.02, `epistemic ${api.uncertainty.epistemic} for an ambiguous drawing`);
+    await page.screenshot({ path: args.screenshot.replace(/\.png$/, '-ambiguous.png'), fullPage: true });
   });
 
   await scenario('keyboard: Delete clears the pad, Enter predicts', async () => {

@@ -28,6 +28,7 @@ CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 SCENARIOS = [
     "page loads with its own resources only",
     "mouse-drawn 7 is predicted 7 with ten bars and whiskers",
+    "an ambiguous 7-or-1 shows wide whiskers",
     "keyboard: Delete clears the pad, Enter predicts",
     "a picked MNIST PNG is sent as it is and predicted",
     "errors are shown readably",
