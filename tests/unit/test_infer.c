@@ -541,6 +541,57 @@ static void test_determinism(void **state)
     bnn_model_free(m);
 }
 
+/* Golden fixed-seed logits for a 3 -> 2 -> 2 model, T = 3, seed 42, both
+ * modes. The expected numbers do not come from this code: they are a replay
+ * in pure Python (float64) of the layout documented in rng.h and infer.h -
+ *   philox(ctr, key): 10 rounds of
+ *     p0 = 0xD2511F53 c0, p1 = 0xCD9E8D57 c2,
+ *     (c0,c1,c2,c3) = (hi(p1)^c1^k0, lo(p1), hi(p0)^c3^k1, lo(p0)),
+ *     k0 += 0x9E3779B9, k1 += 0xBB67AE85   (checked against Random123's KAT)
+ *   normal(seed, stream, pass, unit): b = unit/4,
+ *     w = philox((b lo, b hi, pass, stream), (seed lo, seed hi)),
+ *     p = 2 ((unit%4)/2), u(w) = ((w>>8) + 0.5)/2^24,
+ *     r = sqrt(-2 ln u(w[p])), angle 2 pi u(w[p+1]), cos for even unit, sin odd
+ *   LRT: z_j = m_j + sqrt(v_j) normal(42, layer, pass, j), ReLU between layers
+ *   WEIGHTS: w_ij = mu + sigma normal(42, 0x40000000|layer, pass, i*n_out+j),
+ *            b_j = mu + sigma normal(42, 0xC0000000|layer, pass, j)
+ * - so a change of the random layout or of the forward pass breaks seed
+ * replay, and this test, at once. Tolerance: float32 vs float64 rounding. */
+static void test_golden_replay(void **state)
+{
+    (void)state;
+    char err[BNN_ERR_LEN];
+    const size_t dims[] = {3, 2, 2};
+    struct bnn_model *m = bnn_model_new(dims, 2, err);
+    const float w0[6] = {0.5f, -0.25f, 1.0f, 0.75f, -0.5f, 0.125f},
+                s0[6] = {0.1f, 0.2f, 0.3f, 0.05f, 0.15f, 0.25f};
+    const float w1[4] = {1.5f, -1.0f, 0.5f, 2.0f}, s1[4] = {0.2f, 0.1f, 0.3f, 0.4f};
+    memcpy(m->layers[0].w_mu, w0, sizeof w0);
+    memcpy(m->layers[0].w_sigma, s0, sizeof s0);
+    memcpy(m->layers[1].w_mu, w1, sizeof w1);
+    memcpy(m->layers[1].w_sigma, s1, sizeof s1);
+    m->layers[0].b_mu[0] = 0.1f, m->layers[0].b_mu[1] = 0.2f;
+    m->layers[1].b_mu[0] = -0.3f, m->layers[1].b_mu[1] = 0.4f;
+    for (int j = 0; j < 2; j++)
+        m->layers[0].b_sigma[j] = 0.05f, m->layers[1].b_sigma[j] = 0.1f;
+    bnn_model_update_var(m);
+    const float x[3] = {0.9f, 0.4f, 0.7f};
+    static const double golden[2][6] = {
+        {0.2263400, 0.5854191, 1.7082482, 0.6241062, 0.4848431, 0.7308662},  /* lrt */
+        {0.5933605, 0.6868761, 0.7177436, 0.7784691, 0.2144398, 0.8757909}}; /* weights */
+    float z[6];
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    for (int mode = 0; mode < 2; mode++) {
+        assert_int_equal(bnn_sample_logits(z, ws, m, x, 3, 42, (enum bnn_mode)mode, err), BNN_OK);
+        for (int i = 0; i < 6; i++)
+            if (fabs(z[i] - golden[mode][i]) > 2e-6)
+                fail_msg("%s logit %d: %.7f, replay %.7f", bnn_mode_name((enum bnn_mode)mode), i, z[i],
+                         golden[mode][i]);
+    }
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
 /* ---- summaries and errors ---------------------------------------------------- */
 
 static void test_summarize(void **state)
@@ -666,6 +717,7 @@ int main(void)
         cmocka_unit_test(test_closed_form_two_layers),
         cmocka_unit_test(test_fast_vs_naive),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_golden_replay),
         cmocka_unit_test(test_summarize),
         cmocka_unit_test(test_errors_and_names),
         cmocka_unit_test(test_lrt_matches_weights_random_model),
