@@ -622,6 +622,16 @@ int bnn_weights_save(const char *path, const struct bnn_model *m, char err[BNN_E
     what = "rename";
     if (rename(tmp, path) != 0)
         goto io_fail;
+    /* Make the rename itself durable: fsync the directory (best effort - some
+     * file systems refuse fsync on a directory, and the file is complete). */
+    char *slash = strrchr(tmp, '/');
+    if (slash)
+        slash[slash == tmp ? 1 : 0] = '\0';
+    int dfd = open(slash ? tmp : ".", O_RDONLY);
+    if (dfd >= 0) {
+        (void)fsync(dfd);
+        close(dfd);
+    }
     free(tmp);
     free(buf);
     return BNN_OK;
