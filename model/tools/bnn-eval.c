@@ -74,7 +74,7 @@ static int write_meta(const char *path, struct bnn_model *m, const struct eval_m
     rc |= bnn_meta_set(m, "test_nll", buf);
     snprintf(buf, sizeof buf, "%.4f", e->ece);
     rc |= bnn_meta_set(m, "test_ece", buf);
-    snprintf(buf, sizeof buf, "%.4f", e->brier);
+    snprintf(buf, sizeof buf, "%.5f", e->brier);
     rc |= bnn_meta_set(m, "test_brier", buf);
     snprintf(buf, sizeof buf, "%.4f", e->interval_width);
     rc |= bnn_meta_set(m, "test_interval_width", buf);

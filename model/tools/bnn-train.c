@@ -225,7 +225,7 @@ int main(int argc, char **argv)
         rc |= bnn_meta_set(model, "test_nll", buf);
         snprintf(buf, sizeof buf, "%.4f", em.ece);
         rc |= bnn_meta_set(model, "test_ece", buf);
-        snprintf(buf, sizeof buf, "%.4f", em.brier);
+        snprintf(buf, sizeof buf, "%.5f", em.brier);
         rc |= bnn_meta_set(model, "test_brier", buf);
         snprintf(buf, sizeof buf, "%zu", em.samples);
         rc |= bnn_meta_set(model, "test_samples", buf);
