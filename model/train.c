@@ -134,6 +134,8 @@ int train_config_check(const struct train_config *c, char err[BNN_ERR_LEN])
         snprintf(err, BNN_ERR_LEN, "threads: expected 1..256, got %d", c->threads);
     else if (c->val_count < 1)
         snprintf(err, BNN_ERR_LEN, "validation count: expected >= 1, got %zu", c->val_count);
+    else if (!(c->max_seconds >= 0))
+        snprintf(err, BNN_ERR_LEN, "time limit: expected >= 0 seconds, got %g", c->max_seconds);
     else if (c->val_samples < 1 || c->val_samples > 10000)
         snprintf(err, BNN_ERR_LEN, "validation samples: expected 1..10000, got %zu", c->val_samples);
     else
@@ -734,6 +736,8 @@ static int fill_metadata(struct bnn_model *m, const struct train_config *c, cons
     else
         rc |= bnn_meta_set(m, "init_mu", "he-normal");
     rc |= set_meta_fmt(m, "train_seconds", "%.0f", r->train_seconds);
+    if (c->max_seconds > 0)
+        rc |= set_meta_fmt(m, "time_limit_seconds", "%.0f", c->max_seconds);
     rc |= bnn_meta_set(m, "objective", train_objective(c, buf, sizeof buf));
     rc |= bnn_meta_set(m, "trainer", "bnn-train (Bayes by backprop, local reparameterization, Adam)");
     return rc ? BNN_E_NOMEM : BNN_OK;
@@ -865,6 +869,8 @@ int train_run(struct bnn_model **out, struct train_result *res, const struct tra
         if (cb && cb(&e, ctx))
             break;
         if (c->patience && since_best >= c->patience)
+            break;
+        if (c->max_seconds > 0 && now_seconds() - t_start > c->max_seconds)
             break;
     }
     res->train_seconds = now_seconds() - t_start;

@@ -39,6 +39,8 @@ struct train_config {
     size_t limit;           /* train on the first `limit` images; 0 = all */
     size_t val_count;       /* the last val_count images validate (5,000) */
     size_t val_samples;     /* LRT passes per validation image */
+    double max_seconds;     /* stop after the epoch that passes this wall
+                               time; 0 = no limit */
 };
 
 /* Fills c with a named recipe ("default" or "seed"); seed 1, threads 2.

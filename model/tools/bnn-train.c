@@ -41,6 +41,7 @@ static void usage(FILE *f)
             "  --val-samples N     LRT passes per validation image [10]\n"
             "  --test-samples N    passes per test image for the final figures, 0 = skip [100]\n"
             "  --log FILE          CSV log, one row per epoch\n"
+            "  --max-minutes M     stop after the epoch that passes M minutes of training\n"
             "  --help              this text\n");
 }
 
@@ -96,7 +97,7 @@ int main(int argc, char **argv)
 {
     enum {
         O_DATA = 256, O_OUT, O_RECIPE, O_EPOCHS, O_SEED, O_BATCH, O_LR, O_SCHED, O_BETA, O_PRIOR, O_WARMUP,
-        O_PATIENCE, O_THREADS, O_LIMIT, O_VALS, O_TESTS, O_LOG, O_HELP
+        O_PATIENCE, O_THREADS, O_LIMIT, O_VALS, O_TESTS, O_LOG, O_MAXMIN, O_HELP
     };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},       {"out", required_argument, 0, O_OUT},
@@ -107,7 +108,8 @@ int main(int argc, char **argv)
         {"warmup", required_argument, 0, O_WARMUP},   {"patience", required_argument, 0, O_PATIENCE},
         {"threads", required_argument, 0, O_THREADS}, {"limit", required_argument, 0, O_LIMIT},
         {"val-samples", required_argument, 0, O_VALS}, {"test-samples", required_argument, 0, O_TESTS},
-        {"log", required_argument, 0, O_LOG},         {"help", no_argument, 0, O_HELP},
+        {"log", required_argument, 0, O_LOG},         {"max-minutes", required_argument, 0, O_MAXMIN},
+        {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     char err[BNN_ERR_LEN];
     const char *data = NULL, *out = NULL, *recipe = "default", *log_path = NULL;
@@ -145,6 +147,7 @@ int main(int argc, char **argv)
         case O_LR: bad = parse_double(optarg, &cfg.lr); break;
         case O_BETA: bad = parse_double(optarg, &cfg.beta); break;
         case O_PRIOR: bad = parse_double(optarg, &d); cfg.prior_scale = d; break;
+        case O_MAXMIN: bad = parse_double(optarg, &d) || !(d >= 0); cfg.max_seconds = 60 * d; break;
         case O_SCHED:
             if (strcmp(optarg, "cosine") == 0)
                 cfg.lr_cosine = 1;
