@@ -60,8 +60,12 @@ class DaemonTest(unittest.TestCase):
         self.assertAlmostEqual(sum(means), 1.0, places=4)
         self.assertEqual(doc["prediction"], means.index(max(means)))
         for c in doc["classes"]:
-            self.assertLessEqual(c["lower"] - 1e-9, c["mean"])
-            self.assertLessEqual(c["mean"], c["upper"] + 1e-9)
+            # The mean may lie outside a quantile interval (a skewed class
+            # probability), but the interval is ordered and within [0, 1].
+            self.assertLessEqual(0, c["lower"])
+            self.assertLessEqual(c["lower"], c["upper"])
+            self.assertLessEqual(c["upper"], 1)
+            self.assertTrue(0 <= c["mean"] <= 1)
             self.assertGreaterEqual(c["std"], 0)
         u = doc["uncertainty"]
         self.assertAlmostEqual(u["entropy"], u["aleatoric"] + u["epistemic"], places=6)
