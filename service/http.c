@@ -742,9 +742,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_YES;
         }
         if (r->phase == PH_DEFERRED) {
-            if (*size > 0) { /* a body nobody asked for */
+            if (*size > 0) { /* a GET with a body nobody asked for: bounded */
+                r->received += *size;
                 *size = 0;
-                return MHD_YES;
+                return r->received > srv->cfg->max_body_bytes ? MHD_NO : MHD_YES;
             }
             return dispatch(r, data, size);
         }
@@ -766,9 +767,11 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         origin_allowed(srv, origin, r->origin);
     r->route = route_find(url);
     r->metric = r->route->metric;
-    /* A POST is judged on its headers now (early rejection); anything else
-     * waits for the second call so the connection can be kept alive. */
-    if (strcmp(method, MHD_HTTP_METHOD_POST) == 0)
+    /* GET, HEAD and OPTIONS wait for the second call so the connection can
+     * be kept alive; anything that may carry a body (POST, PUT, ...) is
+     * judged on its headers now, so a refused body is never read. */
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0 &&
+        strcmp(method, MHD_HTTP_METHOD_OPTIONS) != 0)
         return dispatch(r, data, size);
     r->phase = PH_DEFERRED;
     return MHD_YES;

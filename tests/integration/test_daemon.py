@@ -155,6 +155,11 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(h["allow"], "GET, HEAD, OPTIONS")
         _, h = self.assertError(self.d.post_png("/index.html", self.png7), 405, "method_not_allowed")
         self.assertEqual(h["allow"], "GET, HEAD, OPTIONS")
+        _, h = self.assertError(self.d.request("PUT", "/predict", body=self.png7,
+                                               headers={"Content-Type": "image/png"}), 405, "method_not_allowed")
+        self.assertEqual(h["allow"], "POST, OPTIONS")
+        # A GET that carries a (small) body is still answered.
+        self.assertEqual(self.d.request("GET", "/healthz", body=b"x" * 100)[0], 200)
 
     # --- request ids and CORS ---------------------------------------------------------
     def test_request_id(self):
