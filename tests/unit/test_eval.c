@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cblas.h>
+
 #include "bnn.h"
 #include "eval.h"
 #include "idx.h"
@@ -132,7 +134,10 @@ static int setup_model(void **state)
     struct train_config c;
     if (train_config_recipe(&c, "default", err))
         return -1;
-    c.threads = 2;
+    c.threads = 2; /* the trainer's own parameter-loop threads */
+    /* OpenBLAS's worker threads synchronise in ways ThreadSanitizer cannot
+     * see (uninstrumented spin-waits), so keep BLAS on this thread here. */
+    openblas_set_num_threads(1);
     f.net = train_net_new(dims, 2, B, err);
     if (!f.net)
         return -1;
