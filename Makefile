@@ -6,6 +6,9 @@
 #   make bench   benchmarks (not tests): model speed, HTTP throughput
 #   make train   retrain the shipped weights with the default recipe
 .DELETE_ON_ERROR:
+# Keep objects of tools and tests (intermediate in the pattern chains) so
+# that a second make does not rebuild them.
+.SECONDARY:
 .SUFFIXES:
 .DEFAULT_GOAL := all
 
