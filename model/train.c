@@ -313,7 +313,7 @@ static void refresh_layer_range(void *p, size_t lo, size_t hi)
 {
     struct refresh_arg *a = p;
     struct train_net *net = a->net;
-    size_t l = a->layer, nw = net->n_in[l] * net->n_out[l], no = net->n_out[l];
+    size_t l = a->layer, nw = net->n_in[l] * net->n_out[l];
     struct train_view pv = view_of(net->params, net, l);
     struct train_view dv = view_of(net->derived, net, l);
     /* indices [0, nw) are weights, [nw, nw + no) biases */
@@ -328,7 +328,6 @@ static void refresh_layer_range(void *p, size_t lo, size_t hi)
             dv.b_rho[i - nw] = s * s;
         }
     }
-    (void)no;
 }
 
 void train_net_refresh(struct train_net *net)

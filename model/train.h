@@ -125,7 +125,8 @@ struct bnn_model *train_net_to_model(const struct train_net *net, const float *p
 /* One line of the training log. */
 struct train_epoch {
     size_t epoch;      /* 1-based */
-    double loss;       /* mean over the epoch's steps of NLL + kl_weight * KL */
+    double loss;       /* nll + the epoch's last kl_weight * kl (the KL is
+                          computed once per epoch, not per step) */
     double nll;        /* mean training NLL (with dropout and noise) */
     double kl;         /* KL at the end of the epoch, nats, whole network */
     double kl_factor;  /* warm-up factor at the end of the epoch */
