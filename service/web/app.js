@@ -328,9 +328,9 @@
     document.getElementById('prediction').textContent = String(data.prediction);
     document.getElementById('confidence').textContent =
       'Mean probability ' + fmt(best.mean) + ', ' + Math.round(data.interval * 1000) / 10 +
-      ' % interval ' + fmt(best.lower) + '–' + fmt(best.upper) + ', over ' + data.samples + ' passes.';
+      '\u00a0% interval ' + fmt(best.lower) + '–' + fmt(best.upper) + ', over ' + data.samples + ' passes.';
     document.getElementById('uncertain').hidden = data.uncertain !== true;
-    document.getElementById('coverage-text').textContent = Math.round(data.interval * 1000) / 10 + ' %';
+    document.getElementById('coverage-text').textContent = Math.round(data.interval * 1000) / 10 + '\u00a0%';
     drawChart(document.getElementById('chart'), data);
 
     const u = data.uncertainty || {};
@@ -356,6 +356,9 @@
       ' · decode ' + fmt(t.decode, 2) + ' ms, queue ' + fmt(t.queue, 2) + ' ms, compute ' +
       fmt(t.compute, 2) + ' ms' + (requestId ? ' · request ' + requestId : '');
     result.hidden = false;
+    // On a phone the answer is below the pad: bring it into view.
+    const top = result.getBoundingClientRect().top;
+    if (top > window.innerHeight * 0.8) result.scrollIntoView({ block: 'start' });
   }
 
   clearPad();
