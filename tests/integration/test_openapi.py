@@ -435,6 +435,20 @@ class SpecDocument(unittest.TestCase):
         enum = set(spec()["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])
         self.assertEqual(enum, codes)
 
+    def test_readme_defaults_are_the_daemons(self):
+        """The README's configuration table shows the built-in defaults that
+        `bnn-serve --check-config` prints (with an empty config file)."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
+        p = subprocess.run([SERVER, "--config", os.devnull, "--check-config"], cwd=ROOT, env=env,
+                           capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 0, p.stderr)
+        defaults = dict(re.findall(r"(?m)^(\w+) = (.*)$", p.stdout))
+        with open(os.path.join(ROOT, "README.md")) as f:
+            rows = dict(re.findall(r"(?m)^\| `(\w+)` \| (?:`([^`]*)`|\(empty\)) \| `BNN_SERVE_", f.read()))
+        self.assertEqual(set(rows), set(defaults), "README's configuration table and the daemon's keys differ")
+        for key, value in defaults.items():
+            self.assertEqual(rows[key], value.strip(), f"README.md: default of {key}")
+
     def test_validator_catches_violations(self):
         """The validator used below can fail: a valid example passes, each
         mutation of it is refused."""
