@@ -559,8 +559,9 @@ class DaemonAgainstSpec(unittest.TestCase):
         _, raw = self.check("POST", q, 200, self.png, {"Content-Type": "image/png"})
         body, ctype = multipart([("image", "digit.png", self.png)])
         _, form = self.check("POST", q, 200, body, {"Content-Type": ctype})
-        js = json.dumps({"image": base64.b64encode(self.png).decode(), "samples": 40, "seed": 11})
-        _, jdoc = self.check("POST", "/predict", 200, js, {"Content-Type": "application/json"})
+        request = {"image": base64.b64encode(self.png).decode(), "samples": 40, "seed": 11}
+        validate(request, {"$ref": "#/components/schemas/PredictJsonRequest"}, spec())
+        _, jdoc = self.check("POST", "/predict", 200, json.dumps(request), {"Content-Type": "application/json"})
         self.assertEqual(raw["classes"], form["classes"])
         self.assertEqual(raw["classes"], jdoc["classes"])
 
@@ -582,12 +583,23 @@ class DaemonAgainstSpec(unittest.TestCase):
 
     def test_batch_json_and_multipart(self):
         png1, png2 = self.png, mnist_png(1)[0]
-        js = json.dumps({"images": [base64.b64encode(p).decode() for p in (png1, png2)], "samples": 20, "seed": 3})
-        _, doc = self.check("POST", "/predict/batch", 200, js, {"Content-Type": "application/json"})
+        request = {"images": [base64.b64encode(p).decode() for p in (png1, png2)], "samples": 20, "seed": 3}
+        validate(request, {"$ref": "#/components/schemas/BatchJsonRequest"}, spec())
+        _, doc = self.check("POST", "/predict/batch", 200, json.dumps(request), {"Content-Type": "application/json"})
         self.assertEqual(len(doc["results"]), 2)
         body, ctype = multipart([("image", "a.png", png1), ("image", "b.png", png2)])
         _, doc2 = self.check("POST", "/predict/batch?samples=20&seed=3", 200, body, {"Content-Type": ctype})
         self.assertEqual([r["classes"] for r in doc["results"]], [r["classes"] for r in doc2["results"]])
+
+    def test_batch_is_all_or_nothing(self):
+        request = {"images": [base64.b64encode(self.png).decode(), base64.b64encode(b"not a png").decode()]}
+        _, doc = self.error("POST", "/predict/batch?samples=5", 400, "invalid_png", json.dumps(request),
+                            {"Content-Type": "application/json"}, "/predict/batch")
+        self.assertIn("images[1]", doc["error"]["message"])
+        too_many = {"images": [base64.b64encode(self.png).decode()] * 65}
+        _, doc = self.check("POST", "/predict/batch?samples=1", 400, json.dumps(too_many),
+                            {"Content-Type": "application/json"}, "/predict/batch")
+        self.assertIn("64", doc["error"]["message"])
 
     def test_operations_endpoints(self):
         self.check("GET", "/healthz", 200)
@@ -640,6 +652,14 @@ class DaemonAgainstSpec(unittest.TestCase):
             self.assertIn(needle, doc["error"]["message"], q)
         js = json.dumps({"image": base64.b64encode(self.png).decode(), "samples": 0})
         self.error("POST", "/predict", 400, "invalid_parameter", js, {"Content-Type": "application/json"})
+        # The spec's request schemas are closed (additionalProperties: false)
+        # and so is the server: an unknown member is refused, not ignored.
+        bad = {"image": base64.b64encode(self.png).decode(), "colour": "red"}
+        with self.assertRaises(SchemaError):
+            validate(bad, {"$ref": "#/components/schemas/PredictJsonRequest"}, spec())
+        _, doc = self.check("POST", "/predict", 400, json.dumps(bad), {"Content-Type": "application/json"})
+        self.assertIn(doc["error"]["code"], ("invalid_parameter", "invalid_request"))
+        self.assertIn("colour", doc["error"]["message"])
         # The largest seed is accepted and echoed exactly.
         _, doc = self.check("POST", f"/predict?samples=5&seed={SEED_MAX}", 200, self.png, png, "/predict")
         self.assertEqual(doc["seed"], SEED_MAX)
