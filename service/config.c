@@ -508,9 +508,6 @@ int cfg_apply_env(struct cfg *c, char *const *envp, char err[CFG_ERR_LEN])
             continue;
         const char *name = var + plen;
         size_t name_len = (size_t)(eq - name);
-        /* BNN_SERVE_CONFIG names the file itself; main reads it. */
-        if (name_len == 6 && strncmp(name, "CONFIG", 6) == 0)
-            continue;
         char key[64];
         if (name_len == 0 || name_len >= sizeof key) {
             set_err(err, "environment %.*s: unknown key", (int)(eq - var < 80 ? eq - var : 80), var);

@@ -380,7 +380,7 @@ static void test_env(void **state)
     const char *env_ok[] = {"HOME=/root",
                             "BNN_SERVE_PORT=9100",
                             "BNN_SERVE_LOG_FORMAT=json",
-                            "BNN_SERVE_CONFIG=/etc/bnn.conf",
+                            "PATH=/usr/bin:/bin",
                             "BNN_SERVE_MAX_BODY_BYTES=256KiB",
                             "NOT_BNN_SERVE_PORT=1",
                             NULL};
@@ -392,6 +392,11 @@ static void test_env(void **state)
 
     const char *env_unknown[] = {"BNN_SERVE_PROT=1", NULL};
     expect_fail(apply_env(&c, env_unknown, err), err, "BNN_SERVE_PROT", "unknown");
+    /* Not a key: a file path in the environment would be silently ignored. */
+    const char *env_config[] = {"BNN_SERVE_CONFIG=/etc/bnn.conf", NULL};
+    expect_fail(apply_env(&c, env_config, err), err, "BNN_SERVE_CONFIG", "unknown");
+    const char *env_empty[] = {"BNN_SERVE_=1", NULL};
+    expect_fail(apply_env(&c, env_empty, err), err, "BNN_SERVE_", "unknown");
     const char *env_lower[] = {"BNN_SERVE_port=1", NULL};
     expect_fail(apply_env(&c, env_lower, err), err, "BNN_SERVE_port", "unknown");
     const char *env_bad[] = {"BNN_SERVE_WORKERS=-2", NULL};
