@@ -30,6 +30,8 @@
   // pad or clearing it switches back to the drawing.
   let pickedFile = null;
   let inFlight = null;
+  // The server's limit, from GET /v1/model (10000 unless configured).
+  let maxSamples = 10000;
 
   // ---- drawing ---------------------------------------------------------
 
@@ -184,8 +186,8 @@
   function readParams() {
     const q = new URLSearchParams();
     const samples = samplesInput.value.trim();
-    if (!/^\d+$/.test(samples) || +samples < 1 || +samples > 10000) {
-      throw new Error('Samples must be a whole number from 1 to 10000.');
+    if (!/^\d+$/.test(samples) || +samples < 1 || +samples > maxSamples) {
+      throw new Error('Samples must be a whole number from 1 to ' + maxSamples + '.');
     }
     q.set('samples', samples);
     const interval = intervalInput.value.trim();
@@ -361,5 +363,31 @@
     if (top > window.innerHeight * 0.8) result.scrollIntoView({ block: 'start' });
   }
 
+  // What is being served, and the limits in force; the page works without it.
+  async function loadModelInfo() {
+    try {
+      const res = await fetch('v1/model');
+      if (!res.ok) return;
+      const m = await res.json();
+      if (m.limits && m.limits.max_samples > 0) {
+        maxSamples = m.limits.max_samples;
+        samplesInput.max = String(maxSamples);
+        document.getElementById('max-samples').textContent = String(maxSamples);
+      }
+      const meta = m.metadata || {};
+      let text = 'Model: ' + m.architecture + ', ' + Number(m.parameters).toLocaleString('en-US') +
+        ' parameters';
+      if (meta.test_accuracy) {
+        text += ', ' + (100 * Number(meta.test_accuracy)).toFixed(2) + '\u00a0% MNIST test accuracy' +
+          (meta.test_samples ? ' at T\u00a0=\u00a0' + meta.test_samples : '');
+      }
+      if (meta.objective) text += ' · objective: ' + meta.objective;
+      document.getElementById('model-info').textContent = text + '.';
+    } catch (e) {
+      /* offline or an old server: the footer stays empty */
+    }
+  }
+
   clearPad();
+  loadModelInfo();
 })();

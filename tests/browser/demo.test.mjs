@@ -242,6 +242,12 @@ try {
     assert.ok(await page.locator('label[for=interval]').count() === 1, 'interval input has no label');
     assert.ok(await page.locator('label[for=file]').count() === 1, 'file input has no label');
     assert.equal(await inkFraction(page), 0, 'pad not blank at start');
+    const model = await (await fetch(new URL('v1/model', base))).json();
+    await page.waitForFunction(() => document.querySelector('[data-testid=model-info]').textContent !== '');
+    const info = await page.textContent('[data-testid=model-info]');
+    assert.ok(info.includes(model.architecture), `model line: ${info}`);
+    assert.ok(info.includes(Number(model.parameters).toLocaleString('en-US')), `model line: ${info}`);
+    assert.equal(await page.getAttribute('[data-testid=samples]', 'max'), String(model.limits.max_samples));
   });
 
   await scenario('mouse-drawn 7 is predicted 7 with ten bars and whiskers', async () => {
