@@ -693,6 +693,7 @@ class DaemonAgainstSpec(unittest.TestCase):
 
     def test_unsupported_media_type(self):
         self.error("POST", "/predict", 415, "unsupported_media_type", self.png, {"Content-Type": "text/plain"})
+        self.error("POST", "/predict/batch", 415, "unsupported_media_type", self.png, {"Content-Type": "image/png"})
 
 
 class OverloadAgainstSpec(unittest.TestCase):
