@@ -17,23 +17,25 @@
 #include <cmocka.h>
 
 #include "idx.h"
+#include "infer.h"
 #include "preprocess.h"
+#include "weights.h"
 
 #define MNIST_DIR "build/data/mnist"
+#define WEIGHTS "model/weights/mnist-bnn.safetensors"
 #define N_DIGITS 300
 
 static struct idx_images g_im;
+static struct idx_labels g_lb;
 
 static int load(void **state)
 {
     (void)state;
-    struct idx_labels lb;
     char err[BNN_ERR_LEN];
-    if (idx_load_mnist(&g_im, &lb, MNIST_DIR, "t10k", err) != BNN_OK) {
+    if (idx_load_mnist(&g_im, &g_lb, MNIST_DIR, "t10k", err) != BNN_OK) {
         fprintf(stderr, "test_preprocess: cannot load MNIST (run 'make data'): %s\n", err);
         return -1;
     }
-    idx_labels_free(&lb);
     return 0;
 }
 
@@ -41,6 +43,7 @@ static int unload(void **state)
 {
     (void)state;
     idx_images_free(&g_im);
+    idx_labels_free(&g_lb);
     return 0;
 }
 
@@ -340,6 +343,66 @@ static void test_extreme_aspect_ratios(void **state)
     free(page);
 }
 
+/* Class of the mean probability over a few Monte-Carlo passes. */
+static int classify(const struct bnn_model *m, struct bnn_workspace *ws, const float *img, float *probs)
+{
+    enum { T = 16 };
+    char err[BNN_ERR_LEN];
+    if (bnn_sample_probs(probs, ws, m, img, T, 1, BNN_MODE_LRT, err) != BNN_OK)
+        fail_msg("bnn_sample_probs: %s", err);
+    double mean[10] = {0};
+    for (int t = 0; t < T; t++)
+        for (int k = 0; k < 10; k++)
+            mean[k] += probs[t * 10 + k];
+    int best = 0;
+    for (int k = 1; k < 10; k++)
+        if (mean[k] > mean[best])
+            best = k;
+    return best;
+}
+
+/* End to end with the shipped model: the same test digits drawn dark on
+ * white pages of random size, scale and position are classified as well as
+ * the originals once preprocessed. */
+static void test_shipped_model_accuracy_on_pages(void **state)
+{
+    (void)state;
+    enum { N = 1000 };
+    struct bnn_model *m = NULL;
+    char err[BNN_ERR_LEN];
+    if (bnn_weights_load(&m, WEIGHTS, err) != BNN_OK)
+        fail_msg("cannot load the shipped model %s: %s", WEIGHTS, err);
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    assert_non_null(ws);
+    float probs[16 * 10], out[784], raw[784];
+    uint32_t seed = 99;
+    int right_raw = 0, right_page = 0;
+    for (size_t i = 0; i < N; i++) {
+        for (int p = 0; p < 784; p++)
+            raw[p] = digit(i)[p] / 255.0f;
+        right_raw += classify(m, ws, raw, probs) == g_lb.labels[i];
+        size_t k = 1 + lcg(&seed) % 6;
+        size_t w = 28 * k + lcg(&seed) % 150, h = 28 * k + lcg(&seed) % 150;
+        size_t ox = lcg(&seed) % (w - 28 * k + 1), oy = lcg(&seed) % (h - 28 * k + 1);
+        uint8_t *page = malloc(w * h);
+        memset(page, 255, w * h);
+        for (size_t y = 0; y < 28 * k; y++)
+            for (size_t x = 0; x < 28 * k; x++)
+                page[(oy + y) * w + ox + x] = (uint8_t)(255 - digit(i)[(y / k) * 28 + x / k]);
+        prep_to_mnist(out, page, w, h);
+        free(page);
+        right_page += classify(m, ws, out, probs) == g_lb.labels[i];
+    }
+    print_message("shipped model on %d t10k digits: %.1f %% as given, %.1f %% drawn on white pages and "
+                  "preprocessed\n",
+                  N, 100.0 * right_raw / N, 100.0 * right_page / N);
+    if (right_page < right_raw - N / 100)
+        fail_msg("preprocessed pages: %d right, originals %d (want at most %d fewer)", right_page, right_raw,
+                 N / 100);
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
 static void test_describe(void **state)
 {
     (void)state;
@@ -368,6 +431,7 @@ int main(void)
         cmocka_unit_test(test_blank_pictures_are_empty),
         cmocka_unit_test(test_tiny_pictures),
         cmocka_unit_test(test_extreme_aspect_ratios),
+        cmocka_unit_test(test_shipped_model_accuracy_on_pages),
         cmocka_unit_test(test_describe),
     };
     return cmocka_run_group_tests_name("preprocess", tests, load, unload);
