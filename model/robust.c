@@ -121,6 +121,22 @@ double robust_fraction_above(const double *values, size_t n, double threshold)
     return (double)above / (double)n;
 }
 
+void robust_flags(struct robust_flags *out, const double *uncertainty, const unsigned char *correct, size_t n,
+                  double threshold)
+{
+    size_t flagged = 0, kept = 0, kept_ok = 0, wrong = 0, wrong_flagged = 0;
+    for (size_t i = 0; i < n; i++) {
+        int f = uncertainty[i] > threshold;
+        flagged += f;
+        if (!correct) continue;
+        if (!f) kept++, kept_ok += correct[i] != 0;
+        if (!correct[i]) wrong++, wrong_flagged += f;
+    }
+    out->flagged = n ? (double)flagged / (double)n : NAN;
+    out->kept_accuracy = correct && kept ? (double)kept_ok / (double)kept : NAN;
+    out->errors_flagged = correct && wrong ? (double)wrong_flagged / (double)wrong : NAN;
+}
+
 void robust_reliability(struct robust_reliability *out, const double *confidence, const unsigned char *correct,
                         size_t n)
 {

@@ -405,57 +405,41 @@ int main(int argc, char **argv)
     if (rc == BNN_OK) rc = robust_selective(sel_clean_ent, fractions, N_FRACTIONS, clean.entropy, clean.correct, n, err);
     if (rc == BNN_OK) rc = robust_selective(sel_pool_epi, fractions, N_FRACTIONS, pool_epi, pool_ok, n_pool, err);
     if (rc == BNN_OK) rc = robust_selective(sel_pool_ent, fractions, N_FRACTIONS, pool_ent, pool_ok, n_pool, err);
-    free(pool_epi);
-    free(pool_ent);
-    free(pool_ok);
-    if (rc != BNN_OK) goto eval_fail;
+    if (rc != BNN_OK) {
+        free(pool_epi);
+        free(pool_ent);
+        free(pool_ok);
+        goto eval_fail;
+    }
 
     /* --- recommended threshold: abstain on the top `abstain` of clean ---- */
     double threshold = robust_threshold(clean.epistemic, n, abstain);
     double t10 = robust_threshold(clean.epistemic, n, 0.10), t01 = robust_threshold(clean.epistemic, n, 0.01);
-    /* accuracy on the clean inputs below the threshold */
-    double kept = 0, kept_ok = 0;
-    for (size_t i = 0; i < n; i++)
-        if (clean.epistemic[i] <= threshold) kept++, kept_ok += clean.correct[i];
-    double clean_flagged = robust_fraction_above(clean.epistemic, n, threshold);
+    struct robust_flags rec;
+    robust_flags(&rec, clean.epistemic, clean.correct, n, threshold);
     double ood_flagged = robust_fraction_above(ood.epistemic, n_ood, threshold);
-    /* errors caught: of the clean mistakes, the fraction flagged */
-    double wrong = 0, wrong_flagged = 0;
-    for (size_t i = 0; i < n; i++)
-        if (!clean.correct[i]) wrong++, wrong_flagged += clean.epistemic[i] > threshold;
+    size_t n_wrong = 0;
+    for (size_t i = 0; i < n; i++) n_wrong += !clean.correct[i];
 
     /* Candidate thresholds, to justify the choice: each abstains on a share
      * of clean inputs; what it catches on clean errors, on the 15 corrupted
      * sets pooled and on Fashion-MNIST. */
     struct candidate {
-        double abstain, threshold, clean_kept_acc, clean_errors_flagged;
-        double corrupted_flagged, corrupted_kept_acc, corrupted_errors_flagged, fashion_flagged;
+        double abstain, threshold;
+        struct robust_flags clean, corrupted, fashion;
     } cand[N_CANDIDATES];
     for (int c = 0; c < N_CANDIDATES; c++) {
         struct candidate *cd = &cand[c];
         cd->abstain = candidate_abstain[c];
         cd->threshold = robust_threshold(clean.epistemic, n, cd->abstain);
-        double k = 0, k_ok = 0, w = 0, w_f = 0;
-        for (size_t i = 0; i < n; i++) {
-            int flagged = clean.epistemic[i] > cd->threshold;
-            if (!flagged) k++, k_ok += clean.correct[i];
-            if (!clean.correct[i]) w++, w_f += flagged;
-        }
-        cd->clean_kept_acc = k ? k_ok / k : NAN;
-        cd->clean_errors_flagged = w ? w_f / w : NAN;
-        double cf = 0, ck = 0, ck_ok = 0, cw = 0, cw_f = 0;
-        for (int s = 0; s < CORRUPT_COUNT; s++)
-            for (size_t i = 0; i < n; i++) {
-                int flagged = cor[s].epistemic[i] > cd->threshold;
-                cf += flagged;
-                if (!flagged) ck++, ck_ok += cor[s].correct[i];
-                if (!cor[s].correct[i]) cw++, cw_f += flagged;
-            }
-        cd->corrupted_flagged = cf / ((double)n * CORRUPT_COUNT);
-        cd->corrupted_kept_acc = ck ? ck_ok / ck : NAN;
-        cd->corrupted_errors_flagged = cw ? cw_f / cw : NAN;
-        cd->fashion_flagged = robust_fraction_above(ood.epistemic, n_ood, cd->threshold);
+        robust_flags(&cd->clean, clean.epistemic, clean.correct, n, cd->threshold);
+        /* the pool holds clean first, then the 15 corrupted sets */
+        robust_flags(&cd->corrupted, pool_epi + n, pool_ok + n, n * CORRUPT_COUNT, cd->threshold);
+        robust_flags(&cd->fashion, ood.epistemic, NULL, n_ood, cd->threshold);
     }
+    free(pool_epi);
+    free(pool_ent);
+    free(pool_ok);
 
     /* --- targets ---------------------------------------------------------- */
     int epi_up = 0, width_up = 0, both_up = 0;
@@ -520,21 +504,21 @@ int main(int argc, char **argv)
     json_object_set_new(jt, "epistemic", num(threshold));
     json_object_set_new(jt, "epistemic_at_1pct", num(t01));
     json_object_set_new(jt, "epistemic_at_10pct", num(t10));
-    json_object_set_new(jt, "clean_flagged", num(clean_flagged));
-    json_object_set_new(jt, "clean_accuracy_kept", num(kept ? kept_ok / kept : NAN));
-    json_object_set_new(jt, "clean_errors_flagged", num(wrong ? wrong_flagged / wrong : NAN));
+    json_object_set_new(jt, "clean_flagged", num(rec.flagged));
+    json_object_set_new(jt, "clean_accuracy_kept", num(rec.kept_accuracy));
+    json_object_set_new(jt, "clean_errors_flagged", num(rec.errors_flagged));
     json_object_set_new(jt, "fashion_flagged", num(ood_flagged));
     json_t *jcand = json_array();
     for (int c = 0; c < N_CANDIDATES; c++) {
         json_t *e = json_object();
         json_object_set_new(e, "clean_abstain", json_real(cand[c].abstain));
         json_object_set_new(e, "epistemic", num(cand[c].threshold));
-        json_object_set_new(e, "clean_accuracy_kept", num(cand[c].clean_kept_acc));
-        json_object_set_new(e, "clean_errors_flagged", num(cand[c].clean_errors_flagged));
-        json_object_set_new(e, "corrupted_flagged", num(cand[c].corrupted_flagged));
-        json_object_set_new(e, "corrupted_accuracy_kept", num(cand[c].corrupted_kept_acc));
-        json_object_set_new(e, "corrupted_errors_flagged", num(cand[c].corrupted_errors_flagged));
-        json_object_set_new(e, "fashion_flagged", num(cand[c].fashion_flagged));
+        json_object_set_new(e, "clean_accuracy_kept", num(cand[c].clean.kept_accuracy));
+        json_object_set_new(e, "clean_errors_flagged", num(cand[c].clean.errors_flagged));
+        json_object_set_new(e, "corrupted_flagged", num(cand[c].corrupted.flagged));
+        json_object_set_new(e, "corrupted_accuracy_kept", num(cand[c].corrupted.kept_accuracy));
+        json_object_set_new(e, "corrupted_errors_flagged", num(cand[c].corrupted.errors_flagged));
+        json_object_set_new(e, "fashion_flagged", num(cand[c].fashion.flagged));
         json_array_append_new(jcand, e);
     }
     json_object_set_new(jt, "candidates", jcand);
@@ -718,10 +702,10 @@ int main(int argc, char **argv)
         fprintf(f, "| threshold = clean epistemic quantile at %.0f %% | **%.4f nats** |\n", 100 * (1 - abstain),
                 threshold);
         fprintf(f, "| (quantile at 99 %% / 90 %%) | %.4f / %.4f |\n", t01, t10);
-        fprintf(f, "| clean inputs flagged | %.1f %% |\n", 100 * clean_flagged);
-        fprintf(f, "| clean accuracy on the rest | %.2f %% (all: %.2f %%) |\n", 100 * (kept ? kept_ok / kept : NAN),
+        fprintf(f, "| clean inputs flagged | %.1f %% |\n", 100 * rec.flagged);
+        fprintf(f, "| clean accuracy on the rest | %.2f %% (all: %.2f %%) |\n", 100 * rec.kept_accuracy,
                 100 * clean.m.accuracy);
-        fprintf(f, "| clean errors flagged | %.1f %% of %.0f |\n", 100 * (wrong ? wrong_flagged / wrong : NAN), wrong);
+        fprintf(f, "| clean errors flagged | %.1f %% of %zu |\n", 100 * rec.errors_flagged, n_wrong);
         fprintf(f, "| Fashion-MNIST flagged | %.1f %% |\n", 100 * ood_flagged);
         fprintf(f, "\nCandidates (threshold = the clean epistemic quantile that flags the given share of clean "
                    "inputs; \"corrupted\" = the 15 corrupted sets pooled):\n\n");
@@ -730,10 +714,10 @@ int main(int argc, char **argv)
         fprintf(f, "|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for (int c = 0; c < N_CANDIDATES; c++)
             fprintf(f, "| %.0f %% | %.4f | %.2f %% | %.1f %% | %.1f %% | %.2f %% | %.1f %% | %.1f %% |\n",
-                    100 * cand[c].abstain, cand[c].threshold, 100 * cand[c].clean_kept_acc,
-                    100 * cand[c].clean_errors_flagged, 100 * cand[c].corrupted_flagged,
-                    100 * cand[c].corrupted_kept_acc, 100 * cand[c].corrupted_errors_flagged,
-                    100 * cand[c].fashion_flagged);
+                    100 * cand[c].abstain, cand[c].threshold, 100 * cand[c].clean.kept_accuracy,
+                    100 * cand[c].clean.errors_flagged, 100 * cand[c].corrupted.flagged,
+                    100 * cand[c].corrupted.kept_accuracy, 100 * cand[c].corrupted.errors_flagged,
+                    100 * cand[c].fashion.flagged);
         fprintf(f, "\n### Example (figure 1)\n\nTest image %zu (label %d): clean predicted %d with epistemic %.3g nats; "
                    "under %s predicted %d with epistemic %.3g nats.\n",
                 ex.index, ex.label, ex.p_clean.predicted, ex.p_clean.epistemic, corrupt_name(ex.kind),

@@ -231,8 +231,10 @@ class RobustTool(unittest.TestCase):
         self.assertEqual(r["config"]["samples"], 20)
         for s in [r["clean"]] + r["corruptions"] + r["rotation"]:
             self.assertEqual(s["n"], self.N)
-            for key in ("accuracy", "ece", "interval_width", "epistemic"):
+            for key in ("accuracy", "ece", "interval_width"):
                 self.assertTrue(0.0 <= s[key] <= 1.0, (s["name"], key, s[key]))
+            for key in ("entropy", "aleatoric", "epistemic"):  # nats, at most ln 10
+                self.assertTrue(0.0 <= s[key] <= math.log(10) + 1e-6, (s["name"], key, s[key]))
             self.assertAlmostEqual(s["entropy"], s["aleatoric"] + s["epistemic"], places=4)
         for key in ("auroc_entropy", "auroc_epistemic", "auroc_max_prob"):
             self.assertTrue(0.0 <= r["ood"][key] <= 1.0)
@@ -253,6 +255,13 @@ class RobustTool(unittest.TestCase):
         self.assertLessEqual(abs(t["clean_flagged"] - 0.05), 1.0 / self.N + 1e-9)
         self.assertLessEqual(t["epistemic_at_10pct"], t["epistemic"])
         self.assertLessEqual(t["epistemic"], t["epistemic_at_1pct"])
+        cands = t["candidates"]
+        self.assertEqual([c["clean_abstain"] for c in cands], [0.01, 0.02, 0.05, 0.1, 0.2])
+        self.assertEqual(cands[2]["epistemic"], t["epistemic"])  # the recommended one
+        for a, b in zip(cands, cands[1:]):  # flagging more clean inputs lowers the bar
+            self.assertGreaterEqual(a["epistemic"], b["epistemic"])
+            self.assertLessEqual(a["fashion_flagged"], b["fashion_flagged"])
+            self.assertLessEqual(a["corrupted_flagged"], b["corrupted_flagged"])
         g = r["targets"]
         above = sum(c["epistemic"] > r["clean"]["epistemic"] for c in r["corruptions"])
         self.assertEqual(g["corruptions_epistemic_above_clean"], above)
