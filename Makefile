@@ -83,15 +83,19 @@ run:
 
 # The one test command (README, .ci/run): every suite, plus the sanitizer
 # builds. tests/run.sh prints "N passed, N failed" last.
+test: export TEST_TALLY = $(CURDIR)/$(BUILD)/test-tally
 test:
 	@scripts/deps.sh all
 	@scripts/npm-deps.sh
 	@$(MAKE) --no-print-directory data
 	@$(MAKE) --no-print-directory WERROR=1 tests-build
+	@mkdir -p $(BUILD) && rm -f $(TEST_TALLY)
 	@tests/run.sh $(BUILD)
 	@$(MAKE) --no-print-directory fuzz-smoke
 	@$(MAKE) --no-print-directory check-asan
 	@$(MAKE) --no-print-directory check-tsan
+	@awk '{ print "  " $$1 ": " $$2 " passed, " $$3 " failed"; p += $$2; f += $$3 } \
+	  END { print "all stages:"; print p " passed, " f " failed"; exit (f > 0 || p == 0) }' $(TEST_TALLY)
 
 unit-tests: tests-build
 	@tests/run.sh $(BUILD) unit

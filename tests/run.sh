@@ -68,4 +68,9 @@ if [ "${#failures[@]}" -gt 0 ]; then
     echo "failing suites: ${failures[*]} (logs in $log_dir)"
 fi
 echo "$passed passed, $failed failed"
+# `make test` runs several stages (this suite, fuzz smoke, ASan, TSan) and
+# ends with their total; each stage appends its counts to TEST_TALLY.
+if [ -n "${TEST_TALLY:-}" ]; then
+    echo "suites($build,$what) $passed $failed" >>"$TEST_TALLY"
+fi
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]

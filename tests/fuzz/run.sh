@@ -64,4 +64,7 @@ for name in "${names[@]}"; do
     fi
 done
 echo "fuzz: $passed passed, $failed failed"
+if [ -n "${TEST_TALLY:-}" ]; then
+    echo "fuzz-smoke $passed $failed" >>"$TEST_TALLY"
+fi
 [ "$failed" -eq 0 ]

@@ -5,6 +5,7 @@ present (prediction accuracy is then checked), else a random model.
 """
 import base64
 import json
+import time
 import os
 import socket
 import sys
@@ -454,14 +455,19 @@ class DaemonTest(unittest.TestCase):
 
     def test_access_log(self):
         self.d.get("/healthz", headers={"X-Request-Id": "log-check-1"})
-        for line in self.d.log().splitlines():
-            if "log-check-1" in line:
-                doc = json.loads(line)
-                self.assertEqual((doc["method"], doc["path"], doc["status"]), ("GET", "/healthz", 200))
-                self.assertIn("ms", doc)
-                self.assertIn("bytes", doc)
-                self.assertIn("samples", doc)
-                return
+        # The access line is written when libmicrohttpd reports the request
+        # complete, which may be just after the client has the response.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            for line in self.d.log().splitlines():
+                if "log-check-1" in line:
+                    doc = json.loads(line)
+                    self.assertEqual((doc["method"], doc["path"], doc["status"]), ("GET", "/healthz", 200))
+                    self.assertIn("ms", doc)
+                    self.assertIn("bytes", doc)
+                    self.assertIn("samples", doc)
+                    return
+            time.sleep(0.05)
         self.fail("no access line for log-check-1 in\n" + self.d.log()[-2000:])
 
 
