@@ -9,6 +9,7 @@
  */
 #include <cblas.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netdb.h>
@@ -37,6 +38,21 @@
 extern char **environ;
 
 enum { OPT_HELP = 'h', OPT_VERSION = 'V', OPT_CONFIG = 1000, OPT_CHECK, OPT_PROBE, OPT_KEY_BASE = 2000 };
+
+/* The daemon's one mutable global, because a signal handler can reach
+ * nothing else: the write end of the self-pipe main() reads to learn of
+ * SIGTERM/SIGINT. Set once before the handler is installed. */
+static int signal_pipe_wr = -1;
+
+/* Async-signal-safe: one write(2), errno preserved. */
+static void on_signal(int sig)
+{
+    int saved = errno;
+    unsigned char b = (unsigned char)sig;
+    ssize_t n = write(signal_pipe_wr, &b, 1);
+    (void)n;
+    errno = saved;
+}
 
 static void usage(FILE *out)
 {
@@ -301,6 +317,7 @@ int main(int argc, char **argv)
     struct http_server *srv = NULL;
     char *openapi = NULL;
     int listen_fd = -1;
+    int sig_pipe[2] = {-1, -1};
     char berr[BNN_ERR_LEN], perr[POOL_ERR_LEN], herr[HTTP_ERR_LEN];
 
     if (bnn_weights_load(&model, cfg.model, berr) != BNN_OK) {
@@ -313,8 +330,26 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    /* Signals are taken by sigwait below: block them before any thread
-     * exists so that every thread inherits the mask. */
+    /* SIGTERM/SIGINT reach the main thread through a self-pipe written by
+     * a handler. sigwait alone is not enough: OpenBLAS starts its threads
+     * in a library constructor, before main can block anything, and a
+     * process-directed signal delivered to one of them would take the
+     * default action and kill the daemon mid-drain. Threads we create
+     * inherit the mask blocked here; the main thread unblocks it below. */
+    if (pipe(sig_pipe) != 0) {
+        fprintf(stderr, "bnn-serve: error: pipe: %s\n", strerror(errno));
+        goto done;
+    }
+    fcntl(sig_pipe[0], F_SETFD, FD_CLOEXEC);
+    fcntl(sig_pipe[1], F_SETFD, FD_CLOEXEC);
+    signal_pipe_wr = sig_pipe[1];
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
     sigset_t sigs;
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGTERM);
@@ -364,8 +399,9 @@ int main(int argc, char **argv)
     log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters), %u workers", http_port(srv),
             cfg.model, arch, bnn_model_param_count(model), pool_threads(pool));
 
-    int sig = 0;
-    while (sigwait(&sigs, &sig) != 0)
+    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
+    unsigned char sig = 0;
+    while (read(sig_pipe[0], &sig, 1) < 0 && errno == EINTR)
         ;
     log_msg(lg, LOG_INFO, "%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
             cfg.drain_timeout);
@@ -384,6 +420,12 @@ done:
     if (listen_fd >= 0)
         close(listen_fd);
     pool_free(pool);
+    if (sig_pipe[0] >= 0) {
+        signal(SIGTERM, SIG_DFL);
+        signal(SIGINT, SIG_DFL);
+        close(sig_pipe[0]);
+        close(sig_pipe[1]);
+    }
     metrics_free(metrics);
     free(openapi);
     bnn_model_free(model);
