@@ -14,6 +14,7 @@
  * of which block, thread or call computed it.
  */
 #include "infer.h"
+#include "fastmath.h"
 #include "rng.h"
 #include "stats.h"
 
@@ -125,24 +126,12 @@ void bnn_workspace_free(struct bnn_workspace *ws)
  * and whose pointers cannot alias (restrict). They are applied per row, so a
  * unit's bits never depend on where its pass sits in a block. */
 
-/* sqrt for a variance: libm's sqrtf keeps an errno branch for x < 0 that
- * stops vectorisation (the build does not use -fno-math-errno). Bit-trick
- * seed for 1/sqrt(x) and three Newton steps (relative error 3e-2 -> 2e-3 ->
- * 5e-6 -> float rounding). Variances are >= FLT_MIN (every bias variance is
- * a normal float); the clamp keeps the seed valid whatever the input. */
+/* sqrt of a variance (fastmath.h for why not sqrtf). Variances are >=
+ * FLT_MIN (every bias variance is a normal float); the clamp keeps the
+ * seed valid whatever the input. */
 static inline float sqrt_var(float x)
 {
-    x = x < 1.17549435e-38f ? 1.17549435e-38f : x;
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    bits = 0x5f3759dfu - (bits >> 1);
-    float y;
-    memcpy(&y, &bits, sizeof y);
-    float hx = 0.5f * x;
-    y = y * (1.5f - hx * y * y);
-    y = y * (1.5f - hx * y * y);
-    y = y * (1.5f - hx * y * y);
-    return x * y;
+    return fm_sqrt_pos(x < 1.17549435e-38f ? 1.17549435e-38f : x);
 }
 
 static inline float relu1(float v)

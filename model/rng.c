@@ -7,6 +7,7 @@
  * sqrt(-2 ln u1) (cos 2 pi u2, sin 2 pi u2) are two independent N(0,1).
  */
 #include "rng.h"
+#include "fastmath.h"
 
 #include <Random123/philox.h>
 #include <string.h>
@@ -101,23 +102,7 @@ static inline void sincos_2pi(float u, float *c_out, float *s_out)
     *s_out = (q & 2) ? -sq : sq;
 }
 
-/* sqrt for x in [2^-25, 64]: bit-trick seed for 1/sqrt(x) and three Newton
- * steps (relative error 3e-2 -> 2e-3 -> 5e-6 -> float rounding). Written out
- * because libm's sqrtf sets errno for x < 0, and that branch stops the loop
- * from vectorising unless -fno-math-errno, which the build does not use. */
-static inline float sqrt_pos(float x)
-{
-    uint32_t bits;
-    memcpy(&bits, &x, sizeof bits);
-    bits = 0x5f3759dfu - (bits >> 1);
-    float y;
-    memcpy(&y, &bits, sizeof y);
-    float hx = 0.5f * x;
-    y = y * (1.5f - hx * y * y);
-    y = y * (1.5f - hx * y * y);
-    y = y * (1.5f - hx * y * y);
-    return x * y;
-}
+/* Box-Muller radii lie in [2^-25, 64]: fm_sqrt_pos (fastmath.h) applies. */
 
 /* 4*CHUNK normals of blocks first_block.. into z (unit order): each pair of
  * words (w[2p], w[2p+1]) gives units 2p, 2p+1. */
@@ -127,7 +112,7 @@ static void normals_chunk(float z[4 * CHUNK], uint64_t seed, uint32_t stream, ui
     uint32_t w[4 * CHUNK];
     philox_chunk(w, seed, stream, pass, first_block);
     for (int p = 0; p < 2 * CHUNK; p++) {
-        float r = sqrt_pos(-2.0f * log_poly(u01(w[2 * p]))), c, s;
+        float r = fm_sqrt_pos(-2.0f * log_poly(u01(w[2 * p]))), c, s;
         sincos_2pi(u01(w[2 * p + 1]), &c, &s);
         z[2 * p] = r * c;
         z[2 * p + 1] = r * s;
