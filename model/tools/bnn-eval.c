@@ -18,6 +18,8 @@
 #include "idx.h"
 #include "weights.h"
 
+#include "cli.h"
+
 #define PROG "bnn-eval"
 
 static void usage(FILE *f)
@@ -44,24 +46,6 @@ static int usage_error(const char *what)
 {
     fprintf(stderr, PROG ": error: %s\ntry '" PROG " --help'\n", what);
     return 2;
-}
-
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
 
 static int write_meta(const char *path, struct bnn_model *m, const struct eval_metrics *e, char err[BNN_ERR_LEN])
@@ -109,11 +93,11 @@ int main(int argc, char **argv)
         switch (c) {
         case O_MODEL: model_path = optarg; break;
         case O_DATA: data = optarg; break;
-        case O_SAMPLES: bad = parse_size(optarg, &o.samples) || o.samples < 1 || o.samples > 100000; break;
+        case O_SAMPLES: bad = cli_parse_size(optarg, &o.samples) || o.samples < 1 || o.samples > 100000; break;
         case O_MODE: bad = bnn_mode_parse(optarg, &o.mode) != 0; break;
-        case O_SEED: bad = parse_size(optarg, &v); o.seed = v; break;
-        case O_LIMIT: bad = parse_size(optarg, &limit); break;
-        case O_THREADS: bad = parse_size(optarg, &o.threads) || o.threads < 1 || o.threads > 64; break;
+        case O_SEED: bad = cli_parse_size(optarg, &v); o.seed = v; break;
+        case O_LIMIT: bad = cli_parse_size(optarg, &limit); break;
+        case O_THREADS: bad = cli_parse_size(optarg, &o.threads) || o.threads < 1 || o.threads > 64; break;
         case O_INTERVAL: {
             char *end;
             o.coverage = strtod(optarg, &end);
@@ -157,13 +141,13 @@ int main(int argc, char **argv)
         goto done;
     }
     size_t n = limit && limit < im.n ? limit : im.n;
-    double t0 = now_seconds();
+    double t0 = cli_now_seconds();
     struct eval_metrics e;
     if (eval_model(&e, NULL, NULL, m, im.pixels, lb.labels, n, &o, err)) {
         fprintf(stderr, PROG ": error: %s\n", err);
         goto done;
     }
-    double secs = now_seconds() - t0;
+    double secs = cli_now_seconds() - t0;
     char arch[64];
     const char *recipe = bnn_meta_get(m, "recipe");
     printf("model           %s (%s, recipe %s)\n", model_path, bnn_model_arch(m, arch, sizeof arch),

@@ -24,6 +24,8 @@
 #include "robust.h"
 #include "weights.h"
 
+#include "cli.h"
+
 #define PROG "bnn-robust"
 #define N_ANGLES 13       /* 0, 15, ..., 180 degrees */
 #define N_FRACTIONS 51    /* abstain on 0, 1, ..., 50 % */
@@ -67,31 +69,6 @@ static int usage_error(const char *what, const char *arg)
     return 2;
 }
 
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-') return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    *out = strtod(s, &end);
-    return errno || end == s || *end || !isfinite(*out) ? -1 : 0;
-}
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
-}
-
 /* JSON has no NaN: unknown numbers are null. */
 static json_t *num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
@@ -130,7 +107,7 @@ static int run_set(struct set_result *r, const char *name, const struct bnn_mode
         snprintf(err, BNN_ERR_LEN, "%s: out of memory for %zu images", name, n);
         return BNN_E_NOMEM;
     }
-    double t0 = now_seconds();
+    double t0 = cli_now_seconds();
     int rc = eval_model(&r->m, img, NULL, model, pixels, labels, n, o, err);
     if (rc != BNN_OK) {
         free(img);
@@ -145,7 +122,7 @@ static int run_set(struct set_result *r, const char *name, const struct bnn_mode
     }
     free(img);
     fprintf(stderr, PROG ": %-14s n %5zu  acc %.4f  ece %.4f  epistemic %.4f  (%.1f s)\n", name, n, r->m.accuracy,
-            r->m.ece, r->m.epistemic, now_seconds() - t0);
+            r->m.ece, r->m.epistemic, cli_now_seconds() - t0);
     return BNN_OK;
 }
 
@@ -252,33 +229,33 @@ int main(int argc, char **argv)
         case 'd': data = optarg; break;
         case 'f': fashion = optarg; break;
         case 'T':
-            if (parse_size(optarg, &o.samples) || o.samples < 2 || o.samples > 100000)
+            if (cli_parse_size(optarg, &o.samples) || o.samples < 2 || o.samples > 100000)
                 return usage_error("--samples: expected an integer in [2, 100000]", optarg);
             break;
         case 's':
-            if (parse_size(optarg, &seed)) return usage_error("--seed: expected a non-negative integer", optarg);
+            if (cli_parse_size(optarg, &seed)) return usage_error("--seed: expected a non-negative integer", optarg);
             break;
         case 'l':
-            if (parse_size(optarg, &limit) || limit == 0) return usage_error("--limit: expected a positive integer", optarg);
+            if (cli_parse_size(optarg, &limit) || limit == 0) return usage_error("--limit: expected a positive integer", optarg);
             break;
         case 'R':
-            if (parse_size(optarg, &rot_limit) || rot_limit == 0)
+            if (cli_parse_size(optarg, &rot_limit) || rot_limit == 0)
                 return usage_error("--rotation-limit: expected a positive integer", optarg);
             break;
         case 'j':
-            if (parse_size(optarg, &o.threads) || o.threads < 1 || o.threads > 64)
+            if (cli_parse_size(optarg, &o.threads) || o.threads < 1 || o.threads > 64)
                 return usage_error("--threads: expected an integer in [1, 64]", optarg);
             break;
         case 'i':
-            if (parse_double(optarg, &o.coverage) || !(o.coverage > 0 && o.coverage < 1))
+            if (cli_parse_double(optarg, &o.coverage) || !(o.coverage > 0 && o.coverage < 1))
                 return usage_error("--interval: expected a coverage in (0, 1)", optarg);
             break;
         case 'a':
-            if (parse_double(optarg, &abstain) || !(abstain > 0 && abstain <= 0.5))
+            if (cli_parse_double(optarg, &abstain) || !(abstain > 0 && abstain <= 0.5))
                 return usage_error("--abstain: expected a fraction in (0, 0.5]", optarg);
             break;
         case 'e':
-            if (parse_size(optarg, &example_index)) return usage_error("--example: expected an image index", optarg);
+            if (cli_parse_size(optarg, &example_index)) return usage_error("--example: expected an image index", optarg);
             break;
         case 'J': json_path = optarg; break;
         case 'p': plots = optarg; break;
@@ -299,7 +276,7 @@ int main(int argc, char **argv)
     struct set_result clean, cor[CORRUPT_COUNT], ood, rot[N_ANGLES];
     uint8_t *buf = NULL;
     json_t *root = NULL;
-    double t_start = now_seconds();
+    double t_start = cli_now_seconds();
     memset(&clean, 0, sizeof clean);
     memset(&ood, 0, sizeof ood);
     memset(cor, 0, sizeof cor);
@@ -541,7 +518,7 @@ int main(int argc, char **argv)
     json_object_set_new(jg, "ood_auroc_target_0_90", json_boolean(best_auroc >= 0.90));
     json_object_set_new(jg, "clean_ece_target_0_015", json_boolean(clean.m.ece <= 0.015));
     json_object_set_new(root, "targets", jg);
-    json_object_set_new(root, "seconds", json_real(now_seconds() - t_start));
+    json_object_set_new(root, "seconds", json_real(cli_now_seconds() - t_start));
     if (json_path) {
         if (json_dump_file(root, json_path, JSON_INDENT(2) | JSON_REAL_PRECISION(6)) != 0) {
             fprintf(stderr, PROG ": error: write %s failed\n", json_path);
@@ -654,7 +631,7 @@ int main(int argc, char **argv)
                    "%zu MNIST test images per set, %zu Fashion-MNIST, %zu per rotation angle. "
                    "Run time %.0f s on %zu threads.\n\n",
                 model_path, bnn_model_arch(model, (char[64]){0}, 64), o.samples, bnn_mode_name(o.mode), seed,
-                100.0 * o.coverage, n, n_ood, n_rot, now_seconds() - t_start, o.threads);
+                100.0 * o.coverage, n, n_ood, n_rot, cli_now_seconds() - t_start, o.threads);
         fprintf(f, "### Targets (issue #5)\n\n| target | measured | status |\n|---|---:|---|\n");
         fprintf(f, "| mean epistemic and mean interval width above clean for >= 13 of 15 corruptions | %d of 15 "
                    "(epistemic %d, width %d) | %s |\n",
@@ -727,7 +704,7 @@ int main(int argc, char **argv)
             goto done;
         }
     }
-    fprintf(stderr, PROG ": done in %.0f s\n", now_seconds() - t_start);
+    fprintf(stderr, PROG ": done in %.0f s\n", cli_now_seconds() - t_start);
     status = 0;
     goto done;
 eval_fail:

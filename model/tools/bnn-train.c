@@ -15,6 +15,8 @@
 #include "train.h"
 #include "weights.h"
 
+#include "cli.h"
+
 #define PROG "bnn-train"
 
 static void usage(FILE *f)
@@ -49,28 +51,6 @@ static int usage_error(const char *what)
 {
     fprintf(stderr, PROG ": error: %s\ntry '" PROG " --help'\n", what);
     return 2;
-}
-
-static int parse_size(const char *s, size_t *out)
-{
-    char *end;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || end == s || *end || s[0] == '-')
-        return -1;
-    *out = (size_t)v;
-    return 0;
-}
-
-static int parse_double(const char *s, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || end == s || *end)
-        return -1;
-    *out = v;
-    return 0;
 }
 
 struct log_ctx {
@@ -135,19 +115,19 @@ int main(int argc, char **argv)
         case O_OUT: out = optarg; break;
         case O_RECIPE: break;
         case O_LOG: log_path = optarg; break;
-        case O_EPOCHS: bad = parse_size(optarg, &cfg.epochs); break;
-        case O_SEED: bad = parse_size(optarg, &v); cfg.seed = v; break;
-        case O_BATCH: bad = parse_size(optarg, &cfg.batch); break;
-        case O_WARMUP: bad = parse_size(optarg, &cfg.warmup_epochs); break;
-        case O_PATIENCE: bad = parse_size(optarg, &cfg.patience); break;
-        case O_LIMIT: bad = parse_size(optarg, &cfg.limit); break;
-        case O_VALS: bad = parse_size(optarg, &cfg.val_samples); break;
-        case O_TESTS: bad = parse_size(optarg, &test_samples); break;
-        case O_THREADS: bad = parse_size(optarg, &v) || v < 1 || v > 256; cfg.threads = (int)v; break;
-        case O_LR: bad = parse_double(optarg, &cfg.lr); break;
-        case O_BETA: bad = parse_double(optarg, &cfg.beta); break;
-        case O_PRIOR: bad = parse_double(optarg, &d); cfg.prior_scale = d; break;
-        case O_MAXMIN: bad = parse_double(optarg, &d) || !(d >= 0); cfg.max_seconds = 60 * d; break;
+        case O_EPOCHS: bad = cli_parse_size(optarg, &cfg.epochs); break;
+        case O_SEED: bad = cli_parse_size(optarg, &v); cfg.seed = v; break;
+        case O_BATCH: bad = cli_parse_size(optarg, &cfg.batch); break;
+        case O_WARMUP: bad = cli_parse_size(optarg, &cfg.warmup_epochs); break;
+        case O_PATIENCE: bad = cli_parse_size(optarg, &cfg.patience); break;
+        case O_LIMIT: bad = cli_parse_size(optarg, &cfg.limit); break;
+        case O_VALS: bad = cli_parse_size(optarg, &cfg.val_samples); break;
+        case O_TESTS: bad = cli_parse_size(optarg, &test_samples); break;
+        case O_THREADS: bad = cli_parse_size(optarg, &v) || v < 1 || v > 256; cfg.threads = (int)v; break;
+        case O_LR: bad = cli_parse_double(optarg, &cfg.lr); break;
+        case O_BETA: bad = cli_parse_double(optarg, &cfg.beta); break;
+        case O_PRIOR: bad = cli_parse_double(optarg, &d); cfg.prior_scale = d; break;
+        case O_MAXMIN: bad = cli_parse_double(optarg, &d) || !(d >= 0); cfg.max_seconds = 60 * d; break;
         case O_SCHED:
             if (strcmp(optarg, "cosine") == 0)
                 cfg.lr_cosine = 1;
