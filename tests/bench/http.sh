@@ -29,32 +29,8 @@ if [ ! -f "$model" ]; then
     model_note="random model (shipped weights missing)"
 fi
 png="$root/tests/data/png/digit_gray8.png"
-lua="$out/post-png.lua"
-cat >"$lua" <<LUA
--- POST the PNG; count statuses per thread, summed in done().
-local f = assert(io.open("$png", "rb"))
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "image/png"
-local threads = {}
-function setup(thread) table.insert(threads, thread) end
-function init(args) statuses = {} end
-function response(status, headers, body) statuses[status] = (statuses[status] or 0) + 1 end
-function done(summary, latency, requests)
-    local total, parts = {}, {}
-    for _, t in ipairs(threads) do
-        for code, n in pairs(t:get("statuses")) do total[code] = (total[code] or 0) + n end
-    end
-    for code, n in pairs(total) do table.insert(parts, code .. "=" .. n) end
-    table.sort(parts)
-    io.write(string.format("RESULT rps=%.1f p50_ms=%.2f p90_ms=%.2f p99_ms=%.2f max_ms=%.2f requests=%d errors=%d statuses=%s\n",
-        summary.requests / (summary.duration / 1e6), latency:percentile(50) / 1000,
-        latency:percentile(90) / 1000, latency:percentile(99) / 1000, latency.max / 1000, summary.requests,
-        summary.errors.connect + summary.errors.read + summary.errors.write + summary.errors.timeout,
-        table.concat(parts, ",")))
-end
-LUA
+lua="$root/tests/bench/post-png.lua"
+export BNN_PNG="$png"
 
 ready_file="$out/daemon.stdout"
 t0=$(date +%s%N)

@@ -22,6 +22,19 @@ if [ -x "$here/http.sh" ] || [ -f "$here/http.sh" ]; then
     echo
     echo "== http: tests/bench/http.sh"
     bash "$here/http.sh" "$build"
+    # HTTP overhead, both figures from this run: the daemon's rate against
+    # the in-process rate (1000 / lrt cpu ms at T = 100, per core) times its
+    # workers. The issue's target is >= 80 %.
+    cpu_ms=$(awk '$1 == "lrt" && $2 == 100 {print $4}' "$build/bench/model.txt")
+    rps=$(sed -n 's/^  requests\/s *//p' "$build/bench/http.txt")
+    workers=$(sed -n 's/.*CPUs, \([0-9]*\) workers.*/\1/p' "$build/bench/http.txt")
+    if [ -n "$cpu_ms" ] && [ -n "$rps" ] && [ -n "$workers" ] && [ "${SAMPLES:-100}" = 100 ]; then
+        awk -v ms="$cpu_ms" -v rps="$rps" -v w="$workers" 'BEGIN {
+            inproc = 1000 / ms
+            printf "\nHTTP vs in-process (T = 100, same run): %.1f req/s over HTTP with %d workers;\n", rps, w
+            printf "  in-process %.1f predictions/s per core x %d = %.1f/s; HTTP reaches %.0f %% of it (target >= 80 %%)\n",
+                inproc, w, inproc * w, 100 * rps / (inproc * w) }' | tee -a "$build/bench/http.txt"
+    fi
 else
     echo
     echo "(tests/bench/http.sh not present: no HTTP benchmark run)"

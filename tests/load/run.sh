@@ -34,7 +34,7 @@ curl -fs "$url/readyz" >/dev/null || { echo "load: error: daemon not ready"; cat
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$pid/status"; }
 # Warm-up so that the first level does not measure page faults.
-wrk -t2 -c8 -d2s -s tests/load/statuses.lua "$url/predict?samples=100" >/dev/null
+wrk -t2 -c8 -d2s -s tests/bench/post-png.lua "$url/predict?samples=100" >/dev/null
 bad=0
 {
     echo "# Load results ($(date -u +%FT%TZ), $(nproc) CPUs: $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs), workers=$workers)"
@@ -45,10 +45,10 @@ bad=0
 for c in $levels; do
     before=$(rss_kib)
     log="$out_dir/wrk-c$c.log"
-    wrk -t2 -c"$c" -d"${load_s}s" --timeout 10s -s tests/load/statuses.lua "$url/predict?samples=100" >"$log" 2>&1
+    wrk -t2 -c"$c" -d"${load_s}s" --timeout 10s -s tests/bench/post-png.lua "$url/predict?samples=100" >"$log" 2>&1
     after=$(rss_kib)
-    st=$(sed -n 's/^statuses: //p' "$log")
-    sm=$(sed -n 's/^summary: //p' "$log")
+    sm=$(sed -n 's/^RESULT //p' "$log")
+    st=$(echo "$sm" | tr ' ' '\n' | sed -n 's/^statuses=//p' | tr ',' ' ')
     get() { echo "$sm" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
     errs="connect $(get errors_connect), read $(get errors_read), timeout $(get errors_timeout)"
     printf '| %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n' "$c" "$(get rps)" "$(get p50_ms)" "$(get p99_ms)" \
@@ -62,7 +62,7 @@ done
 # Soak: sustained overload at 64 connections, RSS sampled every 5 s.
 soak_csv="$out_dir/soak-rss.csv"
 echo "seconds,rss_kib" >"$soak_csv"
-wrk -t2 -c64 -d"${soak_s}s" --timeout 10s -s tests/load/statuses.lua "$url/predict?samples=100" \
+wrk -t2 -c64 -d"${soak_s}s" --timeout 10s -s tests/bench/post-png.lua "$url/predict?samples=100" \
     >"$out_dir/wrk-soak.log" 2>&1 &
 wrk_pid=$!
 t=0
@@ -72,8 +72,8 @@ while kill -0 $wrk_pid 2>/dev/null; do
     t=$((t + 5))
 done
 wait $wrk_pid
-st=$(sed -n 's/^statuses: //p' "$out_dir/wrk-soak.log")
-sm=$(sed -n 's/^summary: //p' "$out_dir/wrk-soak.log")
+sm=$(sed -n 's/^RESULT //p' "$out_dir/wrk-soak.log")
+st=$(echo "$sm" | tr ' ' '\n' | sed -n 's/^statuses=//p' | tr ',' ' ')
 # Growth: mean RSS of the last quarter of samples against the first quarter
 # after a 30 s warm-up. Noise allowance: 2 MiB or 5 %, whichever is larger.
 verdict=$(awk -F, -v warm=30 'NR > 1 && $1 >= warm { v[n++] = $2 }
