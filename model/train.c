@@ -1,4 +1,6 @@
-/* train.c - Bayes by backprop with the local reparameterization trick.
+/* train.c - Bayes by backprop with the local reparameterization trick: the
+ * net (a stack of bayes_dense.h layers with ReLU and dropout between them),
+ * Adam, and the training run.
  *
  * Layout of every parameter-shaped array (params, grads, Adam m and v, and
  * `derived`), layer after layer:
@@ -6,15 +8,7 @@
  * `derived` holds sigma = softplus(rho) in the mu slots and sigma^2 in the
  * rho slots (w_sigma | w_var | b_sigma | b_var), recomputed after every
  * update. The rho slots of `grads` hold dL/dvar between the layer backward
- * passes and the finishing loop that turns them into dL/drho.
- *
- * Per layer (llm.c style, forward and backward side by side), with h the
- * layer input (batch, n_in):
- *     m = h W_mu + b_mu,  v = h^2 W_var + b_var,  z = m + sqrt(v) eps
- *     dm = dz,  dv = dz eps / (2 sqrt v)
- *     dW_mu = h^T dm,  dW_var = (h^2)^T dv,  db = column sums
- *     dh = dm W_mu^T + 2 h (dv W_var^T)
- * and through sigma = softplus(rho): dL/drho = dL/dvar 2 sigma sigmoid(rho).
+ * passes and bayes_dense_kl_backward, which turns them into dL/drho.
  */
 #include "train.h"
 
@@ -26,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bayes_dense.h"
 #include "rng.h"
 #include "weights.h"
 
@@ -56,7 +51,7 @@ struct train_net {
     float *adam_v;  /* (n_params) */
     float *derived; /* (n_params) sigma and var */
 
-    float *act; /* the one allocation for the activations below */
+    float *act;                   /* the one allocation for the activations below */
     float *in[BNN_MAX_LAYERS];    /* (B, n_in) layer input (after dropout) */
     float *in_sq[BNN_MAX_LAYERS]; /* (B, n_in) its square */
     float *sd[BNN_MAX_LAYERS];    /* (B, n_out) sqrt(v) */
@@ -241,24 +236,37 @@ void train_net_free(struct train_net *net)
     free(net);
 }
 
-size_t train_net_param_count(const struct train_net *net) { return net->n_params; }
-size_t train_net_n_layers(const struct train_net *net) { return net->n_layers; }
-float *train_net_param_data(struct train_net *net) { return net->params; }
+size_t train_net_param_count(const struct train_net *net)
+{
+    return net->n_params;
+}
+size_t train_net_n_layers(const struct train_net *net)
+{
+    return net->n_layers;
+}
+float *train_net_param_data(struct train_net *net)
+{
+    return net->params;
+}
 
 static struct train_view view_of(float *base, const struct train_net *net, size_t l)
 {
     size_t nw = net->n_in[l] * net->n_out[l];
     float *p = base + net->off[l];
-    return (struct train_view){.w_mu = p, .w_rho = p + nw, .b_mu = p + 2 * nw, .b_rho = p + 2 * nw + net->n_out[l]};
+    return (struct train_view){
+        .w_mu = p, .w_rho = p + nw, .b_mu = p + 2 * nw, .b_rho = p + 2 * nw + net->n_out[l]};
 }
 
-struct train_view train_net_params(struct train_net *net, size_t layer) { return view_of(net->params, net, layer); }
-struct train_view train_net_grads(struct train_net *net, size_t layer) { return view_of(net->grads, net, layer); }
+struct train_view train_net_params(struct train_net *net, size_t layer)
+{
+    return view_of(net->params, net, layer);
+}
+struct train_view train_net_grads(struct train_net *net, size_t layer)
+{
+    return view_of(net->grads, net, layer);
+}
 
-/* ----------------------------------------------------- elementwise helpers */
-
-static float softplusf(float x) { return x > 20.0f ? x : log1pf(expf(x)); }
-static float sigmoidf(float x) { return 1.0f / (1.0f + expf(-x)); }
+/* --------------------------------------------------------------- threads */
 
 /* Runs fn(arg, lo, hi) over [0, n) split across `threads` pthreads (the
  * caller's thread takes the first part). Used for the parameter-wide loops,
@@ -302,39 +310,26 @@ static void parallel_range(int threads, size_t n, void (*fn)(void *, size_t, siz
             pthread_join(tid[t], NULL);
 }
 
-/* sigma and var from rho, for indices [lo, hi) of the parameter array
- * (mu slots get sigma of the matching rho slot: see the layout above). */
-struct refresh_arg {
-    struct train_net *net;
-    size_t layer;
+/* sigma and var from rho over [lo, hi) of one part of a layer (its weights
+ * or its biases); `derived` holds sigma in the mu slots, var in the rho slots. */
+struct sigma_arg {
+    float *sigma, *var;
+    const float *rho;
 };
 
-static void refresh_layer_range(void *p, size_t lo, size_t hi)
+static void sigma_range(void *p, size_t lo, size_t hi)
 {
-    struct refresh_arg *a = p;
-    struct train_net *net = a->net;
-    size_t l = a->layer, nw = net->n_in[l] * net->n_out[l];
-    struct train_view pv = view_of(net->params, net, l);
-    struct train_view dv = view_of(net->derived, net, l);
-    /* indices [0, nw) are weights, [nw, nw + no) biases */
-    for (size_t i = lo; i < hi; i++) {
-        if (i < nw) {
-            float s = softplusf(pv.w_rho[i]);
-            dv.w_mu[i] = s;
-            dv.w_rho[i] = s * s;
-        } else {
-            float s = softplusf(pv.b_rho[i - nw]);
-            dv.b_mu[i - nw] = s;
-            dv.b_rho[i - nw] = s * s;
-        }
-    }
+    struct sigma_arg *a = p;
+    bayes_dense_sigma(a->sigma + lo, a->var + lo, a->rho + lo, hi - lo);
 }
 
 void train_net_refresh(struct train_net *net)
 {
     for (size_t l = 0; l < net->n_layers; l++) {
-        struct refresh_arg a = {net, l};
-        parallel_range(net->threads, net->n_in[l] * net->n_out[l] + net->n_out[l], refresh_layer_range, &a);
+        struct train_view p = view_of(net->params, net, l), d = view_of(net->derived, net, l);
+        struct sigma_arg w = {d.w_mu, d.w_rho, p.w_rho}, b = {d.b_mu, d.b_rho, p.b_rho};
+        parallel_range(net->threads, net->n_in[l] * net->n_out[l], sigma_range, &w);
+        parallel_range(net->threads, net->n_out[l], sigma_range, &b);
     }
 }
 
@@ -362,73 +357,12 @@ void train_net_init(struct train_net *net, const struct train_config *c)
     train_net_refresh(net);
 }
 
-/* ------------------------------------------------------------ the layers */
-
-/* m (B, n_out) = in W_mu + b_mu and sd (B, n_out) = sqrt(in^2 W_var + b_var);
- * in_sq (B, n_in) receives in^2 (kept for the backward pass). */
-static void layer_moments(float *m, float *sd, float *in_sq, const float *in, const float *w_mu, const float *w_var,
-                          const float *b_mu, const float *b_var, size_t B, size_t n_in, size_t n_out)
-{
-    for (size_t i = 0; i < B * n_in; i++)
-        in_sq[i] = in[i] * in[i];
-    for (size_t b = 0; b < B; b++) {
-        memcpy(m + b * n_out, b_mu, n_out * sizeof(float));
-        memcpy(sd + b * n_out, b_var, n_out * sizeof(float));
-    }
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)n_out, (int)n_in, 1.0f, in, (int)n_in, w_mu,
-                (int)n_out, 1.0f, m, (int)n_out);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)B, (int)n_out, (int)n_in, 1.0f, in_sq, (int)n_in,
-                w_var, (int)n_out, 1.0f, sd, (int)n_out);
-    for (size_t i = 0; i < B * n_out; i++)
-        sd[i] = sqrtf(sd[i]);
-}
-
-/* z (B, n_out) = m + sd * eps: one LRT draw of the pre-activations. */
-static void layer_forward(float *z, float *sd, float *in_sq, const float *in, const float *eps, const float *w_mu,
-                          const float *w_var, const float *b_mu, const float *b_var, size_t B, size_t n_in,
-                          size_t n_out)
-{
-    layer_moments(z, sd, in_sq, in, w_mu, w_var, b_mu, b_var, B, n_in, n_out);
-    for (size_t i = 0; i < B * n_out; i++)
-        z[i] += sd[i] * eps[i];
-}
-
-/* Given dz (B, n_out) = dL/dz, writes dw_mu, dw_var (n_in, n_out), db_mu,
- * db_var (n_out) and, when din is non-NULL, din (B, n_in) = dL/din.
- * dv (B, n_out) and tmp (B, n_in) are scratch. */
-static void layer_backward(float *din, float *dw_mu, float *dw_var, float *db_mu, float *db_var, float *dv,
-                           float *tmp, const float *dz, const float *in, const float *in_sq, const float *eps,
-                           const float *sd, const float *w_mu, const float *w_var, size_t B, size_t n_in,
-                           size_t n_out)
-{
-    /* z = m + sqrt(v) eps  =>  dz/dv = eps / (2 sqrt v) */
-    for (size_t i = 0; i < B * n_out; i++)
-        dv[i] = dz[i] * eps[i] / (2.0f * sd[i]);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_in, (int)n_out, (int)B, 1.0f, in, (int)n_in, dz,
-                (int)n_out, 0.0f, dw_mu, (int)n_out);
-    cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)n_in, (int)n_out, (int)B, 1.0f, in_sq, (int)n_in, dv,
-                (int)n_out, 0.0f, dw_var, (int)n_out);
-    for (size_t o = 0; o < n_out; o++)
-        db_mu[o] = db_var[o] = 0.0f;
-    for (size_t b = 0; b < B; b++) {
-        for (size_t o = 0; o < n_out; o++) {
-            db_mu[o] += dz[b * n_out + o];
-            db_var[o] += dv[b * n_out + o];
-        }
-    }
-    if (!din)
-        return;
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)n_in, (int)n_out, 1.0f, dz, (int)n_out, w_mu,
-                (int)n_out, 0.0f, din, (int)n_in);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)B, (int)n_in, (int)n_out, 1.0f, dv, (int)n_out, w_var,
-                (int)n_out, 0.0f, tmp, (int)n_in);
-    for (size_t i = 0; i < B * n_in; i++)
-        din[i] += 2.0f * in[i] * tmp[i];
-}
+/* ------------------------------------------------------------- the loss */
 
 /* probs (B, k) = softmax(logits); returns the summed NLL of the labels and
  * counts argmax hits into *correct. */
-static double softmax_nll(float *probs, const float *logits, const uint8_t *y, size_t B, size_t k, size_t *correct)
+static double softmax_nll(float *probs, const float *logits, const uint8_t *y, size_t B, size_t k,
+                          size_t *correct)
 {
     double nll = 0;
     size_t hits = 0;
@@ -484,8 +418,8 @@ double train_forward(struct train_net *net, const float *x, const uint8_t *y, si
     for (size_t l = 0; l < L; l++) {
         struct train_view p = view_of(net->params, net, l), d = view_of(net->derived, net, l);
         size_t n_in = net->n_in[l], n_out = net->n_out[l];
-        layer_forward(net->z[l], net->sd[l], net->in_sq[l], net->in[l], net->eps[l], p.w_mu, d.w_rho, p.b_mu,
-                      d.b_rho, batch, n_in, n_out);
+        bayes_dense_forward(net->z[l], net->sd[l], net->in_sq[l], net->in[l], net->eps[l], p.w_mu, d.w_rho,
+                            p.b_mu, d.b_rho, batch, n_in, n_out);
         if (l + 1 < L) {
             /* ReLU, then inverted dropout: (B, n_out) -> next layer's input */
             const float *z = net->z[l], *mask = net->mask[l];
@@ -500,61 +434,33 @@ double train_forward(struct train_net *net, const float *x, const uint8_t *y, si
 
 double train_kl(const struct train_net *net, double prior_scale)
 {
-    /* KL(N(mu, s^2) || N(0, ps^2)) = log(ps / s) + (s^2 + mu^2) / (2 ps^2) - 1/2 */
-    double ps2 = prior_scale * prior_scale, log_ps = log(prior_scale), kl = 0;
+    double kl = 0;
     for (size_t l = 0; l < net->n_layers; l++) {
-        size_t nw = net->n_in[l] * net->n_out[l], no = net->n_out[l];
-        const float *base = net->params + net->off[l], *dbase = net->derived + net->off[l];
-        /* mu slots and the matching sigma: weights then biases */
-        const float *mu[2] = {base, base + 2 * nw}, *sg[2] = {dbase, dbase + 2 * nw};
-        size_t n[2] = {nw, no};
-        for (int part = 0; part < 2; part++) {
-            double acc = 0;
-            for (size_t i = 0; i < n[part]; i++) {
-                double s = sg[part][i], m = mu[part][i];
-                acc += log_ps - log(s) + (s * s + m * m) / (2 * ps2) - 0.5;
-            }
-            kl += acc;
-        }
+        /* the mu slots and the matching sigma: weights then biases */
+        struct train_view p = view_of(net->params, net, l), d = view_of(net->derived, net, l);
+        kl += bayes_dense_kl(p.w_mu, d.w_mu, net->n_in[l] * net->n_out[l], prior_scale);
+        kl += bayes_dense_kl(p.b_mu, d.b_mu, net->n_out[l], prior_scale);
     }
     return kl;
 }
 
-/* Turns the rho slots' dL/dvar into dL/drho and adds kl_weight * dKL:
- *   dKL/dmu = mu / ps^2,  dKL/dsigma = -1/sigma + sigma / ps^2,
- *   dvar/dsigma = 2 sigma,  dsigma/drho = sigmoid(rho). */
-struct finish_arg {
-    struct train_net *net;
-    size_t layer;
+/* Turns the rho slots' dL/dvar into dL/drho and adds kl_weight * dKL, over
+ * [lo, hi) of one part of a layer (its weights or its biases). */
+struct kl_grad_arg {
+    float *d_mu, *d_rho;
+    const float *mu, *rho, *sigma;
     float klw, inv_ps2;
 };
 
-static void finish_range(void *p, size_t lo, size_t hi)
+static void kl_grad_range(void *p, size_t lo, size_t hi)
 {
-    struct finish_arg *a = p;
-    struct train_net *net = a->net;
-    size_t l = a->layer, nw = net->n_in[l] * net->n_out[l];
-    struct train_view pv = view_of(net->params, net, l), gv = view_of(net->grads, net, l);
-    struct train_view dv = view_of(net->derived, net, l);
-    float klw = a->klw, inv_ps2 = a->inv_ps2;
-    for (size_t i = lo; i < hi; i++) {
-        float *gmu, *grho;
-        float mu, rho, s;
-        if (i < nw) {
-            gmu = &gv.w_mu[i], grho = &gv.w_rho[i];
-            mu = pv.w_mu[i], rho = pv.w_rho[i], s = dv.w_mu[i];
-        } else {
-            size_t j = i - nw;
-            gmu = &gv.b_mu[j], grho = &gv.b_rho[j];
-            mu = pv.b_mu[j], rho = pv.b_rho[j], s = dv.b_mu[j];
-        }
-        *gmu += klw * mu * inv_ps2;
-        float dsigma = *grho * 2.0f * s + klw * (s * inv_ps2 - 1.0f / s);
-        *grho = dsigma * sigmoidf(rho);
-    }
+    struct kl_grad_arg *a = p;
+    bayes_dense_kl_backward(a->d_mu + lo, a->d_rho + lo, a->mu + lo, a->rho + lo, a->sigma + lo, hi - lo,
+                            a->klw, a->inv_ps2);
 }
 
-void train_backward(struct train_net *net, const uint8_t *y, size_t batch, double kl_weight, double prior_scale)
+void train_backward(struct train_net *net, const uint8_t *y, size_t batch, double kl_weight,
+                    double prior_scale)
 {
     size_t L = net->n_layers, k = net->n_out[L - 1];
     /* d mean NLL / d logits = (softmax - onehot) / B */
@@ -567,8 +473,9 @@ void train_backward(struct train_net *net, const uint8_t *y, size_t batch, doubl
         struct train_view p = view_of(net->params, net, l), d = view_of(net->derived, net, l);
         struct train_view g = view_of(net->grads, net, l);
         size_t n_in = net->n_in[l], n_out = net->n_out[l];
-        layer_backward(l > 0 ? net->din : NULL, g.w_mu, g.w_rho, g.b_mu, g.b_rho, net->dv, net->tmp, dz, net->in[l],
-                       net->in_sq[l], net->eps[l], net->sd[l], p.w_mu, d.w_rho, batch, n_in, n_out);
+        bayes_dense_backward(l > 0 ? net->din : NULL, g.w_mu, g.w_rho, g.b_mu, g.b_rho, net->dv, net->tmp, dz,
+                             net->in[l], net->in_sq[l], net->eps[l], net->sd[l], p.w_mu, d.w_rho, batch, n_in,
+                             n_out);
         if (l == 0)
             break;
         /* back through the previous layer's dropout and ReLU */
@@ -576,9 +483,14 @@ void train_backward(struct train_net *net, const uint8_t *y, size_t batch, doubl
         for (size_t i = 0; i < batch * n_in; i++)
             dz[i] = zp[i] > 0 ? net->din[i] * mask[i] : 0.0f;
     }
+    float klw = (float)kl_weight, inv_ps2 = (float)(1.0 / (prior_scale * prior_scale));
     for (size_t l = 0; l < L; l++) {
-        struct finish_arg a = {net, l, (float)kl_weight, (float)(1.0 / (prior_scale * prior_scale))};
-        parallel_range(net->threads, net->n_in[l] * net->n_out[l] + net->n_out[l], finish_range, &a);
+        struct train_view p = view_of(net->params, net, l), d = view_of(net->derived, net, l);
+        struct train_view g = view_of(net->grads, net, l);
+        struct kl_grad_arg w = {g.w_mu, g.w_rho, p.w_mu, p.w_rho, d.w_mu, klw, inv_ps2};
+        struct kl_grad_arg b = {g.b_mu, g.b_rho, p.b_mu, p.b_rho, d.b_mu, klw, inv_ps2};
+        parallel_range(net->threads, net->n_in[l] * net->n_out[l], kl_grad_range, &w);
+        parallel_range(net->threads, net->n_out[l], kl_grad_range, &b);
     }
 }
 
@@ -608,8 +520,8 @@ void train_adam(struct train_net *net, double lr, uint64_t t)
     train_net_refresh(net);
 }
 
-void train_evaluate(struct train_net *net, const uint8_t *pixels, const uint8_t *labels, size_t n, size_t samples,
-                    uint64_t seed, double *accuracy, double *nll)
+void train_evaluate(struct train_net *net, const uint8_t *pixels, const uint8_t *labels, size_t n,
+                    size_t samples, uint64_t seed, double *accuracy, double *nll)
 {
     size_t L = net->n_layers, k = net->n_out[L - 1], n_in = net->n_in[0], n0 = net->n_out[0];
     size_t hits = 0;
@@ -620,8 +532,8 @@ void train_evaluate(struct train_net *net, const uint8_t *pixels, const uint8_t 
             net->in[0][i] = (float)pixels[start * n_in + i] * (1.0f / 255.0f);
         /* the first layer's input is the same in every pass: moments once */
         struct train_view p0 = view_of(net->params, net, 0), d0 = view_of(net->derived, net, 0);
-        layer_moments(net->m0, net->sd[0], net->in_sq[0], net->in[0], p0.w_mu, d0.w_rho, p0.b_mu, d0.b_rho, B, n_in,
-                      n0);
+        bayes_dense_moments(net->m0, net->sd[0], net->in_sq[0], net->in[0], p0.w_mu, d0.w_rho, p0.b_mu,
+                            d0.b_rho, B, n_in, n0);
         for (size_t i = 0; i < B * k; i++)
             net->pacc[i] = 0;
         for (size_t t = 0; t < samples; t++) {
@@ -635,9 +547,10 @@ void train_evaluate(struct train_net *net, const uint8_t *pixels, const uint8_t 
             for (size_t l = 1; l < L; l++) {
                 struct train_view p = view_of(net->params, net, l), d = view_of(net->derived, net, l);
                 size_t no = net->n_out[l];
-                rng_normals(net->eps[l], B * no, seed, STREAM_VAL + (uint32_t)l, (uint32_t)t, (uint64_t)start * no);
-                layer_forward(net->z[l], net->sd[l], net->in_sq[l], net->in[l], net->eps[l], p.w_mu, d.w_rho, p.b_mu,
-                              d.b_rho, B, net->n_in[l], no);
+                rng_normals(net->eps[l], B * no, seed, STREAM_VAL + (uint32_t)l, (uint32_t)t,
+                            (uint64_t)start * no);
+                bayes_dense_forward(net->z[l], net->sd[l], net->in_sq[l], net->in[l], net->eps[l], p.w_mu,
+                                    d.w_rho, p.b_mu, d.b_rho, B, net->n_in[l], no);
                 if (l + 1 < L) {
                     for (size_t i = 0; i < B * no; i++)
                         net->in[l + 1][i] = net->z[l][i] > 0 ? net->z[l][i] : 0.0f;
@@ -680,9 +593,9 @@ struct bnn_model *train_net_to_model(const struct train_net *net, const float *p
         memcpy(ly->w_mu, p, nw * sizeof(float));
         memcpy(ly->b_mu, p + 2 * nw, no * sizeof(float));
         for (size_t i = 0; i < nw; i++)
-            ly->w_sigma[i] = softplusf(p[nw + i]);
+            ly->w_sigma[i] = bayes_dense_softplus(p[nw + i]);
         for (size_t i = 0; i < no; i++)
-            ly->b_sigma[i] = softplusf(p[2 * nw + no + i]);
+            ly->b_sigma[i] = bayes_dense_softplus(p[2 * nw + no + i]);
     }
     bnn_model_update_var(m);
     return m;
@@ -742,9 +655,9 @@ static int fill_metadata(struct bnn_model *m, const struct train_config *c, cons
     return rc ? BNN_E_NOMEM : BNN_OK;
 }
 
-int train_run(struct bnn_model **out, struct train_result *res, const struct train_config *c, const size_t *dims,
-              size_t n_layers, const struct idx_images *images, const struct idx_labels *labels, train_epoch_fn cb,
-              void *ctx, char err[BNN_ERR_LEN])
+int train_run(struct bnn_model **out, struct train_result *res, const struct train_config *c,
+              const size_t *dims, size_t n_layers, const struct idx_images *images,
+              const struct idx_labels *labels, train_epoch_fn cb, void *ctx, char err[BNN_ERR_LEN])
 {
     *out = NULL;
     memset(res, 0, sizeof *res);
@@ -763,7 +676,8 @@ int train_run(struct bnn_model **out, struct train_result *res, const struct tra
     }
     for (size_t i = 0; i < labels->n; i++) {
         if (labels->labels[i] >= dims[n_layers]) {
-            snprintf(err, BNN_ERR_LEN, "label %zu is %u, expected < %zu", i, labels->labels[i], dims[n_layers]);
+            snprintf(err, BNN_ERR_LEN, "label %zu is %u, expected < %zu", i, labels->labels[i],
+                     dims[n_layers]);
             return BNN_E_INVALID;
         }
     }
@@ -829,8 +743,9 @@ int train_run(struct bnn_model **out, struct train_result *res, const struct tra
             size_t hit = 0;
             double nll = train_forward(net, x, y, B, &hit);
             if (!isfinite(nll)) {
-                snprintf(err, BNN_ERR_LEN, "training diverged at epoch %zu step %zu: NLL %g (try a smaller --lr)",
-                         epoch + 1, s + 1, nll);
+                snprintf(err, BNN_ERR_LEN,
+                         "training diverged at epoch %zu step %zu: NLL %g (try a smaller --lr)", epoch + 1,
+                         s + 1, nll);
                 rc = BNN_E_INTERNAL;
                 openblas_set_num_threads(blas_threads);
                 goto fail;
@@ -853,7 +768,8 @@ int train_run(struct bnn_model **out, struct train_result *res, const struct tra
         e.train_acc = (double)hits / (double)n_train;
         train_evaluate(net, val_px, val_lb, c->val_count, c->val_samples, c->seed, &e.val_acc, &e.val_nll);
         /* best = highest validation accuracy, ties to the lower NLL */
-        if (e.val_acc > res->best_val_acc || (e.val_acc == res->best_val_acc && e.val_nll < res->best_val_nll)) {
+        if (e.val_acc > res->best_val_acc ||
+            (e.val_acc == res->best_val_acc && e.val_nll < res->best_val_nll)) {
             e.best = 1;
             res->best_val_acc = e.val_acc;
             res->best_val_nll = e.val_nll;
