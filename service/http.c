@@ -1,12 +1,13 @@
 /* http.c - see http.h.
  *
  * A request's life: the first access-handler call allocates its state
- * (struct http_request, freed in the completion callback) and rejects what
- * can be rejected from the headers alone (413, 415, 503, bad parameters).
- * Body calls append to our own capped buffer or feed the post processor.
- * The final call parses the body, queues a job and suspends the connection;
- * a worker decodes, preprocesses and predicts, stores the response and
- * resumes; the handler, called again, queues that response.
+ * (struct http_request, freed in the completion callback), routes it and
+ * rejects what can be rejected from the headers alone (404, 405, 503; for a
+ * prediction predict_begin adds 413, 415, a full queue, bad parameters).
+ * GET, HEAD and OPTIONS are answered on the second call. A prediction's body
+ * goes to predict_body; the final call parses it, counts the job in
+ * in_jobs and lets predict_enqueue suspend the connection; once a worker
+ * has resumed it, the handler, called again, queues the job's answer.
  */
 #include "http.h"
 
@@ -29,15 +30,14 @@
 
 #include "api.h"
 #include "infer.h"
+#include "predict.h"
 
 #define MAX_ORIGINS 16
 #define STATIC_MAX_BYTES (16u << 20)
-#define POST_BUFFER 16384
 
 struct http_server {
     struct MHD_Daemon *daemon;
     const struct cfg *cfg;
-    const struct bnn_model *model;
     struct pool *pool;
     struct metrics *metrics;
     struct log *log;
@@ -54,6 +54,7 @@ struct http_server {
     _Atomic unsigned in_jobs; /* requests that were queued and have not completed yet */
     _Atomic uint64_t next_id;
     uint64_t id_key;
+    struct predict_deps predict; /* what prediction requests borrow */
 };
 
 struct http_request;
@@ -86,28 +87,10 @@ struct http_request {
     unsigned status;  /* what we queued, for the access log */
     size_t bytes;
 
-    /* body */
-    int batch;
-    enum api_body_kind kind;
-    char *body;
-    size_t body_len, body_cap;
-    size_t received; /* body bytes seen, kept or not */
-    int too_large;
-    struct MHD_PostProcessor *pp;
-    struct api_multipart mp;
-    int mp_failed;
-    struct api_params params;
-    struct api_images images;
+    size_t received; /* body bytes of a GET, discarded */
 
-    /* job: filled by the worker before it resumes the connection */
-    double t_enqueue;
-    unsigned samples_run;
-    unsigned job_status;
-    char *job_body;
-    size_t job_len;
-    int job_retry;
-    _Atomic int job_done;
-    int had_job;
+    struct predict *job; /* POST /predict[/batch] only, else NULL */
+    int had_job;         /* counted in srv->in_jobs */
 };
 
 static double now_ms(void)
@@ -350,268 +333,39 @@ static enum MHD_Result h_static(struct http_request *r, const char *d, size_t *s
     return respond(r, 200, buf, len, type, cache, 0, NULL);
 }
 
-/* --- prediction ------------------------------------------------------------------ */
+/* --- prediction: see predict.h ---------------------------------------------------- */
 
-static uint64_t random_seed(void)
-{
-    uint64_t v = 0;
-    if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
-        /* No entropy source: a clock-derived seed is still a valid seed. */
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        v = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
-    }
-    return v & API_SEED_MAX;
-}
-
-/* Stores the response for the handler and resumes the connection. The
- * release store on job_done pairs with the handler's acquire load. */
-static void job_finish(struct http_request *r, unsigned status, char *body, size_t len, int retry)
-{
-    r->job_status = status;
-    r->job_body = body;
-    r->job_len = len;
-    r->job_retry = retry;
-    atomic_store_explicit(&r->job_done, 1, memory_order_release);
-    MHD_resume_connection(r->conn);
-}
-
-static void job_fail(struct http_request *r, const struct api_error *e)
-{
-    unsigned status;
-    char *body = api_error_body(e, r->srv->cfg->overload_status, &status);
-    job_finish(r, status, body, body ? strlen(body) : 0, wants_retry(e->code));
-}
-
-static int job_run(void *job, void *ctx)
-{
-    struct http_request *r = job;
-    struct http_server *srv = r->srv;
-    struct bnn_workspace *ws = ctx;
-    double queue_ms = now_ms() - r->t_enqueue;
-    struct api_error e = {0};
-    if (queue_ms > (double)srv->cfg->job_timeout_ms) {
-        metrics_add_timed_out(srv->metrics);
-        api_fail(&e, API_E_TIMEOUT, "job waited %.0f ms in the queue, over job_timeout_ms = %u; not computed",
-                 queue_ms, srv->cfg->job_timeout_ms);
-        job_fail(r, &e);
-        return 0;
-    }
-    json_t *results = r->batch ? json_array() : NULL;
-    json_t *one = NULL;
-    int rc = 0;
-    for (size_t i = 0; i < r->images.n; i++) {
-        uint64_t seed = (r->params.set & API_SET_SEED) ? r->params.seed : random_seed();
-        json_t *res;
-        rc = api_predict_png(&res, r->images.items[i].data, r->images.items[i].len, &r->params, seed,
-                             i == 0 ? queue_ms : 0.0, srv->cfg, srv->model, ws, &e);
-        if (rc != 0) {
-            if (r->batch) {
-                char msg[API_MSG_LEN];
-                snprintf(msg, sizeof msg, "images[%zu]: %.200s", i, e.message);
-                memcpy(e.message, msg, sizeof msg);
-            }
-            break;
-        }
-        r->samples_run += r->params.samples;
-        if (r->batch)
-            json_array_append_new(results, res);
-        else
-            one = res;
-    }
-    metrics_add_samples(srv->metrics, r->samples_run);
-    if (rc != 0) {
-        json_decref(results);
-        if (e.code == API_E_INTERNAL)
-            log_msg(srv->log, LOG_ERROR, "request %s: %s", r->request_id, e.message);
-        job_fail(r, &e);
-        return e.code == API_E_INTERNAL ? -1 : 0;
-    }
-    json_t *doc = r->batch ? json_pack("{s:o}", "results", results) : one;
-    size_t len = 0;
-    char *body = doc ? api_dump(doc, &len) : NULL;
-    json_decref(doc);
-    if (!body) {
-        api_fail(&e, API_E_INTERNAL, "out of memory encoding the response");
-        job_fail(r, &e);
-        return -1;
-    }
-    job_finish(r, 200, body, len, 0);
-    return 0;
-}
-
-/* Cancelled at shutdown: the drain time ran out before a worker took it. */
-static void job_cancel(void *job)
-{
-    struct http_request *r = job;
-    struct api_error e;
-    api_fail(&e, API_E_DRAINING, "server shutting down: the job was not started within drain_timeout = %u s",
-             r->srv->cfg->drain_timeout);
-    job_fail(r, &e);
-}
-
-static enum MHD_Result query_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
-{
-    (void)kind;
-    struct http_request *r = cls;
-    struct api_error *e = &r->mp.err;
-    if (e->code != API_OK)
-        return MHD_NO;
-    api_param_set(&r->params, r->srv->cfg, key, value, e);
-    return e->code == API_OK ? MHD_YES : MHD_NO;
-}
-
-static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
-                                  const char *content_type, const char *transfer_encoding, const char *data,
-                                  uint64_t off, size_t size)
-{
-    (void)kind, (void)content_type, (void)transfer_encoding;
-    struct http_request *r = cls;
-    if (api_multipart_field(&r->mp, key, filename, off, data, size) != 0) {
-        r->mp_failed = 1;
-        return MHD_NO;
-    }
-    return MHD_YES;
-}
-
-/* First call of a POST /predict[/batch]: everything the headers decide. */
-static enum MHD_Result predict_begin(struct http_request *r)
+/* First call of a POST /predict[/batch]: readiness here, the rest of what the
+ * headers decide in predict_begin. */
+static enum MHD_Result h_predict_begin(struct http_request *r)
 {
     struct http_server *srv = r->srv;
-    const struct cfg *c = srv->cfg;
-    r->batch = r->route->metric == METRICS_ROUTE_PREDICT_BATCH;
     if (atomic_load(&srv->state) != HTTP_READY)
         return fail(r, API_E_DRAINING, "server is %s; retry later",
                     atomic_load(&srv->state) == HTTP_DRAINING ? "shutting down" : "starting");
-    const char *cl = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(cl, &end, 10);
-        if (!errno && end != cl && n > c->max_body_bytes)
-            return fail(r, API_E_BODY_TOO_LARGE, "body of %llu bytes is over max_body_bytes = %zu", n,
-                        c->max_body_bytes);
-    }
-    const char *ct = MHD_lookup_connection_value(r->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    r->kind = api_body_kind(ct);
-    if (r->kind == API_BODY_NONE || (r->batch && r->kind == API_BODY_PNG))
-        return fail(r, API_E_UNSUPPORTED_MEDIA_TYPE, "Content-Type '%.80s' is not supported here; send %s",
-                    ct ? ct : "(none)",
-                    r->batch ? "application/json or multipart/form-data"
-                             : "image/png, multipart/form-data or application/json");
-    if (pool_queued(srv->pool) >= pool_capacity(srv->pool)) {
-        metrics_add_rejected(srv->metrics);
-        return fail(r, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s",
-                    pool_capacity(srv->pool), c->retry_after);
-    }
-    api_params_init(&r->params, c);
-    MHD_get_connection_values(r->conn, MHD_GET_ARGUMENT_KIND, query_param, r);
-    if (r->mp.err.code != API_OK)
-        return respond_error(r, &r->mp.err);
-    if (r->kind == API_BODY_MULTIPART) {
-        api_multipart_init(&r->mp, &r->images, &r->params, c, r->batch);
-        r->pp = MHD_create_post_processor(r->conn, POST_BUFFER, post_field, r);
-        if (!r->pp)
-            return fail(r, API_E_INVALID_REQUEST, "multipart/form-data without a usable boundary");
-    }
+    struct api_error e = {0};
+    int batch = r->route->metric == METRICS_ROUTE_PREDICT_BATCH;
+    r->job = predict_begin(&srv->predict, r->conn, r->request_id, batch, &e);
+    if (!r->job)
+        return respond_error(r, &e);
     return MHD_YES;
 }
 
-static void body_append(struct http_request *r, const char *data, size_t size)
-{
-    size_t max = r->srv->cfg->max_body_bytes;
-    if (r->too_large || r->body_len + size > max) {
-        /* Over the cap mid-stream (chunked): drop what we have, keep reading
-         * and discarding, answer 413 at the end. */
-        r->too_large = 1;
-        free(r->body);
-        r->body = NULL;
-        r->body_len = r->body_cap = 0;
-        return;
-    }
-    if (r->body_len + size > r->body_cap) {
-        size_t cap = r->body_cap ? r->body_cap : 16384;
-        while (cap < r->body_len + size)
-            cap *= 2;
-        if (cap > max)
-            cap = max;
-        char *b = realloc(r->body, cap);
-        if (!b) {
-            r->too_large = 1; /* answered as internal below */
-            free(r->body);
-            r->body = NULL;
-            r->body_len = r->body_cap = 0;
-            r->mp.err.code = API_E_INTERNAL;
-            return;
-        }
-        r->body = b;
-        r->body_cap = cap;
-    }
-    memcpy(r->body + r->body_len, data, size);
-    r->body_len += size;
-}
-
 /* Final call: the whole body is here; parse it and queue the job. */
-static enum MHD_Result predict_submit(struct http_request *r)
+static enum MHD_Result h_predict_submit(struct http_request *r)
 {
     struct http_server *srv = r->srv;
-    const struct cfg *c = srv->cfg;
     struct api_error e = {0};
-    if (r->too_large) {
-        if (r->mp.err.code == API_E_INTERNAL)
-            return fail(r, API_E_INTERNAL, "out of memory reading the body");
-        return fail(r, API_E_BODY_TOO_LARGE, "body is over max_body_bytes = %zu", c->max_body_bytes);
-    }
-    switch (r->kind) {
-    case API_BODY_PNG:
-        if (r->body_len == 0)
-            return fail(r, API_E_INVALID_PNG, "empty body: expected PNG bytes");
-        if (api_images_push(&r->images, NULL, 0) != 0)
-            return fail(r, API_E_INTERNAL, "out of memory");
-        r->images.items[0].data = (uint8_t *)r->body; /* ownership moves to images */
-        r->images.items[0].len = r->body_len;
-        r->body = NULL;
-        r->body_len = r->body_cap = 0;
-        break;
-    case API_BODY_JSON:
-        if (api_parse_json(&r->params, &r->images, r->body ? r->body : "", r->body_len, r->batch, c, &e) != 0)
-            return respond_error(r, &e);
-        break;
-    case API_BODY_MULTIPART:
-        if (r->mp_failed) {
-            if (r->mp.err.code == API_OK)
-                api_fail(&r->mp.err, API_E_INVALID_REQUEST, "malformed multipart/form-data body");
-            return respond_error(r, &r->mp.err);
-        }
-        if (api_multipart_finish(&r->mp) != 0)
-            return respond_error(r, &r->mp.err);
-        break;
-    default:
-        return fail(r, API_E_INTERNAL, "unexpected body kind %d", (int)r->kind);
-    }
-    free(r->body);
-    r->body = NULL;
-
+    if (predict_parse(r->job, &e) != 0)
+        return respond_error(r, &e);
     if (atomic_load(&srv->state) != HTTP_READY || !pool_accepting(srv->pool))
         return fail(r, API_E_DRAINING, "server is shutting down; retry later");
-    /* Suspend before the job can possibly finish: resuming a connection that
-     * is not suspended is undefined in libmicrohttpd. */
+    /* Counted before the job can possibly finish, uncounted on completion:
+     * http_free waits for this to reach zero. */
     atomic_fetch_add(&srv->in_jobs, 1);
     r->phase = PH_QUEUED;
     r->had_job = 1;
-    r->t_enqueue = now_ms();
-    MHD_suspend_connection(r->conn);
-    int rc = pool_submit(srv->pool, r, job_run, job_cancel);
-    if (rc != POOL_OK) {
-        if (rc == POOL_E_FULL) {
-            metrics_add_rejected(srv->metrics);
-            api_fail(&e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s",
-                     pool_capacity(srv->pool), c->retry_after);
-        } else {
-            api_fail(&e, API_E_DRAINING, "server is shutting down; retry later");
-        }
-        job_fail(r, &e);
-    }
+    predict_enqueue(r->job);
     return MHD_YES;
 }
 
@@ -619,30 +373,19 @@ static enum MHD_Result h_predict(struct http_request *r, const char *data, size_
 {
     if (r->phase == PH_QUEUED) {
         /* Called again after the worker resumed us. */
-        if (!atomic_load_explicit(&r->job_done, memory_order_acquire))
+        struct predict_answer a;
+        if (!predict_take_answer(r->job, &a))
             return MHD_YES; /* spurious: still waiting */
-        char *body = r->job_body;
-        r->job_body = NULL;
-        if (!body)
+        if (!a.body)
             return fail(r, API_E_INTERNAL, "out of memory encoding the response");
-        return respond(r, r->job_status, body, r->job_len, "application/json", NULL, r->job_retry, NULL);
+        return respond(r, a.status, a.body, a.len, "application/json", NULL, wants_retry(a.code), NULL);
     }
     if (*size > 0) {
-        /* Every body byte counts against max_body_bytes, multipart framing
-         * included, so no form of upload can stream without bound. */
-        r->received += *size;
-        if (r->received > r->srv->cfg->max_body_bytes)
-            r->too_large = 1;
-        if (r->pp) {
-            if (!r->too_large && !r->mp_failed && MHD_post_process(r->pp, data, *size) != MHD_YES)
-                r->mp_failed = 1;
-        } else {
-            body_append(r, data, *size);
-        }
+        predict_body(r->job, data, *size);
         *size = 0;
         return MHD_YES;
     }
-    return predict_submit(r);
+    return h_predict_submit(r);
 }
 
 /* --- routing ------------------------------------------------------------------------ */
@@ -798,7 +541,7 @@ static enum MHD_Result dispatch(struct http_request *r, const char *data, size_t
         return r->route->get(r, data, size);
     if (is_post && r->route->post) {
         r->phase = PH_BODY;
-        return predict_begin(r);
+        return h_predict_begin(r);
     }
     return fail(r, API_E_METHOD_NOT_ALLOWED, "%.16s is not allowed on %.200s; allowed: %s", method, url,
                 r->route->allow);
@@ -826,15 +569,12 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                                            : sizeof(struct sockaddr_in),
                     remote, sizeof remote, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
     }
-    struct log_access a = {r->method, r->path, status, r->bytes, ms, r->request_id, r->samples_run, remote};
+    struct log_access a = {
+        r->method, r->path, status, r->bytes, ms, r->request_id, predict_samples_run(r->job), remote};
     log_access(srv->log, &a);
     if (r->had_job)
         atomic_fetch_sub(&srv->in_jobs, 1);
-    if (r->pp)
-        MHD_destroy_post_processor(r->pp);
-    api_images_free(&r->images);
-    free(r->body);
-    free(r->job_body);
+    predict_free(r->job);
     free(r);
     *con_cls = NULL;
 }
@@ -917,7 +657,7 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
         return NULL;
     }
     srv->cfg = deps->cfg;
-    srv->model = deps->model;
+    srv->predict = (struct predict_deps){deps->cfg, deps->model, deps->pool, deps->metrics, deps->log};
     srv->pool = deps->pool;
     srv->metrics = deps->metrics;
     srv->log = deps->log;

@@ -1,11 +1,9 @@
-/* http.h - the daemon's HTTP side on libmicrohttpd: routing table, handlers,
- * early rejection, body accumulation, and the suspend / compute / resume
- * cycle that keeps inference off the event loop.
- *
- * Invariant: a connection is suspended only while its job is in the pool,
- * and every job ends (run or cancel) by storing a response and resuming the
- * connection, so after pool_shutdown no connection stays suspended.
- * The server borrows everything in struct http_deps until http_free.
+/* http.h - the daemon's HTTP side on libmicrohttpd: routes, per-request
+ * state, CORS, static files, probes, metrics, /v1/model, start and stop;
+ * POST /predict[/batch] is handed to predict.h.
+ * Invariant: a request whose job was queued is counted until it completes;
+ * http_free waits for the count to reach zero before stopping libmicrohttpd.
+ * Ownership: the server borrows everything in struct http_deps until http_free.
  */
 #ifndef BNN_HTTP_H
 #define BNN_HTTP_H
@@ -25,7 +23,7 @@ enum http_state { HTTP_STARTING = 0, HTTP_READY = 1, HTTP_DRAINING = 2 };
 struct http_deps {
     const struct cfg *cfg;
     const struct bnn_model *model;
-    struct pool *pool; /* jobs are submitted with http's run/cancel */
+    struct pool *pool; /* prediction jobs are submitted by predict.c */
     struct metrics *metrics;
     struct log *log;
     const char *openapi; /* the spec's text, or NULL (404) */
@@ -54,7 +52,8 @@ void http_quiesce(struct http_server *s);
  * connection to take its response, then stops the daemon and frees. */
 void http_free(struct http_server *s, double wait_seconds);
 
-/* Worker context for the pool: a bnn_workspace for the model (cls). */
+/* Worker context for the pool: a bnn_workspace for the model (cls), which
+ * predict.c's jobs compute with. */
 void *http_worker_new(void *model);
 void http_worker_free(void *ctx);
 
