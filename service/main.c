@@ -335,12 +335,14 @@ int main(int argc, char **argv)
      * in a library constructor, before main can block anything, and a
      * process-directed signal delivered to one of them would take the
      * default action and kill the daemon mid-drain. Threads we create
-     * inherit the mask blocked here; the main thread unblocks it below. */
+     * inherit the mask blocked here; the main thread waits for the signals
+     * with sigtimedwait below. */
     if (pipe(sig_pipe) != 0) {
         fprintf(stderr, "bnn-serve: error: pipe: %s\n", strerror(errno));
         goto done;
     }
     fcntl(sig_pipe[0], F_SETFD, FD_CLOEXEC);
+    fcntl(sig_pipe[0], F_SETFL, O_NONBLOCK);
     fcntl(sig_pipe[1], F_SETFD, FD_CLOEXEC);
     signal_pipe_wr = sig_pipe[1];
     struct sigaction sa;
@@ -399,10 +401,21 @@ int main(int argc, char **argv)
     log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters), %u workers", http_port(srv),
             cfg.model, arch, bnn_model_param_count(model), pool_threads(pool));
 
-    pthread_sigmask(SIG_UNBLOCK, &sigs, NULL);
-    unsigned char sig = 0;
-    while (read(sig_pipe[0], &sig, 1) < 0 && errno == EINTR)
-        ;
+    /* Wait in sigtimedwait: while the main thread waits there the kernel
+     * hands it a process-directed SIGTERM first (and ThreadSanitizer, which
+     * defers handlers until a thread calls into libc, sees it at once). A
+     * signal that lands on another thread between waits went through the
+     * handler into the pipe, polled every tick. */
+    int sig = 0;
+    const struct timespec tick = {0, 100 * 1000 * 1000};
+    while (!sig) {
+        int s = sigtimedwait(&sigs, NULL, &tick);
+        unsigned char b;
+        if (s > 0)
+            sig = s;
+        else if (read(sig_pipe[0], &b, 1) == 1)
+            sig = b;
+    }
     log_msg(lg, LOG_INFO, "%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
             cfg.drain_timeout);
     http_set_state(srv, HTTP_DRAINING);
