@@ -55,6 +55,7 @@ struct http_server {
     _Atomic uint64_t next_id;
     uint64_t id_key;
     struct predict_deps predict; /* what prediction requests borrow */
+    atomic_uint jobs_run;        /* for predict.fail_every_nth */
 };
 
 struct http_request;
@@ -657,7 +658,9 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
         return NULL;
     }
     srv->cfg = deps->cfg;
-    srv->predict = (struct predict_deps){deps->cfg, deps->model, deps->pool, deps->metrics, deps->log};
+    atomic_init(&srv->jobs_run, 0);
+    srv->predict = (struct predict_deps){deps->cfg, deps->model,          deps->pool,    deps->metrics,
+                                         deps->log, deps->fail_every_nth, &srv->jobs_run};
     srv->pool = deps->pool;
     srv->metrics = deps->metrics;
     srv->log = deps->log;

@@ -28,7 +28,8 @@ struct http_deps {
     struct log *log;
     const char *openapi; /* the spec's text, or NULL (404) */
     size_t openapi_len;
-    const char *version; /* bnn-serve version for /v1/model */
+    const char *version;     /* bnn-serve version for /v1/model */
+    unsigned fail_every_nth; /* test-only fault injection, see predict.h */
 };
 
 struct http_server;

@@ -386,7 +386,15 @@ int main(int argc, char **argv)
                 "openapi.yaml not found near web_root %s or in the working directory; "
                 "GET /openapi.yaml will answer 404",
                 cfg.web_root);
-    struct http_deps deps = {&cfg, model, pool, metrics, lg, openapi, openapi_len, BNN_SERVE_VERSION};
+    /* Test-only: BNN_FAULT_EVERY_NTH_JOB=n makes every nth prediction job
+     * fail as an internal error (tests/integration/test_faults.py). */
+    const char *fault = getenv("BNN_FAULT_EVERY_NTH_JOB");
+    unsigned fail_every_nth = fault ? (unsigned)strtoul(fault, NULL, 10) : 0;
+    if (fail_every_nth)
+        log_msg(lg, LOG_WARN, "fault injection: every %u-th prediction job fails (BNN_FAULT_EVERY_NTH_JOB)",
+                fail_every_nth);
+    struct http_deps deps = {&cfg,          model, pool, metrics, lg, openapi, openapi_len, BNN_SERVE_VERSION,
+                             fail_every_nth};
     srv = http_start(&deps, listen_fd, herr);
     if (!srv) {
         fprintf(stderr, "bnn-serve: error: %s\n", herr);

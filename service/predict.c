@@ -101,6 +101,12 @@ static int job_run(void *job, void *ctx)
         job_fail(p, &e);
         return 0;
     }
+    if (d->fail_every_nth && (atomic_fetch_add(d->jobs_run, 1) + 1) % d->fail_every_nth == 0) {
+        api_fail(&e, API_E_INTERNAL, "injected fault (BNN_FAULT_EVERY_NTH_JOB=%u)", d->fail_every_nth);
+        log_msg(d->log, LOG_ERROR, "request %s: %s", p->request_id, e.message);
+        job_fail(p, &e);
+        return -1;
+    }
     json_t *results = p->batch ? json_array() : NULL;
     json_t *one = NULL;
     int rc = 0;

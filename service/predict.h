@@ -9,6 +9,7 @@
 #ifndef BNN_PREDICT_H
 #define BNN_PREDICT_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 
 #include "api.h"
@@ -26,6 +27,12 @@ struct predict_deps {
     struct pool *pool; /* the worker contexts are bnn_workspaces for model */
     struct metrics *metrics;
     struct log *log;
+    /* Fault injection for the integration tests (SQLite-style): when
+     * fail_every_nth > 0, every nth job fails as an internal error (500) so
+     * that path runs on the real daemon. main sets it from the environment
+     * variable BNN_FAULT_EVERY_NTH_JOB; 0 (off) otherwise. */
+    unsigned fail_every_nth;
+    atomic_uint *jobs_run; /* counter for fail_every_nth, owned by http.c */
 };
 
 /* What the job left for the event loop. code is API_OK for a 200; body is
