@@ -249,3 +249,20 @@ const char *bnn_status_name(int status)
         return "unknown";
     }
 }
+
+void bnn_err_prefix(char err[BNN_ERR_LEN], const char *prefix)
+{
+    /* Built by hand: snprintf into err from a copy of err trips
+     * -Wformat-truncation, and truncating the tail is what we want. */
+    char tmp[BNN_ERR_LEN];
+    size_t pl = strlen(prefix), el = strnlen(err, BNN_ERR_LEN - 1), used = 0;
+    memcpy(tmp, err, el);
+    tmp[el] = '\0';
+    for (size_t i = 0; i < pl && used < BNN_ERR_LEN - 1; i++)
+        err[used++] = prefix[i];
+    for (const char *s = ": "; *s && used < BNN_ERR_LEN - 1; s++)
+        err[used++] = *s;
+    for (size_t i = 0; i < el && used < BNN_ERR_LEN - 1; i++)
+        err[used++] = tmp[i];
+    err[used] = '\0';
+}

@@ -83,6 +83,10 @@ int bnn_meta_set(struct bnn_model *m, const char *key, const char *value);
 /* "784-784-256-256-10" into buf; returns buf. */
 char *bnn_model_arch(const struct bnn_model *m, char *buf, size_t len);
 
+/* Rewrites err as "prefix: err", truncating the tail to fit BNN_ERR_LEN
+ * (parsers' messages do not know the file they came from). */
+void bnn_err_prefix(char err[BNN_ERR_LEN], const char *prefix);
+
 /* Human-readable name of a status code. */
 const char *bnn_status_name(int status);
 

@@ -182,25 +182,6 @@ int idx_labels_parse(struct idx_labels *out, const uint8_t *buf, size_t len, cha
     return BNN_OK;
 }
 
-/* Prefixes err with the path (parse messages do not know it). */
-static void prefix_path(char err[BNN_ERR_LEN], const char *path)
-{
-    /* Built by hand: snprintf into err from a copy of err trips
-     * -Wformat-truncation, and truncating the tail is what we want. */
-    char tmp[BNN_ERR_LEN];
-    size_t pl = strlen(path), el = strnlen(err, BNN_ERR_LEN - 1);
-    memcpy(tmp, err, el);
-    tmp[el] = '\0';
-    size_t used = 0;
-    for (size_t i = 0; i < pl && used < BNN_ERR_LEN - 1; i++)
-        err[used++] = path[i];
-    for (const char *s = ": "; *s && used < BNN_ERR_LEN - 1; s++)
-        err[used++] = *s;
-    for (size_t i = 0; i < el && used < BNN_ERR_LEN - 1; i++)
-        err[used++] = tmp[i];
-    err[used] = '\0';
-}
-
 static int load_images(struct idx_images *out, const char *path, int gz, char err[BNN_ERR_LEN])
 {
     memset(out, 0, sizeof *out);
@@ -212,7 +193,7 @@ static int load_images(struct idx_images *out, const char *path, int gz, char er
     rc = idx_images_parse(out, buf, len, err);
     free(buf);
     if (rc != BNN_OK)
-        prefix_path(err, path);
+        bnn_err_prefix(err, path);
     return rc;
 }
 
@@ -227,7 +208,7 @@ static int load_labels(struct idx_labels *out, const char *path, int gz, char er
     rc = idx_labels_parse(out, buf, len, err);
     free(buf);
     if (rc != BNN_OK)
-        prefix_path(err, path);
+        bnn_err_prefix(err, path);
     return rc;
 }
 

@@ -403,21 +403,6 @@ fail:
     return rc;
 }
 
-static void prefix_path(char err[BNN_ERR_LEN], const char *path)
-{
-    char tmp[BNN_ERR_LEN];
-    size_t pl = strlen(path), el = strnlen(err, BNN_ERR_LEN - 1), used = 0;
-    memcpy(tmp, err, el);
-    tmp[el] = '\0';
-    for (size_t i = 0; i < pl && used < BNN_ERR_LEN - 1; i++)
-        err[used++] = path[i];
-    for (const char *s = ": "; *s && used < BNN_ERR_LEN - 1; s++)
-        err[used++] = *s;
-    for (size_t i = 0; i < el && used < BNN_ERR_LEN - 1; i++)
-        err[used++] = tmp[i];
-    err[used] = '\0';
-}
-
 int bnn_weights_load(struct bnn_model **out, const char *path, char err[BNN_ERR_LEN])
 {
     *out = NULL;
@@ -460,7 +445,7 @@ int bnn_weights_load(struct bnn_model **out, const char *path, char err[BNN_ERR_
     int rc = bnn_weights_parse(out, buf, len, err);
     free(buf);
     if (rc != BNN_OK)
-        prefix_path(err, path);
+        bnn_err_prefix(err, path);
     return rc;
 }
 
