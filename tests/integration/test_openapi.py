@@ -612,6 +612,17 @@ class DaemonAgainstSpec(unittest.TestCase):
         self.assertGreater(len(names), 5)
         for name in names:
             self.assertTrue(f"`{name}" in readme, f"README.md does not list metric {name}")
+        # The spec's example and route list are what the daemon emits.
+        with open(SPEC_PATH) as f:
+            spec_text = f.read()
+        routes = set(re.findall(r'route="(\w+)"', text.decode()))
+        self.assertIn("predict", routes)
+        for name, route in re.findall(r'(bnn_\w+)\{route="([^"]*)"', spec_text):
+            self.assertIn(name, names | {n + s for n in names for s in ("_bucket", "_sum", "_count")})
+            self.assertIn(route, routes, f"openapi.yaml's metrics example uses route {route!r}")
+        for route in routes:
+            self.assertIn(route, spec_text.split("/metrics:")[1].split("/v1/model:")[0],
+                          f"openapi.yaml's /metrics does not list route {route!r}")
         _, model = self.check("GET", "/v1/model", 200)
         if self.shipped:
             self.assertEqual(model["parameters"], 1769524)
