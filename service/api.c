@@ -1,5 +1,6 @@
 /* api.c - see api.h. */
 #include "api.h"
+#include "timing.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -573,13 +574,6 @@ int api_multipart_finish(struct api_multipart *mp)
 
 /* --- the prediction job ------------------------------------------------------ */
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* jansson refuses NaN and infinities; a statistic that is not finite would
  * be a bug upstream, shown as null rather than a broken document. */
 static json_t *real_or_null(double v)
@@ -613,7 +607,7 @@ int api_predict_png(json_t **out, const uint8_t *png, size_t len, const struct a
     *out = NULL;
     struct api_timing t = {0, queue_ms, 0};
     char err[IMG_ERR_LEN > BNN_ERR_LEN ? IMG_ERR_LEN : BNN_ERR_LEN];
-    double t0 = now_ms();
+    double t0 = timing_now_ms();
     struct img_gray gray;
     int rc = img_decode_png(&gray, png, len, c->max_image_side, err);
     if (rc != IMG_OK) {
@@ -627,14 +621,14 @@ int api_predict_png(json_t **out, const uint8_t *png, size_t len, const struct a
     img_gray_free(&gray);
     char prep[64];
     prep_describe(flags, prep, sizeof prep);
-    double t1 = now_ms();
+    double t1 = timing_now_ms();
     t.decode_ms = t1 - t0;
 
     struct bnn_prediction pr;
     rc = bnn_predict(&pr, ws, m, image, p->samples, seed, p->interval, p->mode, err);
     if (rc != BNN_OK)
         return api_fail(e, API_E_INTERNAL, "prediction failed: %s", err);
-    t.compute_ms = now_ms() - t1;
+    t.compute_ms = timing_now_ms() - t1;
     *out = api_prediction_json(&pr, p, seed, prep, &t, c->uncertain_threshold);
     if (!*out)
         return api_fail(e, API_E_INTERNAL, "out of memory building the response");

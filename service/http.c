@@ -10,6 +10,7 @@
  * has resumed it, the handler, called again, queues the job's answer.
  */
 #include "http.h"
+#include "timing.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -93,13 +94,6 @@ struct http_request {
     struct predict *job; /* POST /predict[/batch] only, else NULL */
     int had_job;         /* counted in srv->in_jobs */
 };
-
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
 
 /* --- responses ------------------------------------------------------------ */
 
@@ -502,7 +496,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     *con_cls = r;
     r->srv = srv;
     r->conn = conn;
-    r->t_start = now_ms();
+    r->t_start = timing_now_ms();
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
     request_id(r);
@@ -556,7 +550,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct http_request *r = *con_cls;
     if (!r)
         return;
-    double ms = now_ms() - r->t_start;
+    double ms = timing_now_ms() - r->t_start;
     unsigned status = toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? r->status : (r->status ? r->status : 499);
     metrics_observe_request(srv->metrics, r->metric, status, ms / 1e3);
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && toe != MHD_REQUEST_TERMINATED_DAEMON_SHUTDOWN)
@@ -752,8 +746,8 @@ void http_free(struct http_server *s, double wait_seconds)
     /* libmicrohttpd 0.9.75 panics when stopped with suspended connections,
      * and stopping closes connections whose answer is still being sent:
      * wait until every request that had a job has completed. */
-    double deadline = now_ms() + wait_seconds * 1e3;
-    while (atomic_load(&s->in_jobs) > 0 && now_ms() < deadline) {
+    double deadline = timing_now_ms() + wait_seconds * 1e3;
+    while (atomic_load(&s->in_jobs) > 0 && timing_now_ms() < deadline) {
         struct timespec ts = {0, 5 * 1000 * 1000};
         nanosleep(&ts, NULL);
     }

@@ -8,6 +8,7 @@
  * takes the answer with predict_take_answer and queues it.
  */
 #include "predict.h"
+#include "timing.h"
 
 #include <errno.h>
 #include <microhttpd.h>
@@ -47,13 +48,6 @@ struct predict {
     _Atomic int job_done;
 };
 
-static double now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
-}
-
 /* --- the job (worker side) ------------------------------------------------------ */
 
 static uint64_t random_seed(void)
@@ -92,7 +86,7 @@ static int job_run(void *job, void *ctx)
     struct predict *p = job;
     const struct predict_deps *d = p->deps;
     struct bnn_workspace *ws = ctx;
-    double queue_ms = now_ms() - p->t_enqueue;
+    double queue_ms = timing_now_ms() - p->t_enqueue;
     struct api_error e = {0};
     if (queue_ms > (double)d->cfg->job_timeout_ms) {
         metrics_add_timed_out(d->metrics);
@@ -350,7 +344,7 @@ void predict_enqueue(struct predict *p)
     const struct predict_deps *d = p->deps;
     /* Suspend before the job can possibly finish: resuming a connection that
      * is not suspended is undefined in libmicrohttpd. */
-    p->t_enqueue = now_ms();
+    p->t_enqueue = timing_now_ms();
     MHD_suspend_connection(p->conn);
     int rc = pool_submit(d->pool, p, job_run, job_cancel);
     if (rc != POOL_OK) {
