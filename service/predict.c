@@ -33,8 +33,9 @@ struct predict {
     enum api_body_kind kind;
     char *body;
     size_t body_len, body_cap;
-    size_t received; /* body bytes seen, kept or not */
-    int too_large;
+    size_t received;   /* body bytes seen, kept or not */
+    int too_large;     /* received passed max_body_bytes: answered 413 */
+    int out_of_memory; /* growing the raw body failed: answered 500 */
     struct MHD_PostProcessor *pp;
     struct api_multipart mp;
     int mp_failed;
@@ -154,6 +155,14 @@ static void job_cancel(void *job)
     job_fail(p, &e);
 }
 
+/* The queue is full: counted, and answered 503 (or 429) with Retry-After. */
+static void fail_overloaded(const struct predict_deps *d, struct api_error *e)
+{
+    metrics_add_rejected(d->metrics);
+    api_fail(e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s", pool_capacity(d->pool),
+             d->cfg->retry_after);
+}
+
 /* --- the request (event-loop side) ------------------------------------------------ */
 
 static enum MHD_Result query_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
@@ -214,9 +223,7 @@ struct predict *predict_begin(const struct predict_deps *deps, struct MHD_Connec
         goto fail;
     }
     if (pool_queued(deps->pool) >= pool_capacity(deps->pool)) {
-        metrics_add_rejected(deps->metrics);
-        api_fail(e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s", pool_capacity(deps->pool),
-                 c->retry_after);
+        fail_overloaded(deps, e);
         goto fail;
     }
     api_params_init(&p->params, c);
@@ -239,19 +246,20 @@ fail:
     return NULL;
 }
 
+/* Drops the raw body kept so far; the rest of the upload is read and
+ * discarded so that the answer can still be sent. */
+static void body_drop(struct predict *p)
+{
+    free(p->body);
+    p->body = NULL;
+    p->body_len = p->body_cap = 0;
+}
+
+/* predict_body has checked the cap: body_len + size <= max_body_bytes. */
 static void body_append(struct predict *p, const char *data, size_t size)
 {
-    size_t max = p->deps->cfg->max_body_bytes;
-    if (p->too_large || p->body_len + size > max) {
-        /* Over the cap mid-stream (chunked): drop what we have, keep reading
-         * and discarding, answer 413 at the end. */
-        p->too_large = 1;
-        free(p->body);
-        p->body = NULL;
-        p->body_len = p->body_cap = 0;
-        return;
-    }
     if (p->body_len + size > p->body_cap) {
+        size_t max = p->deps->cfg->max_body_bytes;
         size_t cap = p->body_cap ? p->body_cap : 16384;
         while (cap < p->body_len + size)
             cap *= 2;
@@ -259,11 +267,8 @@ static void body_append(struct predict *p, const char *data, size_t size)
             cap = max;
         char *b = realloc(p->body, cap);
         if (!b) {
-            p->too_large = 1; /* answered as internal in predict_parse */
-            free(p->body);
-            p->body = NULL;
-            p->body_len = p->body_cap = 0;
-            p->mp.err.code = API_E_INTERNAL;
+            p->out_of_memory = 1;
+            body_drop(p);
             return;
         }
         p->body = b;
@@ -276,12 +281,17 @@ static void body_append(struct predict *p, const char *data, size_t size)
 void predict_body(struct predict *p, const char *data, size_t size)
 {
     /* Every body byte counts against max_body_bytes, multipart framing
-     * included, so no form of upload can stream without bound. */
+     * included, so no form of upload can stream without bound; over the cap
+     * mid-stream (chunked), the rest is discarded and 413 answered at the end. */
     p->received += size;
-    if (p->received > p->deps->cfg->max_body_bytes)
+    if (!p->too_large && p->received > p->deps->cfg->max_body_bytes) {
         p->too_large = 1;
+        body_drop(p);
+    }
+    if (p->too_large || p->out_of_memory)
+        return;
     if (p->pp) {
-        if (!p->too_large && !p->mp_failed && MHD_post_process(p->pp, data, size) != MHD_YES)
+        if (!p->mp_failed && MHD_post_process(p->pp, data, size) != MHD_YES)
             p->mp_failed = 1;
     } else {
         body_append(p, data, size);
@@ -291,11 +301,11 @@ void predict_body(struct predict *p, const char *data, size_t size)
 int predict_parse(struct predict *p, struct api_error *e)
 {
     const struct cfg *c = p->deps->cfg;
+    if (p->out_of_memory) {
+        api_fail(e, API_E_INTERNAL, "out of memory reading the body");
+        return -1;
+    }
     if (p->too_large) {
-        if (p->mp.err.code == API_E_INTERNAL) {
-            api_fail(e, API_E_INTERNAL, "out of memory reading the body");
-            return -1;
-        }
         api_fail(e, API_E_BODY_TOO_LARGE, "body is over max_body_bytes = %zu", c->max_body_bytes);
         return -1;
     }
@@ -350,9 +360,7 @@ void predict_enqueue(struct predict *p)
     if (rc != POOL_OK) {
         struct api_error e = {0};
         if (rc == POOL_E_FULL) {
-            metrics_add_rejected(d->metrics);
-            api_fail(&e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s",
-                     pool_capacity(d->pool), d->cfg->retry_after);
+            fail_overloaded(d, &e);
         } else {
             api_fail(&e, API_E_DRAINING, "server is shutting down; retry later");
         }
