@@ -9,13 +9,13 @@
  */
 #include <cblas.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,18 +40,13 @@ extern char **environ;
 enum { OPT_HELP = 'h', OPT_VERSION = 'V', OPT_CONFIG = 1000, OPT_CHECK, OPT_PROBE, OPT_KEY_BASE = 2000 };
 
 /* The daemon's one mutable global, because a signal handler can reach
- * nothing else: the write end of the self-pipe main() reads to learn of
- * SIGTERM/SIGINT. Set once before the handler is installed. */
-static int signal_pipe_wr = -1;
+ * nothing else: the SIGTERM/SIGINT caught on a thread other than main's
+ * (see the wait loop in main), 0 until then. Lock-free, so async-signal-safe. */
+static atomic_int signal_caught;
 
-/* Async-signal-safe: one write(2), errno preserved. */
 static void on_signal(int sig)
 {
-    int saved = errno;
-    unsigned char b = (unsigned char)sig;
-    ssize_t n = write(signal_pipe_wr, &b, 1);
-    (void)n;
-    errno = saved;
+    atomic_store(&signal_caught, sig);
 }
 
 static void usage(FILE *out)
@@ -317,7 +312,6 @@ int main(int argc, char **argv)
     struct http_server *srv = NULL;
     char *openapi = NULL;
     int listen_fd = -1;
-    int sig_pipe[2] = {-1, -1};
     char berr[BNN_ERR_LEN], perr[POOL_ERR_LEN], herr[HTTP_ERR_LEN];
 
     if (bnn_weights_load(&model, cfg.model, berr) != BNN_OK) {
@@ -330,21 +324,13 @@ int main(int argc, char **argv)
         goto done;
     }
 
-    /* SIGTERM/SIGINT reach the main thread through a self-pipe written by
-     * a handler. sigwait alone is not enough: OpenBLAS starts its threads
-     * in a library constructor, before main can block anything, and a
-     * process-directed signal delivered to one of them would take the
-     * default action and kill the daemon mid-drain. Threads we create
-     * inherit the mask blocked here; the main thread waits for the signals
-     * with sigtimedwait below. */
-    if (pipe(sig_pipe) != 0) {
-        fprintf(stderr, "bnn-serve: error: pipe: %s\n", strerror(errno));
-        goto done;
-    }
-    fcntl(sig_pipe[0], F_SETFD, FD_CLOEXEC);
-    fcntl(sig_pipe[0], F_SETFL, O_NONBLOCK);
-    fcntl(sig_pipe[1], F_SETFD, FD_CLOEXEC);
-    signal_pipe_wr = sig_pipe[1];
+    /* SIGTERM/SIGINT are blocked here, so every thread we create inherits
+     * the mask, and the main thread waits for them with sigtimedwait below.
+     * That alone is not enough: OpenBLAS starts its threads in a library
+     * constructor, before main can block anything, and a process-directed
+     * signal delivered to one of them would take the default action and
+     * kill the daemon mid-drain. The handler turns such a signal into
+     * signal_caught instead. */
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -413,16 +399,12 @@ int main(int argc, char **argv)
      * hands it a process-directed SIGTERM first (and ThreadSanitizer, which
      * defers handlers until a thread calls into libc, sees it at once). A
      * signal that lands on another thread between waits went through the
-     * handler into the pipe, polled every tick. */
+     * handler into signal_caught, polled every tick. */
     int sig = 0;
     const struct timespec tick = {0, 100 * 1000 * 1000};
     while (!sig) {
         int s = sigtimedwait(&sigs, NULL, &tick);
-        unsigned char b;
-        if (s > 0)
-            sig = s;
-        else if (read(sig_pipe[0], &b, 1) == 1)
-            sig = b;
+        sig = s > 0 ? s : atomic_load(&signal_caught);
     }
     log_msg(lg, LOG_INFO, "%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
             cfg.drain_timeout);
@@ -441,12 +423,6 @@ done:
     if (listen_fd >= 0)
         close(listen_fd);
     pool_free(pool);
-    if (sig_pipe[0] >= 0) {
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGINT, SIG_DFL);
-        close(sig_pipe[0]);
-        close(sig_pipe[1]);
-    }
     metrics_free(metrics);
     free(openapi);
     bnn_model_free(model);
