@@ -2,6 +2,8 @@
  * net (a stack of bayes_dense.h layers with ReLU and dropout between them),
  * Adam, and the training run.
  *
+ * (The recipes and the training run are in train_run.c.)
+ *
  * Layout of every parameter-shaped array (params, grads, Adam m and v, and
  * `derived`), layer after layer:
  *     w_mu (n_in, n_out) | w_rho (n_in, n_out) | b_mu (n_out) | b_rho (n_out)
@@ -28,7 +30,7 @@
  * (say the batch size) never shifts the draws of another. */
 enum {
     STREAM_INIT = 0x100,    /* + layer: initial means */
-    STREAM_SHUFFLE = 0x200, /* pass = epoch */
+    /* 0x200: train_run.c's shuffle; 0x600, 0x601: augment.c */
     STREAM_EPS = 0x300,     /* + layer, pass = step: LRT noise */
     STREAM_DROP = 0x400,    /* + layer, pass = step: dropout uniforms */
     STREAM_VAL = 0x500      /* + layer, pass = sample: validation noise */
@@ -63,90 +65,6 @@ struct train_net {
     double *pacc;                 /* (B, classes) summed probabilities (evaluation) */
     float *dz, *dv, *din, *tmp;   /* (B, max_width) backward scratch */
 };
-
-/* ---------------------------------------------------------------- config */
-
-int train_config_recipe(struct train_config *c, const char *recipe, char err[BNN_ERR_LEN])
-{
-    memset(c, 0, sizeof *c);
-    c->seed = 1;
-    c->threads = 2;
-    c->dropout = 0.25;
-    c->val_count = 5000;
-    c->val_samples = 10;
-    c->prior_scale = 1.0;
-    if (strcmp(recipe, "default") == 0) {
-        /* Measured with a PyTorch reference of this network: He means, small
-         * initial sigmas and a tempered KL with warm-up reach ~98.6 %. */
-        c->batch = 128;
-        c->epochs = 60;
-        c->lr = 1e-3;
-        c->lr_cosine = 1;
-        c->beta = 0.1;
-        c->warmup_epochs = 10;
-        c->patience = 0;
-        c->init_rho = -5.0;
-        c->init_mu_std = 0.0;
-    } else if (strcmp(recipe, "seed") == 0) {
-        /* The blog post's TFP recipe: TFP's default posterior initialisers
-         * (means N(0, 0.1^2), rho -3), plain ELBO, Adam 1e-4, batch 512. */
-        c->batch = 512;
-        c->epochs = 100;
-        c->lr = 1e-4;
-        c->lr_cosine = 0;
-        c->beta = 1.0;
-        c->warmup_epochs = 0;
-        c->patience = 10;
-        c->init_rho = -3.0;
-        c->init_mu_std = 0.1;
-    } else {
-        snprintf(err, BNN_ERR_LEN, "unknown recipe '%s' (expected 'default' or 'seed')", recipe);
-        return BNN_E_INVALID;
-    }
-    snprintf(c->recipe, sizeof c->recipe, "%s", recipe);
-    return BNN_OK;
-}
-
-int train_config_check(const struct train_config *c, char err[BNN_ERR_LEN])
-{
-    if (c->batch < 1 || c->batch > 65536)
-        snprintf(err, BNN_ERR_LEN, "batch: expected 1..65536, got %zu", c->batch);
-    else if (c->epochs < 1 || c->epochs > 100000)
-        snprintf(err, BNN_ERR_LEN, "epochs: expected 1..100000, got %zu", c->epochs);
-    else if (!(c->lr > 0 && c->lr < 1))
-        snprintf(err, BNN_ERR_LEN, "lr: expected in (0, 1), got %g", c->lr);
-    else if (!(c->beta >= 0 && c->beta <= 1e6))
-        snprintf(err, BNN_ERR_LEN, "beta: expected in [0, 1e6], got %g", c->beta);
-    else if (!(c->prior_scale > 0 && c->prior_scale <= 1e6))
-        snprintf(err, BNN_ERR_LEN, "prior scale: expected in (0, 1e6], got %g", c->prior_scale);
-    else if (!(c->dropout >= 0 && c->dropout < 1))
-        snprintf(err, BNN_ERR_LEN, "dropout: expected in [0, 1), got %g", c->dropout);
-    else if (!(c->init_rho >= -20 && c->init_rho <= 5))
-        snprintf(err, BNN_ERR_LEN, "initial rho: expected in [-20, 5], got %g", c->init_rho);
-    else if (!(c->init_mu_std >= 0 && c->init_mu_std <= 10))
-        snprintf(err, BNN_ERR_LEN, "initial mean std: expected in [0, 10], got %g", c->init_mu_std);
-    else if (c->threads < 1 || c->threads > 256)
-        snprintf(err, BNN_ERR_LEN, "threads: expected 1..256, got %d", c->threads);
-    else if (c->val_count < 1)
-        snprintf(err, BNN_ERR_LEN, "validation count: expected >= 1, got %zu", c->val_count);
-    else if (!(c->max_seconds >= 0))
-        snprintf(err, BNN_ERR_LEN, "time limit: expected >= 0 seconds, got %g", c->max_seconds);
-    else if (c->val_samples < 1 || c->val_samples > 10000)
-        snprintf(err, BNN_ERR_LEN, "validation samples: expected 1..10000, got %zu", c->val_samples);
-    else
-        return BNN_OK;
-    return BNN_E_INVALID;
-}
-
-char *train_objective(const struct train_config *c, char *buf, size_t len)
-{
-    char warm[64] = "no KL warm-up";
-    if (c->warmup_epochs > 0)
-        snprintf(warm, sizeof warm, "%zu-epoch linear KL warm-up", c->warmup_epochs);
-    snprintf(buf, len, "%s: NLL + %g * KL/N, N(0,%g^2) prior, %s",
-             c->beta == 1.0 ? "ELBO (per example)" : "tempered ELBO", c->beta, c->prior_scale, warm);
-    return buf;
-}
 
 /* ------------------------------------------------------------ allocation */
 
@@ -268,9 +186,10 @@ struct train_view train_net_grads(struct train_net *net, size_t layer)
 
 /* --------------------------------------------------------------- threads */
 
-/* Runs fn(arg, lo, hi) over [0, n) split across `threads` pthreads (the
- * caller's thread takes the first part). Used for the parameter-wide loops,
- * which are memory-bound and otherwise leave a core idle between GEMMs. */
+/* Parameter-wide loops are memory-bound and otherwise leave a core idle
+ * between GEMMs: split those of 65,536 or more. */
+#define PARALLEL_MIN 65536
+
 struct range_job {
     void (*fn)(void *arg, size_t lo, size_t hi);
     void *arg;
@@ -284,12 +203,12 @@ static void *range_thread(void *p)
     return NULL;
 }
 
-static void parallel_range(int threads, size_t n, void (*fn)(void *, size_t, size_t), void *arg)
+void train_parallel(int threads, size_t n, size_t min_n, void (*fn)(void *, size_t, size_t), void *arg)
 {
     enum { MAX_T = 8 };
     if (threads > MAX_T)
         threads = MAX_T;
-    if (threads <= 1 || n < 65536) {
+    if (threads <= 1 || n < min_n) {
         fn(arg, 0, n);
         return;
     }
@@ -328,8 +247,8 @@ void train_net_refresh(struct train_net *net)
     for (size_t l = 0; l < net->n_layers; l++) {
         struct train_view p = view_of(net->params, net, l), d = view_of(net->derived, net, l);
         struct sigma_arg w = {d.w_mu, d.w_rho, p.w_rho}, b = {d.b_mu, d.b_rho, p.b_rho};
-        parallel_range(net->threads, net->n_in[l] * net->n_out[l], sigma_range, &w);
-        parallel_range(net->threads, net->n_out[l], sigma_range, &b);
+        train_parallel(net->threads, net->n_in[l] * net->n_out[l], PARALLEL_MIN, sigma_range, &w);
+        train_parallel(net->threads, net->n_out[l], PARALLEL_MIN, sigma_range, &b);
     }
 }
 
@@ -489,8 +408,8 @@ void train_backward(struct train_net *net, const uint8_t *y, size_t batch, doubl
         struct train_view g = view_of(net->grads, net, l);
         struct kl_grad_arg w = {g.w_mu, g.w_rho, p.w_mu, p.w_rho, d.w_mu, klw, inv_ps2};
         struct kl_grad_arg b = {g.b_mu, g.b_rho, p.b_mu, p.b_rho, d.b_mu, klw, inv_ps2};
-        parallel_range(net->threads, net->n_in[l] * net->n_out[l], kl_grad_range, &w);
-        parallel_range(net->threads, net->n_out[l], kl_grad_range, &b);
+        train_parallel(net->threads, net->n_in[l] * net->n_out[l], PARALLEL_MIN, kl_grad_range, &w);
+        train_parallel(net->threads, net->n_out[l], PARALLEL_MIN, kl_grad_range, &b);
     }
 }
 
@@ -516,20 +435,19 @@ void train_adam(struct train_net *net, double lr, uint64_t t)
     /* bias corrections 1 / (1 - beta^t) */
     struct adam_arg a = {net, (float)lr, (float)(1.0 / (1.0 - pow(ADAM_B1, (double)t))),
                          (float)(1.0 / (1.0 - pow(ADAM_B2, (double)t)))};
-    parallel_range(net->threads, net->n_params, adam_range, &a);
+    train_parallel(net->threads, net->n_params, PARALLEL_MIN, adam_range, &a);
     train_net_refresh(net);
 }
 
-void train_evaluate(struct train_net *net, const uint8_t *pixels, const uint8_t *labels, size_t n,
-                    size_t samples, uint64_t seed, double *accuracy, double *nll)
+void train_evaluate(struct train_net *net, const float *x, const uint8_t *labels, size_t n, size_t samples,
+                    uint64_t seed, double *accuracy, double *nll)
 {
     size_t L = net->n_layers, k = net->n_out[L - 1], n_in = net->n_in[0], n0 = net->n_out[0];
     size_t hits = 0;
     double nll_sum = 0;
     for (size_t start = 0; start < n; start += net->max_batch) {
         size_t B = n - start < net->max_batch ? n - start : net->max_batch;
-        for (size_t i = 0; i < B * n_in; i++)
-            net->in[0][i] = (float)pixels[start * n_in + i] * (1.0f / 255.0f);
+        memcpy(net->in[0], x + start * n_in, B * n_in * sizeof(float));
         /* the first layer's input is the same in every pass: moments once */
         struct train_view p0 = view_of(net->params, net, 0), d0 = view_of(net->derived, net, 0);
         bayes_dense_moments(net->m0, net->sd[0], net->in_sq[0], net->in[0], p0.w_mu, d0.w_rho, p0.b_mu,
@@ -599,215 +517,4 @@ struct bnn_model *train_net_to_model(const struct train_net *net, const float *p
     }
     bnn_model_update_var(m);
     return m;
-}
-
-/* ------------------------------------------------------------- the run */
-
-static double now_seconds(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static int set_meta_fmt(struct bnn_model *m, const char *key, const char *fmt, double v)
-{
-    char buf[64];
-    snprintf(buf, sizeof buf, fmt, v);
-    return bnn_meta_set(m, key, buf);
-}
-
-static int fill_metadata(struct bnn_model *m, const struct train_config *c, const struct train_result *r)
-{
-    char buf[256];
-    int rc = 0;
-    rc |= bnn_meta_set(m, "format", BNN_WEIGHTS_FORMAT);
-    rc |= bnn_meta_set(m, "activation", "relu");
-    rc |= bnn_meta_set(m, "input", "mnist-28x28-gray");
-    rc |= bnn_meta_set(m, "architecture", bnn_model_arch(m, buf, sizeof buf));
-    rc |= bnn_meta_set(m, "recipe", c->recipe);
-    snprintf(buf, sizeof buf, "%llu", (unsigned long long)c->seed);
-    rc |= bnn_meta_set(m, "seed", buf);
-    rc |= set_meta_fmt(m, "prior_scale", "%g", c->prior_scale);
-    rc |= set_meta_fmt(m, "beta", "%g", c->beta);
-    rc |= set_meta_fmt(m, "kl_warmup_epochs", "%.0f", (double)c->warmup_epochs);
-    rc |= set_meta_fmt(m, "lr", "%g", c->lr);
-    rc |= bnn_meta_set(m, "lr_schedule", c->lr_cosine ? "cosine" : "constant");
-    rc |= set_meta_fmt(m, "batch", "%.0f", (double)c->batch);
-    rc |= set_meta_fmt(m, "max_epochs", "%.0f", (double)c->epochs);
-    rc |= set_meta_fmt(m, "epochs_run", "%.0f", (double)r->epochs_run);
-    rc |= set_meta_fmt(m, "stopping_epoch", "%.0f", (double)r->best_epoch);
-    rc |= set_meta_fmt(m, "val_accuracy", "%.4f", r->best_val_acc);
-    rc |= set_meta_fmt(m, "val_nll", "%.4f", r->best_val_nll);
-    rc |= set_meta_fmt(m, "val_images", "%.0f", (double)r->n_val);
-    rc |= set_meta_fmt(m, "train_images", "%.0f", (double)r->n_train);
-    rc |= set_meta_fmt(m, "dropout", "%g", c->dropout);
-    rc |= set_meta_fmt(m, "init_rho", "%g", c->init_rho);
-    if (c->init_mu_std > 0)
-        rc |= set_meta_fmt(m, "init_mu", "normal(0, %g)", c->init_mu_std);
-    else
-        rc |= bnn_meta_set(m, "init_mu", "he-normal");
-    rc |= set_meta_fmt(m, "train_seconds", "%.0f", r->train_seconds);
-    if (c->max_seconds > 0)
-        rc |= set_meta_fmt(m, "time_limit_seconds", "%.0f", c->max_seconds);
-    rc |= bnn_meta_set(m, "objective", train_objective(c, buf, sizeof buf));
-    rc |= bnn_meta_set(m, "trainer", "bnn-train (Bayes by backprop, local reparameterization, Adam)");
-    return rc ? BNN_E_NOMEM : BNN_OK;
-}
-
-int train_run(struct bnn_model **out, struct train_result *res, const struct train_config *c,
-              const size_t *dims, size_t n_layers, const struct idx_images *images,
-              const struct idx_labels *labels, train_epoch_fn cb, void *ctx, char err[BNN_ERR_LEN])
-{
-    *out = NULL;
-    memset(res, 0, sizeof *res);
-    int rc = train_config_check(c, err);
-    if (rc)
-        return rc;
-    size_t n_in = images->rows * images->cols;
-    if (n_layers < 1 || dims[0] != n_in) {
-        snprintf(err, BNN_ERR_LEN, "input width %zu does not match images of %zux%zu", dims[0], images->rows,
-                 images->cols);
-        return BNN_E_INVALID;
-    }
-    if (labels->n != images->n) {
-        snprintf(err, BNN_ERR_LEN, "%zu images but %zu labels", images->n, labels->n);
-        return BNN_E_INVALID;
-    }
-    for (size_t i = 0; i < labels->n; i++) {
-        if (labels->labels[i] >= dims[n_layers]) {
-            snprintf(err, BNN_ERR_LEN, "label %zu is %u, expected < %zu", i, labels->labels[i],
-                     dims[n_layers]);
-            return BNN_E_INVALID;
-        }
-    }
-    if (c->val_count >= images->n) {
-        snprintf(err, BNN_ERR_LEN, "validation count %zu leaves no training images out of %zu", c->val_count,
-                 images->n);
-        return BNN_E_INVALID;
-    }
-    size_t n_avail = images->n - c->val_count;
-    size_t n_train = c->limit && c->limit < n_avail ? c->limit : n_avail;
-    const uint8_t *val_px = images->pixels + n_avail * n_in, *val_lb = labels->labels + n_avail;
-    res->n_train = n_train;
-    res->n_val = c->val_count;
-
-    struct train_net *net = train_net_new(dims, n_layers, c->batch, err);
-    size_t *perm = malloc(n_train * sizeof *perm);
-    float *x = malloc(c->batch * n_in * sizeof *x);
-    uint8_t *y = malloc(c->batch);
-    float *best = net ? malloc(net->n_params * sizeof *best) : NULL;
-    if (!net) {
-        rc = BNN_E_NOMEM;
-        goto fail;
-    }
-    if (!perm || !x || !y || !best) {
-        snprintf(err, BNN_ERR_LEN, "out of memory for %zu training images", n_train);
-        rc = BNN_E_NOMEM;
-        goto fail;
-    }
-    int blas_threads = openblas_get_num_threads();
-    openblas_set_num_threads(c->threads);
-    train_net_init(net, c);
-    memcpy(best, net->params, net->n_params * sizeof *best);
-    for (size_t i = 0; i < n_train; i++)
-        perm[i] = i;
-
-    size_t spe = (n_train + c->batch - 1) / c->batch, total = c->epochs * spe, step = 0, since_best = 0;
-    double t_start = now_seconds();
-    res->best_val_acc = -1;
-    for (size_t epoch = 0; epoch < c->epochs; epoch++) {
-        double t0 = now_seconds();
-        /* Fisher-Yates, one Philox draw per position */
-        for (size_t i = n_train - 1; i > 0; i--) {
-            size_t j = (size_t)(rng_u64(c->seed, STREAM_SHUFFLE, (uint32_t)epoch, i) % (i + 1));
-            size_t t = perm[i];
-            perm[i] = perm[j];
-            perm[j] = t;
-        }
-        double nll_sum = 0, loss_kl_w = 0, lr_t = c->lr, factor = 1;
-        size_t hits = 0;
-        for (size_t s = 0; s < spe; s++, step++) {
-            size_t lo = s * c->batch, B = n_train - lo < c->batch ? n_train - lo : c->batch;
-            for (size_t b = 0; b < B; b++) {
-                const uint8_t *px = images->pixels + perm[lo + b] * n_in;
-                for (size_t i = 0; i < n_in; i++)
-                    x[b * n_in + i] = (float)px[i] * (1.0f / 255.0f);
-                y[b] = labels->labels[perm[lo + b]];
-            }
-            factor = c->warmup_epochs ? (double)(step + 1) / (double)(c->warmup_epochs * spe) : 1.0;
-            if (factor > 1)
-                factor = 1;
-            double klw = c->beta * factor / (double)n_train;
-            train_draw_noise(net, B, c->seed, (uint32_t)step, c->dropout);
-            size_t hit = 0;
-            double nll = train_forward(net, x, y, B, &hit);
-            if (!isfinite(nll)) {
-                snprintf(err, BNN_ERR_LEN,
-                         "training diverged at epoch %zu step %zu: NLL %g (try a smaller --lr)", epoch + 1,
-                         s + 1, nll);
-                rc = BNN_E_INTERNAL;
-                openblas_set_num_threads(blas_threads);
-                goto fail;
-            }
-            train_backward(net, y, B, klw, c->prior_scale);
-            /* cosine decay (Loshchilov & Hutter 2017) over the whole budget */
-            lr_t = c->lr_cosine ? c->lr * 0.5 * (1 + cos(M_PI * (double)step / (double)total)) : c->lr;
-            train_adam(net, lr_t, step + 1);
-            nll_sum += nll * (double)B;
-            hits += hit;
-            loss_kl_w = klw;
-        }
-        struct train_epoch e = {0};
-        e.epoch = epoch + 1;
-        e.nll = nll_sum / (double)n_train;
-        e.kl = train_kl(net, c->prior_scale);
-        e.loss = e.nll + loss_kl_w * e.kl;
-        e.kl_factor = factor;
-        e.lr = lr_t;
-        e.train_acc = (double)hits / (double)n_train;
-        train_evaluate(net, val_px, val_lb, c->val_count, c->val_samples, c->seed, &e.val_acc, &e.val_nll);
-        /* best = highest validation accuracy, ties to the lower NLL */
-        if (e.val_acc > res->best_val_acc ||
-            (e.val_acc == res->best_val_acc && e.val_nll < res->best_val_nll)) {
-            e.best = 1;
-            res->best_val_acc = e.val_acc;
-            res->best_val_nll = e.val_nll;
-            res->best_epoch = e.epoch;
-            memcpy(best, net->params, net->n_params * sizeof *best);
-            since_best = 0;
-        } else {
-            since_best++;
-        }
-        e.seconds = now_seconds() - t0;
-        res->epochs_run = e.epoch;
-        if (cb && cb(&e, ctx))
-            break;
-        if (c->patience && since_best >= c->patience)
-            break;
-        if (c->max_seconds > 0 && now_seconds() - t_start > c->max_seconds)
-            break;
-    }
-    res->train_seconds = now_seconds() - t_start;
-    openblas_set_num_threads(blas_threads);
-    *out = train_net_to_model(net, best, err);
-    if (!*out) {
-        rc = BNN_E_NOMEM;
-        goto fail;
-    }
-    if (fill_metadata(*out, c, res)) {
-        snprintf(err, BNN_ERR_LEN, "out of memory for metadata");
-        bnn_model_free(*out);
-        *out = NULL;
-        rc = BNN_E_NOMEM;
-        goto fail;
-    }
-    rc = BNN_OK;
-fail:
-    train_net_free(net);
-    free(perm);
-    free(x);
-    free(y);
-    free(best);
-    return rc;
 }

@@ -15,6 +15,7 @@
 #ifndef BNN_TRAIN_H
 #define BNN_TRAIN_H
 
+#include "augment.h"
 #include "bnn.h"
 #include "idx.h"
 
@@ -41,6 +42,8 @@ struct train_config {
     size_t val_samples;     /* LRT passes per validation image */
     double max_seconds;     /* stop after the epoch that passes this wall
                                time; 0 = no limit */
+    struct augment_config augment; /* applied to every training image, then
+                                      the serving canonicalisation */
 };
 
 /* Fills c with a named recipe ("default" or "seed"); seed 1, threads 2.
@@ -51,7 +54,8 @@ int train_config_recipe(struct train_config *c, const char *recipe, char err[BNN
 int train_config_check(const struct train_config *c, char err[BNN_ERR_LEN]);
 
 /* "tempered ELBO: NLL + 0.1 * KL/N, N(0,1) prior, 10-epoch linear KL
- * warm-up" - a plain sentence for the weights' metadata. */
+ * warm-up, on augmented canonical images" - a plain sentence for the
+ * weights' metadata. */
 char *train_objective(const struct train_config *c, char *buf, size_t len);
 
 /* Named views into one of the net's parameter-shaped arrays. */
@@ -112,10 +116,15 @@ void train_backward(struct train_net *net, const uint8_t *y, size_t batch, doubl
 void train_adam(struct train_net *net, double lr, uint64_t t);
 
 /* Accuracy and mean NLL of the mean of `samples` LRT predictive passes (no
- * dropout) on pixels (n, n_in) 8-bit, scaled by 1/255 inside. Noise is
- * addressed by seed, so repeated calls see the same draws. */
-void train_evaluate(struct train_net *net, const uint8_t *pixels, const uint8_t *labels, size_t n, size_t samples,
+ * dropout) on x (n, n_in), model inputs in [0,1]. Noise is addressed by
+ * seed, so repeated calls see the same draws. */
+void train_evaluate(struct train_net *net, const float *x, const uint8_t *labels, size_t n, size_t samples,
                     uint64_t seed, double *accuracy, double *nll);
+
+/* Runs fn(arg, lo, hi) over [0, n) split across `threads` pthreads (the
+ * caller's thread takes the first part), or on the caller's thread alone
+ * when n < min_n or threads <= 1. */
+void train_parallel(int threads, size_t n, size_t min_n, void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
 
 /* Copies the net's parameters (or `params`, an array laid out like
  * train_net_param_data, when non-NULL) into a new bnn_model with
@@ -151,7 +160,11 @@ struct train_result {
 };
 
 /* Trains on images/labels (all of MNIST's training split: the last
- * c->val_count images validate, the first min(limit, n - val_count) train)
+ * c->val_count images validate, the first min(limit, n - val_count) train).
+ * Every image the net sees - each training image after c->augment, and the
+ * validation images - goes through prep_canonical (preprocess.h), the
+ * daemon's own canonicalisation, so the net learns and is selected on what
+ * callers' pictures become. Images must be 28x28.
  * and returns the best-validation checkpoint as a new model in *out (owned by
  * caller), with metadata for the recipe filled in (format, architecture,
  * recipe, seed, objective, ... and the figures in *res). dims[0] must equal

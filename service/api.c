@@ -617,10 +617,14 @@ int api_predict_png(json_t **out, const uint8_t *png, size_t len, const struct a
         return api_fail(e, code, "%s", err);
     }
     float image[BNN_MNIST_PIXELS];
-    unsigned flags = prep_to_mnist(image, gray.pixels, gray.width, gray.height);
+    struct prep_result prep_r;
+    prep_canonical(image, &prep_r, gray.pixels, gray.width, gray.height);
     img_gray_free(&gray);
-    char prep[64];
-    prep_describe(flags, prep, sizeof prep);
+    char prep[160];
+    if (prep_r.verdict == PREP_DIGIT)
+        prep_describe(prep_r.steps, prep, sizeof prep);
+    else
+        snprintf(prep, sizeof prep, "no_digit:%s", prep_verdict_name(prep_r.verdict));
     double t1 = timing_now_ms();
     t.decode_ms = t1 - t0;
 

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "bnn.h"
 #include "eval.h"
 #include "idx.h"
@@ -38,6 +39,10 @@ static void usage(FILE *f)
             "  --prior-scale X     prior N(0, X^2) [1]\n"
             "  --warmup N          linear KL warm-up epochs (recipe: 10 / 0)\n"
             "  --patience N        early-stopping patience in epochs, 0 = off (recipe: 0 / 10)\n"
+            "  --augment P         probability that a training image is augmented, 0 = off\n"
+            "                      (recipe: 0.75 / 0); every image is then canonicalised\n"
+            "                      as the daemon canonicalises a caller's picture\n"
+            "  --dropout P         drop probability after each hidden layer [0.25]\n"
             "  --threads N         BLAS and worker threads [2]\n"
             "  --limit N           train on the first N images only (tests)\n"
             "  --val-samples N     LRT passes per validation image [10]\n"
@@ -77,7 +82,7 @@ int main(int argc, char **argv)
 {
     enum {
         O_DATA = 256, O_OUT, O_RECIPE, O_EPOCHS, O_SEED, O_BATCH, O_LR, O_SCHED, O_BETA, O_PRIOR, O_WARMUP,
-        O_PATIENCE, O_THREADS, O_LIMIT, O_VALS, O_TESTS, O_LOG, O_MAXMIN, O_HELP
+        O_PATIENCE, O_THREADS, O_LIMIT, O_VALS, O_TESTS, O_LOG, O_MAXMIN, O_AUGMENT, O_DROPOUT, O_HELP
     };
     static const struct option opts[] = {
         {"data", required_argument, 0, O_DATA},       {"out", required_argument, 0, O_OUT},
@@ -89,6 +94,7 @@ int main(int argc, char **argv)
         {"threads", required_argument, 0, O_THREADS}, {"limit", required_argument, 0, O_LIMIT},
         {"val-samples", required_argument, 0, O_VALS}, {"test-samples", required_argument, 0, O_TESTS},
         {"log", required_argument, 0, O_LOG},         {"max-minutes", required_argument, 0, O_MAXMIN},
+        {"augment", required_argument, 0, O_AUGMENT}, {"dropout", required_argument, 0, O_DROPOUT},
         {"help", no_argument, 0, O_HELP},
         {0, 0, 0, 0}};
     char err[BNN_ERR_LEN];
@@ -128,6 +134,13 @@ int main(int argc, char **argv)
         case O_BETA: bad = cli_parse_double(optarg, &cfg.beta); break;
         case O_PRIOR: bad = cli_parse_double(optarg, &d); cfg.prior_scale = d; break;
         case O_MAXMIN: bad = cli_parse_double(optarg, &d) || !(d >= 0); cfg.max_seconds = 60 * d; break;
+        case O_DROPOUT: bad = cli_parse_double(optarg, &cfg.dropout); break;
+        case O_AUGMENT:
+            bad = cli_parse_double(optarg, &d) || !(d >= 0 && d <= 1);
+            if (!bad && cfg.augment.p <= 0 && d > 0)
+                augment_config_default(&cfg.augment);
+            cfg.augment.p = d;
+            break;
         case O_SCHED:
             if (strcmp(optarg, "cosine") == 0)
                 cfg.lr_cosine = 1;

@@ -78,17 +78,18 @@ static void decode_and_check(const uint8_t *data, size_t size)
     if (!g.pixels || g.width < 1 || g.height < 1 || g.width > FUZZ_MAX_SIDE || g.height > FUZZ_MAX_SIDE)
         abort();
     float out[784];
-    unsigned flags = prep_to_mnist(out, g.pixels, g.width, g.height);
-    if (flags & ~(unsigned)(PREP_INVERTED | PREP_RESIZED | PREP_EMPTY))
+    struct prep_result r;
+    prep_canonical(out, &r, g.pixels, g.width, g.height);
+    if (r.steps >= (PREP_CENTRED << 1) || r.verdict > PREP_NO_BACKGROUND)
         abort();
     for (int i = 0; i < 784; i++)
         if (!(out[i] >= 0.0f && out[i] <= 1.0f))
             abort();
-    if (flags & PREP_EMPTY)
+    if (r.verdict != PREP_DIGIT)
         for (int i = 0; i < 784; i++)
             if (out[i] != 0.0f)
                 abort();
-    char desc[64];
-    prep_describe(flags, desc, sizeof desc);
+    char desc[160];
+    prep_describe(r.steps, desc, sizeof desc);
     img_gray_free(&g);
 }
