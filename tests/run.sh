@@ -29,10 +29,12 @@ mkdir -p "$log_dir"
 cmocka_records() { # suite log
     awk -v suite="$1" '
         function id(line) { return suite "." substr(line, 14) }
-        /^\[ RUN      \] / { cur = substr($0, 14); reason = ""; next }
+        /^\[ RUN      \] / { cur = substr($0, 14); reason = ""; why = ""; next }
         cur != "" && /^skipped: / { reason = substr($0, 10); next }
+        cur != "" && /^ERROR: / { why = why substr($0, 8) " "; next }
+        cur != "" && /^\[  ERROR   \] --- / { why = why substr($0, 18) " "; next }
         cur != "" && /^\[       OK \] / && substr($0, 14) == cur { print "pass\t" id($0) "\t"; cur = ""; next }
-        cur != "" && /^\[  FAILED  \] / && substr($0, 14) == cur { print "fail\t" id($0) "\t"; cur = ""; next }
+        cur != "" && /^\[  FAILED  \] / && substr($0, 14) == cur { print "fail\t" id($0) "\t" why; cur = ""; next }
         cur != "" && /^\[  SKIPPED \] / && substr($0, 14) == cur { print "skip\t" id($0) "\t" reason; cur = ""; next }
         END { if (cur != "") print "fail\t" suite "." cur "\tdid not finish" }
     ' "$2"
