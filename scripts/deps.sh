@@ -5,7 +5,7 @@
 set -eu
 set -- ${1:-all}
 BUILD_PKGS="make gcc pkg-config libmicrohttpd-dev libjansson-dev libpng-dev libopenblas-dev librandom123-dev"
-TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev wrk curl python3 gnuplot-nox dataset-fashion-mnist chromium"
+TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev clang-format pmccabe wrk curl python3 gnuplot-nox dataset-fashion-mnist chromium"
 case "$1" in
   build) want="$BUILD_PKGS" ;;
   test|all) want="$BUILD_PKGS $TEST_PKGS" ;;

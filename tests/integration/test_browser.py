@@ -20,8 +20,8 @@ import tempfile
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_openapi import (LOG_DIR, ROOT, SHIPPED, Daemon, mnist_png,  # noqa: E402
-                          model_for_tests)
+from daemon import LOG_DIR, ROOT, Daemon, main, mnist_png  # noqa: E402
+from daemon import SHIPPED_WEIGHTS as SHIPPED  # noqa: E402
 
 DEMO = os.path.join(ROOT, "tests", "browser", "demo.test.mjs")
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
@@ -59,7 +59,7 @@ class DemoPage(unittest.TestCase):
         with open(png_path, "wb") as f:
             f.write(png)
         screenshot = os.path.join(LOG_DIR, "demo.png")
-        d = Daemon("test_browser", ["--model", SHIPPED, "--workers", "2"])
+        d = Daemon("--workers", "2", name="test_browser", model=SHIPPED).start()
         try:
             p = subprocess.run(["node", DEMO, "--url", d.url + "/", "--screenshot", screenshot,
                                 "--png", png_path, "--label", str(label)],
@@ -115,16 +115,13 @@ class Cors(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        model, _ = model_for_tests(cls.tmp.name)
-        cls.d = Daemon("test_browser_cors", ["--model", model, "--workers", "1", "--cors-origins",
-                                             cls.ALLOWED + ",http://b.example"])
+        cls.d = Daemon("--workers", "1", "--cors-origins", cls.ALLOWED + ",http://b.example",
+                       name="test_browser_cors").start()
         cls.png, _ = mnist_png(0)
 
     @classmethod
     def tearDownClass(cls):
         rc = cls.d.stop()
-        cls.tmp.cleanup()
         if rc != 0:
             raise AssertionError(f"bnn-serve exited {rc} after SIGTERM, expected 0")
 
@@ -178,4 +175,4 @@ class Cors(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()

@@ -4,7 +4,6 @@ naming the key, fail-fast start-up (missing or invalid model, busy port),
 --probe exit codes for container health checks, the ready line's port.
 """
 import os
-import re
 import socket
 import sys
 import tempfile
@@ -15,20 +14,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import daemon  # noqa: E402
 
 
-def clean_env(**extra):
-    env = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
-    env.update(extra)
-    return env
-
-
-def effective(text):
-    """key -> value from cfg_print's output."""
-    out = {}
-    for line in text.splitlines():
-        m = re.match(r"^([a-z_]+) = (.*)$", line)
-        if m:
-            out[m.group(1)] = m.group(2).strip()
-    return out
+clean_env = daemon.clean_env
+effective = daemon.parse_config  # key -> value from --check-config's output
 
 
 class CliTest(unittest.TestCase):
@@ -206,4 +193,4 @@ class CliTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    daemon.main()

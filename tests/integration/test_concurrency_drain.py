@@ -210,4 +210,4 @@ class DrainTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    daemon.main()

@@ -32,8 +32,10 @@ import time
 import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from test_openapi import (ROOT, SERVER, SHIPPED, SPEC_PATH, Daemon,  # noqa: E402
-                          model_for_tests, spec, yaml_load)
+from daemon import ROOT, SERVER, Daemon, clean_env, main, run_server  # noqa: E402
+from daemon import SHIPPED_WEIGHTS as SHIPPED  # noqa: E402
+from daemon import check_config as effective_config  # noqa: E402
+from openapi_spec import SPEC_PATH, spec, yaml_load  # noqa: E402
 
 DOCKERFILE = os.path.join(ROOT, "docker", "Dockerfile")
 DOCKERIGNORE = os.path.join(ROOT, ".dockerignore")
@@ -272,15 +274,13 @@ def k8s_documents():
 
 
 def config_keys():
-    with open(os.path.join(ROOT, "service", "config.c")) as f:
-        return set(re.findall(r'^\s*\{"([a-z_]+)", CFG_', f.read(), re.M))
+    """Every configuration key, as bnn-serve --check-config lists them."""
+    return set(effective_config("--config", os.devnull))
 
 
 def check_config(env, cwd=ROOT, binary=SERVER):
-    full = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
-    full.update(env)
-    return subprocess.run([binary, "--check-config"], cwd=cwd, env=full, capture_output=True, text=True,
-                          timeout=30)
+    """bnn-serve --check-config with env over the environment without BNN_SERVE_*."""
+    return run_server("--check-config", env=clean_env(**env), cwd=cwd, binary=binary)
 
 
 def duration_seconds(text):
@@ -459,7 +459,8 @@ class ImageRecipeRuns(unittest.TestCase):
         env = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
         env.update(env_of(runtime))
         # Only the address differs from the image: tests bind loopback.
-        d = Daemon("test_container_layout", [], env=env, cwd=cwd, binary=self.binary)
+        d = Daemon("--host", "127.0.0.1", name="test_container_layout", env=env, model=None, cwd=cwd,
+                   binary=self.binary).start()
         try:
             status, _, body = d.request("GET", "/v1/model")
             self.assertEqual(status, 200)
@@ -488,14 +489,11 @@ class ImageRecipeRuns(unittest.TestCase):
 class Probe(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        model, _ = model_for_tests(cls.tmp.name)
-        cls.d = Daemon("test_container_probe", ["--model", model, "--workers", "1"])
+        cls.d = Daemon("--workers", "1", name="test_container_probe").start()
 
     @classmethod
     def tearDownClass(cls):
         cls.d.stop()
-        cls.tmp.cleanup()
 
     def probe(self, url):
         p = subprocess.run([SERVER, "--probe", url], capture_output=True, text=True, timeout=15)
@@ -634,4 +632,4 @@ class Manifests(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()

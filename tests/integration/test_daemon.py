@@ -472,4 +472,4 @@ class DaemonTest(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    daemon.main()

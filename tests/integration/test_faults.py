@@ -16,14 +16,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import daemon  # noqa: E402
 
 
-def env_without_config():
-    return {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
-
-
 class WorkerFault(unittest.TestCase):
     def test_internal_error_is_a_500_for_that_request_only(self):
         png, label = daemon.mnist_png(0)
-        env = env_without_config()
+        env = daemon.clean_env()
         env["BNN_FAULT_EVERY_NTH_JOB"] = "3"
         with daemon.Daemon("--workers", "1", env=env) as d:
             answers = [d.post_png("/predict?samples=50&seed=11", png) for _ in range(9)]
@@ -62,7 +58,7 @@ class BadWeightsAtStartup(unittest.TestCase):
             f.write(data)
             path = f.name
         try:
-            r = daemon.run_server("--model", path, "--port", "0", env=env_without_config())
+            r = daemon.run_server("--model", path, "--port", "0", env=daemon.clean_env())
         finally:
             os.unlink(path)
         self.assertEqual(r.returncode, 1, r.stderr)
@@ -104,4 +100,4 @@ class BadWeightsAtStartup(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    daemon.main()

@@ -4,384 +4,27 @@ endpoint and parameter of DESIGN.md, and what the real daemon answers (real
 MNIST digits as PNG, every body form, every error we can provoke) validates
 against the spec's own schemas, with a status the spec documents.
 
-Also holds the helpers the other web-side tests import (test_browser.py,
-test_container.py): paths, YAML via the npm `yaml` package (python has no
-YAML parser in its standard library), a JSON-Schema subset validator, the
-daemon runner and PNG writers.
-
 stdlib only; needs node_modules (scripts/npm-deps.sh) and build/bnn-serve.
+The daemon, PNGs and models come from daemon.py, the YAML and the schema
+validator from openapi_spec.py.
 """
 import base64
-import http.client
 import json
-import math
 import os
-import random
 import re
-import signal
-import struct
 import subprocess
 import sys
 import tempfile
 import time
 import unittest
-import uuid
-import zlib
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BUILD = os.environ.get("BNN_BUILD", "build")
-if not os.path.isabs(BUILD):
-    BUILD = os.path.join(ROOT, BUILD)
-SERVER = os.path.join(BUILD, "bnn-serve")
-SPEC_PATH = os.path.join(ROOT, "openapi.yaml")
-SHIPPED = os.path.join(ROOT, "model", "weights", "mnist-bnn.safetensors")
-MNIST = os.path.join(ROOT, "build", "data", "mnist")
-LOG_DIR = os.path.join(BUILD, "test-logs")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from daemon import (ROOT, Daemon, check_config, clean_env, main, make_model, mnist_image,  # noqa: E402
+                    mnist_png, multipart, png_declaring, png_encode, real_weights)
+from openapi_spec import SPEC_PATH, SchemaError, resolve, response_schema, spec, validate  # noqa: E402
+
 NODE_BIN = os.path.join(ROOT, "node_modules", ".bin")
 SEED_MAX = 2**53 - 1
-
-
-# ---- YAML through node ------------------------------------------------------
-
-def yaml_load(path, all_documents=False):
-    """Parses a YAML file with the npm `yaml` package (package.json) and
-    returns the data (a list of documents when all_documents)."""
-    script = (
-        "const Y = require('yaml'); const fs = require('fs');"
-        "const text = fs.readFileSync(process.argv[1], 'utf8');"
-        "const docs = Y.parseAllDocuments(text);"
-        "for (const d of docs) if (d.errors.length) { console.error(d.errors[0].message); process.exit(1); }"
-        "const out = docs.map(d => d.toJS()).filter(d => d !== null);"
-        "process.stdout.write(JSON.stringify(process.argv[2] === 'all' ? out : out[0]));"
-    )
-    if not os.path.isdir(os.path.join(ROOT, "node_modules", "yaml")):
-        raise AssertionError("node_modules/yaml missing: run scripts/npm-deps.sh (npm ci)")
-    p = subprocess.run(["node", "-e", script, path, "all" if all_documents else "one"], cwd=ROOT,
-                       capture_output=True, text=True, timeout=60)
-    if p.returncode != 0:
-        raise AssertionError(f"{path}: YAML parse failed: {p.stderr.strip()}")
-    return json.loads(p.stdout)
-
-
-_spec = None
-
-
-def spec():
-    global _spec
-    if _spec is None:
-        _spec = yaml_load(SPEC_PATH)
-    return _spec
-
-
-# ---- a JSON Schema (2020-12) subset, enough for openapi.yaml -----------------
-
-class SchemaError(AssertionError):
-    pass
-
-
-def resolve(root, ref):
-    if not ref.startswith("#/"):
-        raise SchemaError(f"only local $ref supported, got {ref}")
-    node = root
-    for part in ref[2:].split("/"):
-        node = node[part.replace("~1", "/").replace("~0", "~")]
-    return node
-
-
-def _type_ok(value, t):
-    if t == "object":
-        return isinstance(value, dict)
-    if t == "array":
-        return isinstance(value, list)
-    if t == "string":
-        return isinstance(value, str)
-    if t == "boolean":
-        return isinstance(value, bool)
-    if t == "null":
-        return value is None
-    if t == "integer":
-        return (isinstance(value, int) and not isinstance(value, bool)) or \
-            (isinstance(value, float) and value.is_integer())
-    if t == "number":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    raise SchemaError(f"unknown type {t}")
-
-
-def validate(value, schema, root, where="$"):
-    """Raises SchemaError naming the path and the rule broken."""
-    if schema is True or schema == {}:
-        return
-    if schema is False:
-        raise SchemaError(f"{where}: no value allowed")
-    if "$ref" in schema:
-        validate(value, resolve(root, schema["$ref"]), root, where)
-    if "allOf" in schema:
-        for s in schema["allOf"]:
-            validate(value, s, root, where)
-    for key in ("anyOf", "oneOf"):
-        if key in schema:
-            ok = 0
-            errors = []
-            for s in schema[key]:
-                try:
-                    validate(value, s, root, where)
-                    ok += 1
-                except SchemaError as e:
-                    errors.append(str(e))
-            if ok == 0 or (key == "oneOf" and ok > 1):
-                raise SchemaError(f"{where}: {key} matched {ok} alternatives: {errors}")
-    if "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if not any(_type_ok(value, t) for t in types):
-            raise SchemaError(f"{where}: expected type {schema['type']}, got {type(value).__name__} {value!r:.80}")
-    if "enum" in schema and value not in schema["enum"]:
-        raise SchemaError(f"{where}: expected one of {schema['enum']}, got {value!r}")
-    if "const" in schema and value != schema["const"]:
-        raise SchemaError(f"{where}: expected {schema['const']!r}, got {value!r}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            raise SchemaError(f"{where}: expected >= {schema['minimum']}, got {value}")
-        if "maximum" in schema and value > schema["maximum"]:
-            raise SchemaError(f"{where}: expected <= {schema['maximum']}, got {value}")
-        if "exclusiveMinimum" in schema and value <= schema["exclusiveMinimum"]:
-            raise SchemaError(f"{where}: expected > {schema['exclusiveMinimum']}, got {value}")
-        if "exclusiveMaximum" in schema and value >= schema["exclusiveMaximum"]:
-            raise SchemaError(f"{where}: expected < {schema['exclusiveMaximum']}, got {value}")
-    if isinstance(value, str):
-        if "minLength" in schema and len(value) < schema["minLength"]:
-            raise SchemaError(f"{where}: expected length >= {schema['minLength']}, got {len(value)}")
-        if "maxLength" in schema and len(value) > schema["maxLength"]:
-            raise SchemaError(f"{where}: expected length <= {schema['maxLength']}, got {len(value)}")
-        if "pattern" in schema and not re.search(schema["pattern"], value):
-            raise SchemaError(f"{where}: {value!r} does not match {schema['pattern']}")
-    if isinstance(value, list):
-        if "minItems" in schema and len(value) < schema["minItems"]:
-            raise SchemaError(f"{where}: expected >= {schema['minItems']} items, got {len(value)}")
-        if "maxItems" in schema and len(value) > schema["maxItems"]:
-            raise SchemaError(f"{where}: expected <= {schema['maxItems']} items, got {len(value)}")
-        if "items" in schema:
-            for i, item in enumerate(value):
-                validate(item, schema["items"], root, f"{where}[{i}]")
-    if isinstance(value, dict):
-        for name in schema.get("required", []):
-            if name not in value:
-                raise SchemaError(f"{where}: required member '{name}' missing")
-        props = schema.get("properties", {})
-        for name, v in value.items():
-            if name in props:
-                validate(v, props[name], root, f"{where}.{name}")
-            elif "additionalProperties" in schema:
-                extra = schema["additionalProperties"]
-                if extra is False:
-                    raise SchemaError(f"{where}: member '{name}' not allowed by the schema")
-                validate(v, extra, root, f"{where}.{name}")
-
-
-def response_schema(path, method, status, media_type):
-    """The schema the spec gives for this answer; AssertionError when the
-    spec does not document the status or the media type."""
-    s = spec()
-    op = s["paths"][path][method.lower()]
-    resp = op["responses"].get(str(status))
-    if resp is None:
-        raise AssertionError(f"{method} {path}: status {status} is not documented (has {sorted(op['responses'])})")
-    if "$ref" in resp:
-        resp = resolve(s, resp["$ref"])
-    content = resp.get("content", {})
-    if media_type not in content:
-        raise AssertionError(f"{method} {path} {status}: media type {media_type} not documented (has {list(content)})")
-    return content[media_type].get("schema", {}), resp
-
-
-# ---- PNG and MNIST ------------------------------------------------------------
-
-def png_bytes(pixels, width, height, color_type=0, channels=1, extra_chunks=b""):
-    """8-bit PNG from a flat list of samples (channels per pixel)."""
-    def chunk(kind, body):
-        c = struct.pack(">I", len(body)) + kind + body
-        return c + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-    stride = width * channels
-    raw = b"".join(b"\x00" + bytes(pixels[r * stride:(r + 1) * stride]) for r in range(height))
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + extra_chunks + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))
-
-
-def png_declaring(width, height):
-    """A valid-looking PNG whose IHDR declares width x height but whose data
-    is a few bytes: only a decoder that checks the size first refuses it
-    cheaply."""
-    def chunk(kind, body):
-        c = struct.pack(">I", len(body)) + kind + body
-        return c + struct.pack(">I", zlib.crc32(kind + body) & 0xFFFFFFFF)
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0\0"))
-            + chunk(b"IEND", b""))
-
-
-def mnist_test(index):
-    """(28x28 pixels, label) of MNIST test image index; fails if MNIST is
-    missing (make data fetches it; CI runs it first)."""
-    images = os.path.join(MNIST, "t10k-images-idx3-ubyte")
-    labels = os.path.join(MNIST, "t10k-labels-idx1-ubyte")
-    if not os.path.exists(images):
-        raise AssertionError(f"{images} missing: run `make data`")
-    with open(images, "rb") as f:
-        f.seek(16 + 784 * index)
-        pix = f.read(784)
-    with open(labels, "rb") as f:
-        f.seek(8 + index)
-        label = f.read(1)[0]
-    return list(pix), label
-
-
-def mnist_png(index):
-    pix, label = mnist_test(index)
-    return png_bytes(pix, 28, 28), label
-
-
-def random_model(path, hidden=32, seed=1):
-    """A small random safetensors model (784-hidden-10) in the daemon's
-    format, for when the shipped weights are not there yet: responses still
-    validate, only accuracy would be meaningless."""
-    rng = random.Random(seed)
-    dims = [784, hidden, 10]
-    header, blobs, off = {}, [], 0
-    for i in range(len(dims) - 1):
-        n_in, n_out = dims[i], dims[i + 1]
-        for name, shape, gen in (("kernel_loc", [n_in, n_out], lambda: rng.gauss(0, 0.05)),
-                                 ("kernel_scale", [n_in, n_out], lambda: 0.01 + 0.02 * rng.random()),
-                                 ("bias_loc", [n_out], lambda: rng.gauss(0, 0.05)),
-                                 ("bias_scale", [n_out], lambda: 0.01 + 0.02 * rng.random())):
-            n = math.prod(shape)
-            data = struct.pack(f"<{n}f", *(gen() for _ in range(n)))
-            header[f"layers.{i}.{name}"] = {"dtype": "F32", "shape": shape, "data_offsets": [off, off + len(data)]}
-            blobs.append(data)
-            off += len(data)
-    header["__metadata__"] = {"format": "bnn-serve/1", "activation": "relu", "input": "mnist-28x28-gray",
-                              "recipe": "random (test fixture)"}
-    h = json.dumps(header).encode()
-    h += b" " * (-len(h) % 8)
-    with open(path, "wb") as f:
-        f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
-
-
-def model_for_tests(tmpdir):
-    """The shipped weights when present, else a random model in tmpdir."""
-    if os.path.exists(SHIPPED):
-        return SHIPPED, True
-    path = os.path.join(tmpdir, "random.safetensors")
-    random_model(path)
-    return path, False
-
-
-# ---- the real daemon ------------------------------------------------------------
-
-class Daemon:
-    """build/bnn-serve on 127.0.0.1 and a free port (--port 0; the port is
-    read from the ready line), stderr kept in build/test-logs/NAME.stderr."""
-
-    def __init__(self, name, args=(), env=None, cwd=ROOT, binary=SERVER):
-        if not os.access(binary, os.X_OK):
-            raise AssertionError(f"{binary} missing: run `make`")
-        os.makedirs(LOG_DIR, exist_ok=True)
-        self.log_path = os.path.join(LOG_DIR, f"{name}.stderr")
-        self.log = open(self.log_path, "wb")
-        full_env = dict(os.environ)
-        full_env.update(env or {})
-        cmd = [binary, "--host", "127.0.0.1", "--port", "0", *args]
-        self.proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=self.log, env=full_env)
-        self.port = None
-        deadline = time.time() + 30
-        line = b""
-        while time.time() < deadline:
-            line = self.proc.stdout.readline()
-            if not line:
-                break
-            m = re.search(rb"listening on http://\S+:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.proc.kill()
-            self.proc.wait()
-            self.log.close()
-            with open(self.log_path, "rb") as f:
-                err = f.read().decode(errors="replace")
-            raise AssertionError(f"bnn-serve did not start ({' '.join(cmd)}): {line!r} {err[-2000:]}")
-        while time.time() < deadline:
-            try:
-                if self.request("GET", "/readyz")[0] == 200:
-                    return
-            except OSError:
-                pass
-            time.sleep(0.05)
-        self.stop()
-        raise AssertionError("bnn-serve never became ready")
-
-    @property
-    def url(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def request(self, method, path, body=None, headers=None, timeout=60):
-        """(status, headers as a dict with lower-case names, body bytes)."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
-        try:
-            c.request(method, path, body=body, headers=headers or {})
-            r = c.getresponse()
-            data = r.read()
-            hdrs = {}
-            for k, v in r.getheaders():
-                hdrs[k.lower()] = v if k.lower() not in hdrs else hdrs[k.lower()] + ", " + v
-            return r.status, hdrs, data
-        finally:
-            c.close()
-
-    def announce(self, method, path, length, headers=None):
-        """Sends only the headers of a request announcing a body of length
-        bytes and reads the answer: how a client meets early rejection
-        (413 from Content-Length) without writing into a closed socket."""
-        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
-        try:
-            c.putrequest(method, path)
-            for k, v in (headers or {}).items():
-                c.putheader(k, v)
-            c.putheader("Content-Length", str(length))
-            c.endheaders()
-            r = c.getresponse()
-            data = r.read()
-            return r.status, {k.lower(): v for k, v in r.getheaders()}, data
-        finally:
-            c.close()
-
-    def stop(self):
-        """SIGTERM, then the exit status (killed after 30 s)."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        self.proc.stdout.close()
-        self.log.close()
-        return self.proc.returncode
-
-
-def multipart(fields):
-    """(body, content type) for [(name, filename or None, bytes)]."""
-    boundary = "----bnn" + uuid.uuid4().hex
-    out = b""
-    for name, filename, data in fields:
-        out += f"--{boundary}\r\n".encode()
-        if filename:
-            out += (f'Content-Disposition: form-data; name="{name}"; filename="{filename}"\r\n'
-                    "Content-Type: image/png\r\n\r\n").encode()
-        else:
-            out += f'Content-Disposition: form-data; name="{name}"\r\n\r\n'.encode()
-        out += data + b"\r\n"
-    out += f"--{boundary}--\r\n".encode()
-    return out, f"multipart/form-data; boundary={boundary}"
 
 
 # ---- the tests ------------------------------------------------------------------------
@@ -423,26 +66,10 @@ class SpecDocument(unittest.TestCase):
         body = s["paths"]["/predict"]["post"]["requestBody"]["content"]
         self.assertEqual(set(body), {"image/png", "multipart/form-data", "application/json"})
 
-    def test_error_codes_match_the_code(self):
-        """Every code service/api.c can send is in the Error schema's enum,
-        and the spec lists no code the daemon never sends."""
-        with open(os.path.join(ROOT, "service", "api.c")) as f:
-            src = f.read()
-        table = src[src.index("code_table"):]
-        table = table[:table.index("};")]
-        codes = set(re.findall(r'\{"([a-z_]+)", \d+\}', table)) - {"ok"}
-        self.assertGreaterEqual(len(codes), 10, "could not read the code table of service/api.c")
-        enum = set(spec()["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])
-        self.assertEqual(enum, codes)
-
     def test_readme_defaults_are_the_daemons(self):
         """The README's configuration table shows the built-in defaults that
         `bnn-serve --check-config` prints (with an empty config file)."""
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
-        p = subprocess.run([SERVER, "--config", os.devnull, "--check-config"], cwd=ROOT, env=env,
-                           capture_output=True, text=True, timeout=30)
-        self.assertEqual(p.returncode, 0, p.stderr)
-        defaults = dict(re.findall(r"(?m)^(\w+) = (.*)$", p.stdout))
+        defaults = check_config("--config", os.devnull)
         with open(os.path.join(ROOT, "README.md")) as f:
             rows = dict(re.findall(r"(?m)^\| `(\w+)` \| (?:`([^`]*)`|\(empty\)) \| `BNN_SERVE_", f.read()))
         self.assertEqual(set(rows), set(defaults), "README's configuration table and the daemon's keys differ")
@@ -478,8 +105,7 @@ class SpecDocument(unittest.TestCase):
     def test_readme_documents_every_key_and_path(self):
         with open(os.path.join(ROOT, "README.md")) as f:
             readme = f.read()
-        with open(os.path.join(ROOT, "service", "config.c")) as f:
-            keys = re.findall(r'^\s*\{"([a-z_]+)", CFG_', f.read(), re.M)
+        keys = check_config("--config", os.devnull)  # every key the daemon has, with its value
         self.assertGreater(len(keys), 20)
         for k in keys:
             for form in (f"`{k}`", f"BNN_SERVE_{k.upper()}", f"--{k.replace('_', '-')}"):
@@ -488,20 +114,59 @@ class SpecDocument(unittest.TestCase):
             self.assertTrue(f"`{path}`" in readme, f"README.md does not mention {path}")
 
 
+class ErrorCodes(unittest.TestCase):
+    """The Error schema's code enum is what the daemon answers with, asked
+    of the daemon itself: each code is provoked from a real one (internal
+    from one whose every prediction job fails, BNN_FAULT_EVERY_NTH_JOB=1).
+    A provocation answered with another code fails, and so does an enum
+    code that nothing provokes. A full queue and a missed deadline need a
+    slow daemon of their own: OverloadAgainstSpec provokes overloaded and
+    timeout and checks them against the spec."""
+
+    PROVOKED_BY_OVERLOAD_AGAINST_SPEC = {"overloaded", "timeout"}
+
+    def test_enum_is_what_the_daemon_sends(self):
+        png, _ = mnist_png(0)
+        as_png = {"Content-Type": "image/png"}
+        provocations = {
+            "invalid_png": ("POST", "/predict", b"GIF89a not a png at all", as_png),
+            "invalid_parameter": ("POST", "/predict?samples=0", png, as_png),
+            "invalid_request": ("POST", "/predict", b"{", {"Content-Type": "application/json"}),
+            "not_found": ("GET", "/nope", None, {}),
+            "method_not_allowed": ("GET", "/predict", None, {}),
+            "image_too_large": ("POST", "/predict", png_declaring(5000, 5000), as_png),
+            "unsupported_media_type": ("POST", "/predict", png, {"Content-Type": "text/plain"}),
+        }
+        with Daemon("--workers", "1", name="test_openapi_codes", env=clean_env()) as d:
+            answers = {code: d.request(*how) for code, how in provocations.items()}
+            answers["body_too_large"] = d.announce("POST", "/predict", 1024 * 1024 + 1, as_png)
+            self.assertEqual(d.stop(), 0)
+        with Daemon("--workers", "1", name="test_openapi_codes_fault",
+                    env=clean_env(BNN_FAULT_EVERY_NTH_JOB="1")) as d:
+            answers["internal"] = d.post_png("/predict?samples=5", png)
+            self.assertEqual(d.stop(), 0)
+        s = spec()
+        for code, (status, _, body) in answers.items():
+            doc = json.loads(body)
+            self.assertEqual(doc["error"]["code"], code, f"provoking {code}: got {status} {doc}")
+            validate(doc, {"$ref": "#/components/schemas/Error"}, s)
+        enum = set(s["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])
+        self.assertEqual(set(answers) | self.PROVOKED_BY_OVERLOAD_AGAINST_SPEC, enum,
+                         "the spec's error codes and the codes the daemon answers with differ")
+
+
 class DaemonAgainstSpec(unittest.TestCase):
     """The real daemon's answers validate against the spec."""
 
     @classmethod
     def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory()
-        cls.model, cls.shipped = model_for_tests(cls.tmp.name)
-        cls.d = Daemon("test_openapi", ["--model", cls.model, "--workers", "2"])
+        cls.shipped = real_weights()
+        cls.d = Daemon("--workers", "2", name="test_openapi").start()
         cls.png, cls.label = mnist_png(0)
 
     @classmethod
     def tearDownClass(cls):
         rc = cls.d.stop()
-        cls.tmp.cleanup()
         if rc != 0:
             raise AssertionError(f"bnn-serve exited {rc} after SIGTERM, expected 0")
 
@@ -572,12 +237,12 @@ class DaemonAgainstSpec(unittest.TestCase):
         self.assertEqual((doc["samples"], doc["seed"], doc["mode"]), (30, 5, "weights"))
 
     def test_dark_on_light_page_is_preprocessed(self):
-        pix, _ = mnist_test(0)
+        pix, _ = mnist_image(0)
         big = []
         for y in range(84):
             for x in range(84):
                 big.append(255 - pix[(y // 3) * 28 + x // 3])
-        _, doc = self.check("POST", "/predict?samples=20", 200, png_bytes(big, 84, 84), {"Content-Type": "image/png"})
+        _, doc = self.check("POST", "/predict?samples=20", 200, png_encode(big, 84, 84), {"Content-Type": "image/png"})
         self.assertIn("inverted", doc["preprocessing"])
         self.assertIn("resized", doc["preprocessing"])
 
@@ -727,10 +392,9 @@ class OverloadAgainstSpec(unittest.TestCase):
         import threading
         with tempfile.TemporaryDirectory() as tmp:
             model = os.path.join(tmp, "small.safetensors")
-            random_model(model, hidden=64)
-            d = Daemon("test_openapi_overload", ["--model", model, "--workers", "1", "--queue-depth", "1",
-                                                 "--overload-status", "429", "--retry-after", "2",
-                                                 "--job-timeout-ms", "300"])
+            make_model(model, dims="784-64-10")
+            d = Daemon("--workers", "1", "--queue-depth", "1", "--overload-status", "429", "--retry-after", "2",
+                       "--job-timeout-ms", "300", name="test_openapi_overload", model=model).start()
             try:
                 png, _ = mnist_png(0)
                 q = "/predict?samples=10000&mode=weights&seed=1"
@@ -764,4 +428,4 @@ class OverloadAgainstSpec(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()

@@ -15,7 +15,7 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import model_path  # noqa: E402  (shipped weights, else a random model)
+from daemon import main, model_path  # noqa: E402  (shipped weights, else a random model)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BNN_BUILD", "build"))
@@ -306,4 +306,4 @@ class RobustTool(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    main()

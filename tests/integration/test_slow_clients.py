@@ -29,9 +29,8 @@ def rss_kib(pid):
 class SlowClients(unittest.TestCase):
     def test_half_sent_requests(self):
         png, label = daemon.mnist_png(0)
-        env = {k: v for k, v in os.environ.items() if not k.startswith("BNN_SERVE_")}
         with daemon.Daemon("--connection-timeout", str(TIMEOUT_S), "--connection-limit", "1000",
-                           env=env) as d:
+                           env=daemon.clean_env()) as d:
             rss_before = rss_kib(d.proc.pid)
             socks = []
             try:
@@ -80,4 +79,4 @@ class SlowClients(unittest.TestCase):
 
 
 if __name__ == "__main__":
-    unittest.main()
+    daemon.main()

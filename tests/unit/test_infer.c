@@ -1,7 +1,10 @@
 /* test_infer.c - Monte-Carlo prediction.
  *  1. LRT and weight sampling give the same distribution: two-sample KS per
- *     class on real MNIST test images, small random model and (if present)
- *     the shipped model; plus a negative control showing the test has power.
+ *     class on real MNIST test images, small random model and the shipped
+ *     model; each with a negative control (sigmas x1.3 must be rejected)
+ *     showing that the test has power. Without MNIST or the shipped weights
+ *     these tests skip, saying why ("skipped: ..." before cmocka's skip(),
+ *     the reason tests/run.sh reports; tests/allowed-skips.txt lists none).
  *  2. Closed forms: a one-layer net's logits are exactly Gaussian with known
  *     mean and variance; a two-layer net whose ReLU never clips has known
  *     output moments. Both modes.
@@ -16,6 +19,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -70,21 +74,46 @@ static struct bnn_model *random_model(const size_t *dims, size_t n, double mu_sc
     return m;
 }
 
-/* Test image i of MNIST t10k scaled to [0,1]; skips the test when absent. */
-static struct idx_images *mnist_test_images(void)
+/* MNIST t10k, loaded once; NULL with the loader's message in err when it
+ * is not there. */
+static struct idx_images *mnist_test_images(char err[BNN_ERR_LEN])
 {
     static struct idx_images im;
     static struct idx_labels lb;
     static int loaded;
     if (!loaded) {
-        char err[BNN_ERR_LEN];
-        if (idx_load_mnist(&im, &lb, data_dir(), "t10k", err) != BNN_OK) {
-            printf("skipped: %s\n", err);
+        if (idx_load_mnist(&im, &lb, data_dir(), "t10k", err) != BNN_OK)
             return NULL;
-        }
         loaded = 1;
     }
     return &im;
+}
+
+/* The MNIST test set, or a counted skip of the running test naming why. */
+static struct idx_images *mnist_or_skip(void)
+{
+    char err[BNN_ERR_LEN];
+    struct idx_images *im = mnist_test_images(err);
+    if (!im) {
+        printf("skipped: MNIST test set missing (run `make data`): %s\n", err);
+        skip();
+    }
+    return im;
+}
+
+/* The shipped weights (owned by the caller), or a counted skip of the
+ * running test when the file is not there. */
+static struct bnn_model *shipped_or_skip(void)
+{
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m;
+    if (access(weights_path(), R_OK) != 0) {
+        printf("skipped: shipped weights %s not readable: %s\n", weights_path(), strerror(errno));
+        skip();
+    }
+    if (bnn_weights_load(&m, weights_path(), err) != BNN_OK)
+        fail_msg("%s", err);
+    return m;
 }
 
 static void image_at(float *x, const struct idx_images *im, size_t i)
@@ -93,33 +122,63 @@ static void image_at(float *x, const struct idx_images *im, size_t i)
         x[p] = im->pixels[i * 784 + p] / 255.0f;
 }
 
-/* Two-sample KS per class between LRT and WEIGHTS probabilities; returns
- * the smallest p-value over the classes. */
-static double min_ks_p(const struct bnn_model *m_lrt, const struct bnn_model *m_w, const float *x, size_t T,
-                       uint64_t seed, double *worst_d)
+/* (T, k) class probabilities of x drawn in mode; owned by the caller. */
+static float *sample_probs(const struct bnn_model *m, const float *x, size_t T, uint64_t seed,
+                           enum bnn_mode mode)
 {
     char err[BNN_ERR_LEN];
-    size_t k = bnn_model_n_classes(m_lrt);
-    float *pl = malloc(T * k * sizeof(float)), *pw = malloc(T * k * sizeof(float));
+    float *p = malloc(T * bnn_model_n_classes(m) * sizeof(float));
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    assert_non_null(p);
+    assert_non_null(ws);
+    if (bnn_sample_probs(p, ws, m, x, T, seed, mode, err) != BNN_OK)
+        fail_msg("bnn_sample_probs: %s", err);
+    bnn_workspace_free(ws);
+    return p;
+}
+
+/* Two-sample KS per class between two (T, k) probability samples; returns
+ * the smallest p-value over the classes, the largest distance in worst_d. */
+static double min_ks_p_of(const float *pa, const float *pb, size_t T, size_t k, double *worst_d)
+{
     double *a = malloc(T * sizeof(double)), *b = malloc(T * sizeof(double));
-    struct bnn_workspace *wl = bnn_workspace_new(m_lrt), *ww = bnn_workspace_new(m_w);
-    assert_int_equal(bnn_sample_probs(pl, wl, m_lrt, x, T, seed, BNN_MODE_LRT, err), BNN_OK);
-    assert_int_equal(bnn_sample_probs(pw, ww, m_w, x, T, seed + 1, BNN_MODE_WEIGHTS, err), BNN_OK);
     double pmin = 1.0;
     *worst_d = 0.0;
     for (size_t c = 0; c < k; c++) {
         for (size_t t = 0; t < T; t++)
-            a[t] = pl[t * k + c], b[t] = pw[t * k + c];
+            a[t] = pa[t * k + c], b[t] = pb[t * k + c];
         double p, d = stats_ks_2samp(a, T, b, T, &p);
         if (p < pmin)
             pmin = p;
         if (d > *worst_d)
             *worst_d = d;
     }
-    bnn_workspace_free(wl);
-    bnn_workspace_free(ww);
-    free(pl), free(pw), free(a), free(b);
+    free(a), free(b);
     return pmin;
+}
+
+/* KS between LRT on m_lrt (seed) and weight sampling on m_w (seed + 1). */
+static double min_ks_p(const struct bnn_model *m_lrt, const struct bnn_model *m_w, const float *x, size_t T,
+                       uint64_t seed, double *worst_d)
+{
+    float *pl = sample_probs(m_lrt, x, T, seed, BNN_MODE_LRT),
+          *pw = sample_probs(m_w, x, T, seed + 1, BNN_MODE_WEIGHTS);
+    double p = min_ks_p_of(pl, pw, T, bnn_model_n_classes(m_lrt), worst_d);
+    free(pl), free(pw);
+    return p;
+}
+
+/* The negative controls' wrong sampler: every sigma scaled by 1.3. */
+static void widen_sigmas(struct bnn_model *m)
+{
+    for (size_t l = 0; l < m->n_layers; l++) {
+        struct bnn_layer *L = &m->layers[l];
+        for (size_t i = 0; i < L->n_in * L->n_out; i++)
+            L->w_sigma[i] *= 1.3f;
+        for (size_t j = 0; j < L->n_out; j++)
+            L->b_sigma[j] *= 1.3f;
+    }
+    bnn_model_update_var(m);
 }
 
 /* 1 %, Bonferroni-corrected over the classes of one image so the family of
@@ -129,9 +188,7 @@ static double min_ks_p(const struct bnn_model *m_lrt, const struct bnn_model *m_
 static void test_lrt_matches_weights_random_model(void **state)
 {
     (void)state;
-    struct idx_images *im = mnist_test_images();
-    if (!im)
-        skip();
+    struct idx_images *im = mnist_or_skip();
     const size_t dims[] = {784, 32, 16, 10};
     struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
     const size_t T = 2000;
@@ -146,12 +203,7 @@ static void test_lrt_matches_weights_random_model(void **state)
     /* Negative control: the same test against a model whose sigmas are 1.3x
      * must reject, or the test above could not fail. */
     struct bnn_model *wide = random_model(dims, 3, 2.0, 0.5, 1.5);
-    for (size_t l = 0; l < 3; l++) {
-        struct bnn_layer *L = &wide->layers[l];
-        for (size_t i = 0; i < L->n_in * L->n_out; i++)
-            L->w_sigma[i] *= 1.3f;
-    }
-    bnn_model_update_var(wide);
+    widen_sigmas(wide);
     image_at(x, im, 0);
     double d, p = min_ks_p(wide, m, x, T, 7, &d);
     printf("negative control (sigma x1.3): min KS p %.3g (max D %.4f)\n", p, d);
@@ -160,29 +212,38 @@ static void test_lrt_matches_weights_random_model(void **state)
     bnn_model_free(m);
 }
 
+/* The shipped model: LRT against weight sampling must agree, and LRT on
+ * the same model with every sigma x1.3 (a wrong sampler) must be rejected
+ * by the same criterion, or this test could not fail. Image 8 (a 5 that
+ * models find ambiguous, so every class varies) and image 0 (a clear 7);
+ * two images keep 2 x 2000 weight-sampling passes affordable under
+ * ASan/TSan (~25 s each there). The weight samples serve both KS tests. */
 static void test_lrt_matches_weights_shipped_model(void **state)
 {
     (void)state;
-    struct idx_images *im = mnist_test_images();
-    char err[BNN_ERR_LEN];
-    struct bnn_model *m;
-    if (!im || access(weights_path(), R_OK) != 0) {
-        printf("skipped: %s or MNIST missing\n", weights_path());
-        skip();
-    }
-    assert_int_equal(bnn_weights_load(&m, weights_path(), err), BNN_OK);
+    struct idx_images *im = mnist_or_skip();
+    struct bnn_model *m = shipped_or_skip(), *wide = shipped_or_skip();
+    widen_sigmas(wide);
+    const size_t T = 2000, k = bnn_model_n_classes(m);
     float x[784];
-    /* image 8 (a 5 that models find ambiguous, so every class varies) and
-     * image 0 (a clear 7); two images keep 2 x 2000 weight-sampling passes
-     * affordable under ASan/TSan (~25 s each there) */
     static const size_t which[] = {8, 0};
     for (size_t i = 0; i < 2; i++) {
         image_at(x, im, which[i]);
-        double d, p = min_ks_p(m, m, x, 2000, 300 + i, &d);
-        printf("shipped model, image %zu: min KS p over 10 classes %.4f (max D %.4f)\n", which[i], p, d);
+        float *pw = sample_probs(m, x, T, 301 + i, BNN_MODE_WEIGHTS);
+        float *pl = sample_probs(m, x, T, 300 + i, BNN_MODE_LRT);
+        float *pwide = sample_probs(wide, x, T, 300 + i, BNN_MODE_LRT);
+        double d, p = min_ks_p_of(pl, pw, T, k, &d), dw, pw_wide = min_ks_p_of(pwide, pw, T, k, &dw);
+        printf("shipped model, image %zu: min KS p over 10 classes %.4f (max D %.4f); "
+               "negative control (sigma x1.3): %.3g (max D %.4f)\n",
+               which[i], p, d, pw_wide, dw);
         if (p < KS_ALPHA / 10)
             fail_msg("image %zu: KS rejects LRT == weights (p = %g, D = %g)", which[i], p, d);
+        if (!(pw_wide < KS_ALPHA / 10))
+            fail_msg("image %zu: KS does not reject sigmas x1.3 (p = %g, D = %g): the test has no power",
+                     which[i], pw_wide, dw);
+        free(pw), free(pl), free(pwide);
     }
+    bnn_model_free(wide);
     bnn_model_free(m);
 }
 
@@ -373,14 +434,14 @@ static void kill_units(struct bnn_model *m, size_t every, size_t offset)
 static void test_fast_vs_naive(void **state)
 {
     (void)state;
-    struct idx_images *im = mnist_test_images();
+    char err[BNN_ERR_LEN];
+    struct idx_images *im = mnist_test_images(err);
     float x[784];
     if (im)
         image_at(x, im, 3);
     else
         for (int i = 0; i < 784; i++)
             x[i] = (float)(i % 29) / 29.0f;
-    char err[BNN_ERR_LEN];
     const size_t dims[] = {784, 100, 50, 10};
     struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
     /* T = BNN_BLOCK + 22: a full block and a partial one */
@@ -682,14 +743,9 @@ static void test_errors_and_names(void **state)
 static void test_shipped_predicts_digits(void **state)
 {
     (void)state;
-    struct idx_images *im = mnist_test_images();
+    struct idx_images *im = mnist_or_skip();
     char err[BNN_ERR_LEN];
-    struct bnn_model *m;
-    if (!im || access(weights_path(), R_OK) != 0) {
-        printf("skipped: %s or MNIST missing\n", weights_path());
-        skip();
-    }
-    assert_int_equal(bnn_weights_load(&m, weights_path(), err), BNN_OK);
+    struct bnn_model *m = shipped_or_skip();
     struct idx_labels lb;
     struct idx_images im2;
     assert_int_equal(idx_load_mnist(&im2, &lb, data_dir(), "t10k", err), BNN_OK);
