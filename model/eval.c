@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "answer.h"
 #include "rng.h"
 #include "stats.h"
 
@@ -25,6 +26,9 @@ void eval_options_default(struct eval_options *o)
     o->mode = BNN_MODE_LRT;
     o->threads = 2;
     o->coverage = 0.95;
+    o->pipeline = 1;
+    o->policy = NULL;
+    o->set_level = -1;
 }
 
 int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const uint8_t *labels, size_t n, size_t k,
@@ -97,6 +101,23 @@ struct eval_job {
     char err[BNN_ERR_LEN];
 };
 
+/* One image's answer into its per-image record and its mean probabilities. */
+static void record(struct eval_image *r, double *mp, const struct bnn_answer *a, const uint8_t *label, size_t k)
+{
+    const struct bnn_prediction *pr = &a->pr;
+    for (size_t c = 0; c < k; c++)
+        mp[c] = pr->classes[c].mean;
+    r->predicted = pr->predicted;
+    r->confidence = (float)pr->classes[pr->predicted].mean;
+    r->label_prob = label ? (float)pr->classes[*label < k ? *label : 0].mean : NAN;
+    r->interval_width = (float)(pr->classes[pr->predicted].upper - pr->classes[pr->predicted].lower);
+    r->entropy = (float)pr->entropy;
+    r->aleatoric = (float)pr->aleatoric;
+    r->epistemic = (float)pr->epistemic;
+    r->reasons = a->reasons;
+    r->set = a->set;
+}
+
 static void *eval_worker(void *p)
 {
     struct eval_job *j = p;
@@ -108,36 +129,68 @@ static void *eval_worker(void *p)
         snprintf(j->err, BNN_ERR_LEN, "out of memory for an evaluation workspace");
         goto done;
     }
+    struct bnn_policy none;
+    bnn_policy_none(&none);
+    const struct bnn_policy *pol = j->o->policy ? j->o->policy : &none;
     for (size_t i = j->lo; i < j->hi; i++) {
         const uint8_t *px = j->pixels + i * n_in;
-        for (size_t u = 0; u < n_in; u++)
-            x[u] = (float)px[u] * (1.0f / 255.0f);
         /* a seed per image, addressed by its index: thread-count independent */
-        uint64_t seed = rng_u64(j->o->seed, EVAL_STREAM, 0, i);
-        struct bnn_prediction pr;
+        struct bnn_question q = {j->o->samples, rng_u64(j->o->seed, EVAL_STREAM, 0, i), j->o->coverage, j->o->mode,
+                                 j->o->policy ? j->o->set_level : -1};
+        struct bnn_answer a;
         char err[BNN_ERR_LEN];
-        int rc = bnn_predict(&pr, ws, j->m, x, j->o->samples, seed, j->o->coverage, j->o->mode, err);
+        int rc;
+        if (j->o->pipeline) {
+            rc = bnn_answer_gray(&a, ws, j->m, pol, px, BNN_MNIST_SIDE, BNN_MNIST_SIDE, &q, err);
+        } else {
+            for (size_t u = 0; u < n_in; u++)
+                x[u] = (float)px[u] * (1.0f / 255.0f);
+            rc = bnn_answer_canonical(&a, ws, j->m, pol, x, 1, &q, err);
+        }
         if (rc) {
             j->status = rc;
             snprintf(j->err, BNN_ERR_LEN, "image %zu: %.200s", i, err);
             goto done;
         }
-        double *mp = j->mean_probs + i * k;
-        for (size_t c = 0; c < k; c++)
-            mp[c] = pr.classes[c].mean;
-        struct eval_image *r = &j->images[i];
-        r->predicted = pr.predicted;
-        r->confidence = (float)pr.classes[pr.predicted].mean;
-        r->label_prob = j->labels ? (float)pr.classes[j->labels[i] < k ? j->labels[i] : 0].mean : NAN;
-        r->interval_width = (float)(pr.classes[pr.predicted].upper - pr.classes[pr.predicted].lower);
-        r->entropy = (float)pr.entropy;
-        r->aleatoric = (float)pr.aleatoric;
-        r->epistemic = (float)pr.epistemic;
+        record(&j->images[i], j->mean_probs + i * k, &a, j->labels ? j->labels + i : NULL, k);
+        j->images[i].digit_found = !j->o->pipeline || a.prep.verdict == PREP_DIGIT;
     }
 done:
     free(x);
     bnn_workspace_free(ws);
     return NULL;
+}
+
+/* The sample-based means and the decision figures over the per-image
+ * records. */
+static void summarise(struct eval_metrics *out, const struct eval_image *images, const uint8_t *labels, size_t n,
+                      int sets)
+{
+    double width = 0, alea = 0, epi = 0, flagged = 0, no_digit = 0, wrong = 0, wrong_flagged = 0, covered = 0,
+           size = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct eval_image *r = &images[i];
+        width += r->interval_width;
+        alea += r->aleatoric;
+        epi += r->epistemic;
+        flagged += r->reasons != 0;
+        no_digit += !r->digit_found;
+        size += __builtin_popcount(r->set);
+        if (labels) {
+            int bad = r->predicted != labels[i];
+            wrong += bad;
+            wrong_flagged += bad && r->reasons;
+            covered += (r->set >> labels[i]) & 1u;
+        }
+    }
+    out->interval_width = width / (double)n;
+    out->aleatoric = alea / (double)n;
+    out->epistemic = epi / (double)n;
+    out->flagged = flagged / (double)n;
+    out->no_digit = no_digit / (double)n;
+    out->errors_flagged = labels && wrong > 0 ? wrong_flagged / wrong : NAN;
+    out->set_coverage = labels && sets ? covered / (double)n : NAN;
+    out->set_size = sets ? size / (double)n : NAN;
 }
 
 int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *mean_probs, const struct bnn_model *m,
@@ -206,16 +259,8 @@ int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *m
     rc = eval_metrics_from_probs(out, probs, labels, n, k, err);
     if (rc)
         goto done;
-    double width = 0, alea = 0, epi = 0;
-    for (size_t i = 0; i < n; i++) {
-        width += images[i].interval_width;
-        alea += images[i].aleatoric;
-        epi += images[i].epistemic;
-    }
+    summarise(out, images, labels, n, o->policy && o->set_level >= 0);
     out->samples = o->samples;
-    out->interval_width = width / (double)n;
-    out->aleatoric = alea / (double)n;
-    out->epistemic = epi / (double)n;
 done:
     if (probs != mean_probs)
         free(probs);

@@ -13,15 +13,24 @@
  *
  * Per-image results are reduced in index order and every image's noise is
  * addressed by (seed, image index), so the figures depend only on (model,
- * images, options), never on the thread count. Images are 8-bit (n, n_in),
- * scaled by 1/255 here, so corrupted or out-of-distribution sets plug in as
- * they are. Labels may be NULL (out-of-distribution sets): label metrics are
- * then NAN.
+ * images, options), never on the thread count. Images are 8-bit 28x28
+ * pictures (n, 784), so corrupted or out-of-distribution sets plug in as
+ * they are. By default each goes the daemon's whole way (answer.h:
+ * canonicalisation, passes, abstain rule, prediction set): the figures are
+ * what callers get. o->pipeline = 0 measures the model alone on pixel/255.
+ * Labels may be NULL (out-of-distribution sets): label metrics are then NAN.
+ *
+ *   flagged         share of answers flagged uncertain (any reason)
+ *   errors_flagged  share of the wrong answers that are flagged
+ *   no_digit        share of pictures the canonicalisation found no digit in
+ *   set_coverage    share of prediction sets holding the label
+ *   set_size        mean number of classes in the prediction set
  */
 #ifndef BNN_EVAL_H
 #define BNN_EVAL_H
 
 #include "bnn.h"
+#include "decide.h"
 #include "infer.h"
 
 struct eval_options {
@@ -30,9 +39,12 @@ struct eval_options {
     enum bnn_mode mode; /* lrt or weights */
     size_t threads;     /* worker threads, one workspace each (>= 1) */
     double coverage;    /* interval coverage in (0, 1) */
+    int pipeline;       /* 1: the daemon's path; 0: the model on pixel/255 */
+    const struct bnn_policy *policy; /* abstain rule and sets; NULL = none */
+    int set_level;      /* policy's conformal level for the sets, or -1 */
 };
 
-/* T 100, seed 1, LRT, 2 threads, coverage 0.95. */
+/* T 100, seed 1, LRT, 2 threads, coverage 0.95, the pipeline, no policy. */
 void eval_options_default(struct eval_options *o);
 
 struct eval_metrics {
@@ -40,6 +52,8 @@ struct eval_metrics {
     double accuracy, nll, brier, brier_sum, ece;
     double interval_width;
     double entropy, aleatoric, epistemic;
+    double flagged, errors_flagged, no_digit; /* NAN where undefined */
+    double set_coverage, set_size;            /* NAN without sets or labels */
 };
 
 /* One image's result (for corruption and OOD studies). */
@@ -49,6 +63,9 @@ struct eval_image {
     float label_prob;     /* p_bar[label], NAN without labels */
     float interval_width; /* of the predicted class */
     float entropy, aleatoric, epistemic;
+    unsigned char digit_found; /* the canonicalisation found a digit */
+    unsigned reasons;          /* decide.h reasons to flag; 0 = trusted */
+    unsigned set;              /* prediction set bits (when a level is set) */
 };
 
 /* Metrics from mean probabilities probs (n, k) (rows summing to 1) and

@@ -11,6 +11,7 @@
 
 #include "augment.h"
 #include "bnn.h"
+#include "calibrate.h"
 #include "eval.h"
 #include "idx.h"
 #include "train.h"
@@ -19,6 +20,8 @@
 #include "cli.h"
 
 #define PROG "bnn-train"
+#define CALIB_SAMPLES 100   /* T of the calibration: the daemon's default */
+#define CALIB_FLAG_RATE 0.05 /* clean validation digits flagged */
 
 static void usage(FILE *f)
 {
@@ -203,11 +206,24 @@ int main(int argc, char **argv)
         fprintf(stderr, PROG ": error: saving: %s\n", err);
         goto done;
     }
+    /* the answer policy, on the same validation digits, the daemon's path */
+    struct bnn_policy policy;
+    size_t n_avail = train_im.n - cfg.val_count;
+    if (calib_policy(&policy, model, train_im.pixels + n_avail * 784, train_lb.labels + n_avail, cfg.val_count,
+                     CALIB_SAMPLES, (size_t)cfg.threads, CALIB_FLAG_RATE, err) ||
+        bnn_policy_to_meta(&policy, model) || bnn_weights_save(out, model, err)) {
+        fprintf(stderr, PROG ": error: calibrating: %s\n", err);
+        goto done;
+    }
+    fprintf(stderr, PROG ": abstain above entropy %.4g or epistemic %.4g (%.1f %% of validation flagged)\n",
+            policy.entropy_max, policy.epistemic_max, 100 * policy.clean_flag_rate);
     if (test_samples) {
         struct eval_options eo;
         eval_options_default(&eo);
         eo.samples = test_samples;
         eo.threads = (size_t)cfg.threads;
+        eo.policy = &policy;
+        eo.set_level = bnn_policy_level(&policy, 0.95);
         struct eval_metrics em;
         if (eval_model(&em, NULL, NULL, model, test_im.pixels, test_lb.labels, test_im.n, &eo, err)) {
             fprintf(stderr, PROG ": error: evaluating: %s\n", err);
@@ -225,12 +241,20 @@ int main(int argc, char **argv)
         rc |= bnn_meta_set(model, "test_brier", buf);
         snprintf(buf, sizeof buf, "%zu", em.samples);
         rc |= bnn_meta_set(model, "test_samples", buf);
+        snprintf(buf, sizeof buf, "%.4f", em.flagged);
+        rc |= bnn_meta_set(model, "test_flagged", buf);
+        snprintf(buf, sizeof buf, "%.4f", em.set_coverage);
+        rc |= bnn_meta_set(model, "test_set_coverage_0.95", buf);
+        snprintf(buf, sizeof buf, "%.3f", em.set_size);
+        rc |= bnn_meta_set(model, "test_set_size_0.95", buf);
         if (rc || bnn_weights_save(out, model, err)) {
             fprintf(stderr, PROG ": error: saving with test figures: %s\n", rc ? "out of memory" : err);
             goto done;
         }
-        fprintf(stderr, PROG ": test (T=%zu): accuracy %.4f  nll %.4f  ece %.4f  brier %.4f\n", em.samples,
-                em.accuracy, em.nll, em.ece, em.brier);
+        fprintf(stderr,
+                PROG ": test (T=%zu, the daemon's path): accuracy %.4f  nll %.4f  ece %.4f  brier %.4f  "
+                     "flagged %.4f  0.95-set coverage %.4f size %.3f\n",
+                em.samples, em.accuracy, em.nll, em.ece, em.brier, em.flagged, em.set_coverage, em.set_size);
     }
     fprintf(stderr, PROG ": wrote %s\n", out);
     status = 0;

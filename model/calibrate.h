@@ -1,0 +1,44 @@
+/* calibrate.h - fits the answer policy of decide.h on held-out clean
+ * images (the trainer's 5,000 validation digits, never the test set): the
+ * abstain thresholds to a stated share of clean digits flagged, and the
+ * split-conformal prediction-set thresholds for the requested coverages.
+ * Every figure comes from the daemon's own path (eval.h's pipeline).
+ *
+ * Pure functions of their inputs; ties are broken by image index, so the
+ * result is reproducible. Buffers are the caller's.
+ */
+#ifndef BNN_CALIBRATE_H
+#define BNN_CALIBRATE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "bnn.h"
+#include "decide.h"
+
+/* The abstain rule: flag when entropy > h or epistemic > e. For each share
+ * g = 0, 1/20, ..., 1 of the flag budget given to the entropy (the rest to
+ * the epistemic part among what entropy leaves), the thresholds that flag
+ * exactly round(flag_rate * n) images; keeps the split that flags the most
+ * wrong answers (ties: the larger entropy share). Fills entropy_max,
+ * epistemic_max and clean_flag_rate (the rate reached) of p. BNN_OK, or
+ * BNN_E_INVALID (n == 0, rate outside (0, 0.5]) / BNN_E_NOMEM, err filled. */
+int calib_abstain(struct bnn_policy *p, const double *entropy, const double *epistemic,
+                  const unsigned char *correct, size_t n, double flag_rate, char err[BNN_ERR_LEN]);
+
+/* Split conformal: with scores s_i = 1 - label_prob[i], for each coverage
+ * c the threshold min_prob = 1 - q, q the ceil((n + 1) c)-th smallest score
+ * (q = 1, every class, when that exceeds n). Coverages ascending in (0,1),
+ * at most BNN_MAX_LEVELS. Fills p's levels. BNN_OK or an error as above. */
+int calib_conformal(struct bnn_policy *p, const double *label_prob, size_t n, const double *coverage,
+                    size_t n_levels, char err[BNN_ERR_LEN]);
+
+/* Both, from the answers to n labelled 28x28 pictures (n, 784) at T =
+ * samples passes, the daemon's path; p->samples records T. The default
+ * coverages are 0.90, 0.95, 0.99. */
+#define CALIB_LEVELS 3
+extern const double calib_default_coverage[CALIB_LEVELS];
+int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t *pixels, const uint8_t *labels,
+                 size_t n, size_t samples, size_t threads, double flag_rate, char err[BNN_ERR_LEN]);
+
+#endif
