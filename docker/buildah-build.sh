@@ -147,7 +147,7 @@ flock -u 9
 
 # ---- 3. the Dockerfile ---------------------------------------------------
 t0=$(now)
-buildah bud --isolation chroot --format docker --pull=false --force-rm \
+buildah bud --isolation chroot --format docker --pull=false \
     --build-arg DEBIAN_IMAGE="$base_image" -f "$root/docker/Dockerfile" -t "$tag" "$root"
 echo "buildah bud: $(since "$t0") s"
 echo "built $tag"
