@@ -23,7 +23,6 @@ enum cfg_type {
     CFG_SIZE,   /* size_t in [min, max], suffixes B, KiB, MiB, GiB, kB, MB, GB */
     CFG_DOUBLE, /* finite double; open interval (min, max) when open is set */
     CFG_BOOL,   /* true/false, 1/0, yes/no, on/off */
-    CFG_ENUM,   /* enum cfg_log_format stored as int; one of choices[] */
     CFG_CHOICE  /* char[size] holding one of choices[] */
 };
 
@@ -69,7 +68,8 @@ static const struct cfg_key cfg_keys[] = {
     {"default_interval", CFG_DOUBLE, F(default_interval), 0, 1, 1, NULL, "0.95",
      "interval coverage when the request does not say, in (0, 1)"},
     {"uncertain_threshold", CFG_DOUBLE, F(uncertain_threshold), 0, 10, 0, NULL, "0.174",
-     "epistemic uncertainty (mutual information, nats) above which \"uncertain\" is true; 0.174 flags 5 % of clean MNIST test digits (docs/report.md)"},
+     "epistemic uncertainty (mutual information, nats) above which \"uncertain\" is true; 0.174 flags 5 % of "
+     "clean MNIST test digits (docs/report.md)"},
     {"max_body_bytes", CFG_SIZE, F(max_body_bytes), 1024, 1024.0 * 1024 * 1024, 0, NULL, "1MiB",
      "largest request body; above it the answer is 413"},
     {"max_image_side", CFG_UINT, F(max_image_side), 1, 100000, 0, NULL, "4096",
@@ -87,7 +87,7 @@ static const struct cfg_key cfg_keys[] = {
      "milliseconds from enqueue to result before the request fails with 503"},
     {"drain_timeout", CFG_UINT, F(drain_timeout), 0, 3600, 0, NULL, "20",
      "seconds in-flight requests get to finish after SIGTERM or SIGINT"},
-    {"log_format", CFG_ENUM, F(log_format), 0, 0, 0, log_formats, "text", "log lines as text or json"},
+    {"log_format", CFG_CHOICE, F(log_format), 0, 0, 0, log_formats, "text", "log lines as text or json"},
     {"log_level", CFG_CHOICE, F(log_level), 0, 0, 0, log_levels, "info",
      "least severe level logged: error, warn, info or debug"},
     {"access_log", CFG_BOOL, F(access_log), 0, 0, 0, NULL, "true", "one log line per request"},
@@ -314,7 +314,6 @@ static int set_value(struct cfg *c, const struct cfg_key *k, const char *value, 
         *(int *)field = v;
         return 0;
     }
-    case CFG_ENUM:
     case CFG_CHOICE: {
         int i = find_choice(k->choices, value);
         if (i < 0) {
@@ -323,12 +322,8 @@ static int set_value(struct cfg *c, const struct cfg_key *k, const char *value, 
             set_err(err, "%s: expected one of %s, got '%.64s'", k->name, list, value);
             return -1;
         }
-        if (k->type == CFG_ENUM)
-            *(enum cfg_log_format *)field = (enum cfg_log_format)i;
-        else {
-            memset(field, 0, k->size);
-            snprintf(field, k->size, "%s", k->choices[i]);
-        }
+        memset(field, 0, k->size);
+        snprintf(field, k->size, "%s", k->choices[i]);
         return 0;
     }
     }
@@ -559,8 +554,8 @@ int cfg_validate(const struct cfg *c, char err[CFG_ERR_LEN])
         set_err(err, "default_interval: expected a number in (0, 1), got %g", c->default_interval);
         return -1;
     }
-    if (c->log_format != CFG_LOG_TEXT && c->log_format != CFG_LOG_JSON) {
-        set_err(err, "log_format: expected text or json, got %d", (int)c->log_format);
+    if (find_choice(log_formats, c->log_format) < 0) {
+        set_err(err, "log_format: expected one of text|json, got '%.8s'", c->log_format);
         return -1;
     }
     if (find_choice(log_levels, c->log_level) < 0) {
@@ -647,11 +642,6 @@ void cfg_print(const struct cfg *c, FILE *out)
         case CFG_BOOL:
             fputs(*(const int *)field ? "true" : "false", out);
             break;
-        case CFG_ENUM: {
-            int v = (int)*(const enum cfg_log_format *)field;
-            fputs(v >= 0 && v < 2 ? k->choices[v] : "?", out);
-            break;
-        }
         }
         fputc('\n', out);
     }

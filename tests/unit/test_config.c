@@ -88,7 +88,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.connection_memory_limit, 64 << 10);
     assert_int_equal(c.job_timeout_ms, 30000);
     assert_int_equal(c.drain_timeout, 20);
-    assert_int_equal(c.log_format, CFG_LOG_TEXT);
+    assert_string_equal(c.log_format, "text");
     assert_string_equal(c.log_level, "info");
     assert_int_equal(c.access_log, 1);
     assert_string_equal(c.cors_origins, "");
@@ -177,7 +177,7 @@ static void test_values_accepted(void **state)
     assert_int_equal(c.max_body_bytes, 2 << 20);
     assert_true(c.default_interval == 1e-3);
     assert_int_equal(c.access_log, 0);
-    assert_int_equal(c.log_format, CFG_LOG_JSON);
+    assert_string_equal(c.log_format, "json");
     assert_string_equal(c.log_level, "debug");
 
     struct {
@@ -298,7 +298,7 @@ static void test_file_syntax(void **state)
     assert_string_equal(c.host, "  spaced \"host\" # not a comment  ");
     assert_string_equal(c.cors_origins, "");
     assert_int_equal(c.max_body_bytes, 2 << 20);
-    assert_int_equal(c.log_format, CFG_LOG_JSON);
+    assert_string_equal(c.log_format, "json");
 
     struct {
         const char *text, *needle1, *needle2;
@@ -387,7 +387,7 @@ static void test_env(void **state)
     if (apply_env(&c, env_ok, err))
         fail_msg("env failed: %s", err);
     assert_int_equal(c.port, 9100);
-    assert_int_equal(c.log_format, CFG_LOG_JSON);
+    assert_string_equal(c.log_format, "json");
     assert_int_equal(c.max_body_bytes, 256 << 10);
 
     const char *env_unknown[] = {"BNN_SERVE_PROT=1", NULL};
