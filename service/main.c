@@ -28,6 +28,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "predict.h"
 #include "weights.h"
 
 #define BNN_SERVE_VERSION "0.1.0"
@@ -355,7 +356,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "bnn-serve: error: out of memory\n");
         goto done;
     }
-    pool = pool_new(cfg.workers, cfg.queue_depth, http_worker_new, http_worker_free, model, perr);
+    pool = pool_new(cfg.workers, cfg.queue_depth, predict_worker_new, predict_worker_free, model, perr);
     if (!pool) {
         fprintf(stderr, "bnn-serve: error: worker pool: %s\n", perr);
         goto done;
@@ -375,12 +376,21 @@ int main(int argc, char **argv)
     /* Test-only: BNN_FAULT_EVERY_NTH_JOB=n makes every nth prediction job
      * fail as an internal error (tests/integration/test_faults.py). */
     const char *fault = getenv("BNN_FAULT_EVERY_NTH_JOB");
-    unsigned fail_every_nth = fault ? (unsigned)strtoul(fault, NULL, 10) : 0;
-    if (fail_every_nth)
+    struct predict_faults faults = {.every_nth = fault ? (unsigned)strtoul(fault, NULL, 10) : 0};
+    if (faults.every_nth)
         log_msg(lg, LOG_WARN, "fault injection: every %u-th prediction job fails (BNN_FAULT_EVERY_NTH_JOB)",
-                fail_every_nth);
-    struct http_deps deps = {&cfg,          model, pool, metrics, lg, openapi, openapi_len, BNN_SERVE_VERSION,
-                             fail_every_nth};
+                faults.every_nth);
+    struct predict_deps predict = {
+        .cfg = &cfg, .model = model, .pool = pool, .metrics = metrics, .log = lg, .faults = &faults};
+    struct http_deps deps = {.cfg = &cfg,
+                             .model = model,
+                             .pool = pool,
+                             .metrics = metrics,
+                             .log = lg,
+                             .predict = &predict,
+                             .openapi = openapi,
+                             .openapi_len = openapi_len,
+                             .version = BNN_SERVE_VERSION};
     srv = http_start(&deps, listen_fd, herr);
     if (!srv) {
         fprintf(stderr, "bnn-serve: error: %s\n", herr);
