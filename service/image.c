@@ -299,8 +299,7 @@ int img_decode_png(struct img_gray *out, const uint8_t *buf, size_t len, unsigne
     if (max_side == 0 || max_side > IMG_DEFAULT_MAX_SIDE)
         max_side = IMG_DEFAULT_MAX_SIDE;
     if (!buf || len < 8 || png_sig_cmp(buf, 0, 8) != 0) {
-        set_err(err, "not a PNG: %s",
-                !buf || len == 0 ? "empty body" : "the 8-byte PNG signature is missing");
+        set_err(err, "not a PNG: the 8-byte PNG signature is missing (%zu bytes)", buf ? len : 0);
         return IMG_E_NOT_PNG;
     }
     /* IHDR must be the first chunk (PNG spec 5.6); read its size from the
