@@ -18,9 +18,10 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
-#include "predict.h"
 
 #define HTTP_ERR_LEN 256
+
+struct predict_deps;
 
 enum http_state { HTTP_STARTING = 0, HTTP_READY = 1, HTTP_DRAINING = 2 };
 

@@ -8,7 +8,7 @@
 #include "api_response.h"
 #include "predict.h"
 
-/* libmicrohttpd's post processor buffer: 16 KiB fields pieces. */
+/* libmicrohttpd's post processor buffer (bytes): a field arrives in pieces of at most this. */
 #define POST_BUFFER 16384
 
 struct http_predict {

@@ -181,8 +181,9 @@ static int predict_one(struct predict_result *r, struct predict_job *j, struct b
 
 /* --- the job (worker side) ------------------------------------------------------------- */
 
-/* Stores nothing itself: the answer is in place. The release store pairs
- * with predict_job_answer's acquire load; after done the job may be gone. */
+/* Publishes the answer already stored in j->answer: the release store pairs
+ * with predict_job_answer's acquire load. done is read first, since once
+ * finished is set (and surely once done runs) the job may be freed. */
 static void job_finish(struct predict_job *j)
 {
     predict_done_fn done = j->done;
