@@ -3,6 +3,18 @@
 
 #include <string.h>
 
+void bnn_answer_finish(struct bnn_answer *a, const struct bnn_policy *pol, int digit_found, int set_level)
+{
+    a->reasons = bnn_decide(pol, a->pr.entropy, a->pr.epistemic, digit_found);
+    a->set = 0;
+    if (set_level >= 0) {
+        double mean[BNN_MAX_CLASSES];
+        for (size_t k = 0; k < a->pr.n_classes; k++)
+            mean[k] = a->pr.classes[k].mean;
+        a->set = bnn_prediction_set(pol, (size_t)set_level, mean, a->pr.n_classes);
+    }
+}
+
 int bnn_answer_canonical(struct bnn_answer *a, struct bnn_workspace *ws, const struct bnn_model *m,
                          const struct bnn_policy *pol, const float *image, int digit_found,
                          const struct bnn_question *q, char err[BNN_ERR_LEN])
@@ -10,14 +22,7 @@ int bnn_answer_canonical(struct bnn_answer *a, struct bnn_workspace *ws, const s
     int rc = bnn_predict(&a->pr, ws, m, image, q->samples, q->seed, q->interval, q->mode, err);
     if (rc != BNN_OK)
         return rc;
-    a->reasons = bnn_decide(pol, a->pr.entropy, a->pr.epistemic, digit_found);
-    a->set = 0;
-    if (q->set_level >= 0) {
-        double mean[BNN_MAX_CLASSES];
-        for (size_t k = 0; k < a->pr.n_classes; k++)
-            mean[k] = a->pr.classes[k].mean;
-        a->set = bnn_prediction_set(pol, (size_t)q->set_level, mean, a->pr.n_classes);
-    }
+    bnn_answer_finish(a, pol, digit_found, q->set_level);
     return BNN_OK;
 }
 

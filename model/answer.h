@@ -32,6 +32,11 @@ struct bnn_answer {
     unsigned set;     /* prediction set, bit k = class k (valid when set_level >= 0) */
 };
 
+/* The decisions on a computed answer: a->reasons from the policy (a->prep
+ * says whether there was a digit) and a->set at set_level (-1: none). The
+ * daemon calls this after computing a->pr its own way (in blocks of passes). */
+void bnn_answer_finish(struct bnn_answer *a, const struct bnn_policy *pol, int digit_found, int set_level);
+
 /* gray (height, width) 8-bit as decoded; ws a workspace for m (one per
  * thread); pol the policy (shared). BNN_OK, or the inference error with err
  * filled. */

@@ -13,35 +13,35 @@
 
 #define CFG_ERR_LEN 256
 
-enum cfg_log_format { CFG_LOG_TEXT = 0, CFG_LOG_JSON = 1 };
-
 struct cfg {
-    char host[256];           /* listen address, default 127.0.0.1 */
-    unsigned port;            /* 0..65535, default 8080; 0 = any free port */
-    char model[1024];         /* weights path, default model/weights/mnist-bnn.safetensors */
-    char web_root[1024];      /* static files for GET /, default service/web */
-    unsigned workers;         /* compute threads, 0 = number of CPUs */
-    unsigned http_threads;    /* libmicrohttpd polling threads, default 1 */
-    unsigned queue_depth;     /* pending jobs before 503, default 64 */
-    unsigned overload_status; /* 503 (default) or 429 */
-    unsigned retry_after;     /* seconds in Retry-After, default 1 */
-    unsigned default_samples; /* T when the request says nothing, default 100 */
-    unsigned max_samples;     /* requests above get 400, default 10000 */
-    double default_interval;  /* coverage, default 0.95, in (0,1) */
-    double uncertain_threshold; /* epistemic (nats) above which "uncertain" is true */
-    size_t max_body_bytes;    /* default 1 MiB */
-    unsigned max_image_side;  /* width and height cap before decoding, default 4096 */
-    unsigned max_batch;       /* images per /predict/batch, default 64 */
-    unsigned connection_limit;     /* default 512 */
+    char host[256];                   /* listen address, default 127.0.0.1 */
+    unsigned port;                    /* 0..65535, default 8080; 0 = any free port */
+    char model[1024];                 /* weights path, default model/weights/mnist-bnn.safetensors */
+    char web_root[1024];              /* static files for GET /, default service/web */
+    unsigned workers;                 /* compute threads, 0 = number of CPUs */
+    unsigned http_threads;            /* libmicrohttpd polling threads, default 1 */
+    unsigned queue_depth;             /* pending jobs before 503, default 64 */
+    unsigned overload_status;         /* 503 (default) or 429 */
+    unsigned retry_after;             /* seconds in Retry-After, default 1 */
+    unsigned default_samples;         /* T when the request says nothing, default 100 */
+    unsigned max_samples;             /* requests above get 400, default 10000 */
+    double default_interval;          /* coverage, default 0.95, in (0,1) */
+    double uncertain_entropy;         /* flag above this entropy (nats); NAN = the model's calibrated value */
+    double uncertain_epistemic;       /* flag above this epistemic part (nats); NAN = the model's */
+    double default_set_coverage;      /* conformal prediction-set coverage when the request does not say */
+    size_t max_body_bytes;            /* default 1 MiB */
+    unsigned max_image_side;          /* width and height cap before decoding, default 4096 */
+    unsigned max_batch;               /* images per /predict/batch, default 64 */
+    unsigned connection_limit;        /* default 512 */
     unsigned per_ip_connection_limit; /* default 0 = none */
-    unsigned connection_timeout;   /* seconds idle before close, default 30 */
-    size_t connection_memory_limit; /* bytes per connection, default 64 KiB */
-    unsigned job_timeout_ms;  /* deadline from enqueue to result, default 30000 */
-    unsigned drain_timeout;   /* seconds to finish in-flight work on SIGTERM, default 20 */
-    enum cfg_log_format log_format; /* text (default) or json */
-    char log_level[16];       /* error, warn, info (default), debug */
-    int access_log;           /* 1 (default) = one line per request */
-    char cors_origins[1024];  /* comma-separated allowed origins, default empty */
+    unsigned connection_timeout;      /* seconds idle before close, default 30 */
+    size_t connection_memory_limit;   /* bytes per connection, default 64 KiB */
+    unsigned job_timeout_ms;          /* deadline from enqueue to result, default 30000 */
+    unsigned drain_timeout;           /* seconds to finish in-flight work on SIGTERM, default 20 */
+    char log_format[8];               /* text (default) or json */
+    char log_level[16];               /* error, warn, info (default), debug */
+    int access_log;                   /* 1 (default) = one line per request */
+    char cors_origins[1024];          /* comma-separated allowed origins, default empty */
 };
 
 /* Fills c with the built-in defaults. */

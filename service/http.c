@@ -1,207 +1,145 @@
 /* http.c - see http.h.
  *
  * A request's life: the first access-handler call allocates its state
- * (struct http_request, freed in the completion callback), routes it and
- * rejects what can be rejected from the headers alone (404, 405, 503; for a
- * prediction predict_begin adds 413, 415, a full queue, bad parameters).
- * GET, HEAD and OPTIONS are answered on the second call. A prediction's body
- * goes to predict_body; the final call parses it, counts the job in
- * in_jobs and lets predict_enqueue suspend the connection; once a worker
- * has resumed it, the handler, called again, queues the job's answer.
+ * (struct http_request, freed in the completion callback) and routes it.
+ * Anything that may carry a body is judged on its headers at once
+ * (dispatch: 404, 405, or http_predict_begin); GET, HEAD and OPTIONS are
+ * answered on the second call. Then a prediction goes body pieces ->
+ * http_predict_submit (suspended while its job runs) -> http_predict_answer.
+ * Every handler fills a struct http_response and returns a status, and
+ * respond() queues it.
  */
 #include "http.h"
+#include "http_internal.h"
+#include "http_predict.h"
 #include "timing.h"
 
-#include <ctype.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <microhttpd.h>
 #include <netdb.h>
 #include <stdarg.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
-#include "api.h"
-#include "infer.h"
-#include "predict.h"
+#include "api_request.h"
+#include "api_response.h"
 
-#define MAX_ORIGINS 16
-#define STATIC_MAX_BYTES (16u << 20)
-
-struct http_server {
-    struct MHD_Daemon *daemon;
-    const struct cfg *cfg;
-    struct pool *pool;
-    struct metrics *metrics;
-    struct log *log;
-    const char *openapi;
-    size_t openapi_len;
-    char *model_json; /* GET /v1/model, built once */
-    size_t model_json_len;
-    char web_root[PATH_MAX]; /* realpath, "" when missing */
-    char *origins[MAX_ORIGINS];
-    size_t n_origins;
-    int listen_fd;
-    unsigned port;
-    _Atomic int state;        /* enum http_state */
-    _Atomic unsigned in_jobs; /* requests that were queued and have not completed yet */
-    _Atomic uint64_t next_id;
-    uint64_t id_key;
-    struct predict_deps predict; /* what prediction requests borrow */
-    atomic_uint jobs_run;        /* for predict.fail_every_nth */
-};
-
-struct http_request;
-typedef enum MHD_Result (*handler_fn)(struct http_request *r, const char *data, size_t *size);
+typedef unsigned (*handler_fn)(struct http_request *r, struct http_response *out);
 
 struct route {
-    const char *path;
+    const char *path;  /* NULL: the last row, any other path */
     const char *allow; /* the Allow header */
     enum metrics_route metric;
     handler_fn get; /* GET and HEAD */
-    handler_fn post;
+    int post;       /* POST: 1 /predict, 2 /predict/batch, 0 not allowed */
 };
 
-/* PH_DEFERRED: a request without a body to read is answered on the second
- * call, since a response queued on the first one makes libmicrohttpd close
- * the connection (no keep-alive). */
-enum phase { PH_BODY = 0, PH_DEFERRED, PH_QUEUED, PH_ANSWERED };
+/* --- responses ---------------------------------------------------------------------- */
 
-struct http_request {
-    struct http_server *srv;
-    struct MHD_Connection *conn;
-    const struct route *route;
-    enum metrics_route metric;
-    enum phase phase;
-    char method[16];
-    char path[256];
-    char request_id[72];
-    char origin[256]; /* an allowed Origin to echo, "" otherwise */
-    double t_start;   /* ms, monotonic */
-    unsigned status;  /* what we queued, for the access log */
-    size_t bytes;
-
-    size_t received; /* body bytes of a GET, discarded */
-
-    struct predict *job; /* POST /predict[/batch] only, else NULL */
-    int had_job;         /* counted in srv->in_jobs */
-};
-
-/* --- responses ------------------------------------------------------------ */
-
-static void add_cors(struct http_request *r, struct MHD_Response *resp)
-{
-    if (!r->origin[0])
-        return;
-    MHD_add_response_header(resp, "Access-Control-Allow-Origin", r->origin);
-    if (strcmp(r->origin, "*") != 0)
-        MHD_add_response_header(resp, "Vary", "Origin");
-    MHD_add_response_header(resp, "Access-Control-Expose-Headers", "X-Request-Id, Retry-After");
-}
-
-/* Queues body (malloc'd, ownership taken; NULL = empty) with status. Every
- * response goes through here, so every one carries X-Request-Id and CORS. */
-static enum MHD_Result respond(struct http_request *r, unsigned status, char *body, size_t len,
-                               const char *content_type, const char *cache_control, int retry_after,
-                               const char *allow)
+/* The one place a response is made: X-Request-Id, Content-Type,
+ * Cache-Control, Retry-After, Allow and CORS for every answer. */
+static enum MHD_Result respond(struct http_request *r, unsigned status, struct http_response *out)
 {
     struct MHD_Response *resp;
-    if (body)
-        resp = MHD_create_response_from_buffer_with_free_callback(len, body, free);
+    if (out->body && out->persistent)
+        resp = MHD_create_response_from_buffer(out->len, out->body, MHD_RESPMEM_PERSISTENT);
+    else if (out->body)
+        resp = MHD_create_response_from_buffer_with_free_callback(out->len, out->body, free);
     else
         resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
     if (!resp) {
-        free(body);
+        if (!out->persistent)
+            free(out->body);
         return MHD_NO;
     }
     MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    if (content_type)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, content_type);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL, cache_control ? cache_control : "no-store");
-    if (retry_after) {
+    if (out->content_type)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, out->content_type);
+    MHD_add_response_header(resp, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            out->cache_control ? out->cache_control : "no-store");
+    if (out->retry_after) {
         char ra[16];
         snprintf(ra, sizeof ra, "%u", r->srv->cfg->retry_after);
         MHD_add_response_header(resp, MHD_HTTP_HEADER_RETRY_AFTER, ra);
     }
-    if (allow)
-        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, allow);
-    add_cors(r, resp);
+    if (out->allow)
+        MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out->allow);
+    http_cors_headers(resp, r->origin, out->cors_methods);
     enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
     r->status = status;
-    r->bytes = body ? len : 0;
-    r->phase = PH_ANSWERED;
+    r->bytes = out->body ? out->len : 0;
+    r->phase = HTTP_PH_ANSWERED;
     return rc;
 }
 
-static int wants_retry(enum api_code code)
+/* status 0: no answer yet (a body to read, a job running). */
+static enum MHD_Result answer(struct http_request *r, unsigned status, struct http_response *out)
 {
-    return code == API_E_OVERLOADED || code == API_E_DRAINING || code == API_E_TIMEOUT;
+    return status ? respond(r, status, out) : MHD_YES;
 }
 
-/* Every error response: api_error_body maps the code and writes the body. */
-static enum MHD_Result respond_error(struct http_request *r, const struct api_error *e)
+unsigned http_error(const struct http_server *srv, struct http_response *out, const struct api_error *e)
 {
     unsigned status;
-    char *body = api_error_body(e, r->srv->cfg->overload_status, &status);
-    if (!body)
-        return MHD_NO;
-    const char *allow = e->code == API_E_METHOD_NOT_ALLOWED && r->route ? r->route->allow : NULL;
-    return respond(r, status, body, strlen(body), "application/json", NULL, wants_retry(e->code), allow);
+    out->body = api_error_body(e, srv->cfg->overload_status, &status, &out->len);
+    out->persistent = 0;
+    out->content_type = "application/json";
+    out->retry_after = api_code_retryable(e->code);
+    return status;
 }
 
-static enum MHD_Result fail(struct http_request *r, enum api_code code, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-static enum MHD_Result fail(struct http_request *r, enum api_code code, const char *fmt, ...)
+unsigned http_fail(const struct http_server *srv, struct http_response *out, enum api_code code,
+                   const char *fmt, ...)
 {
     struct api_error e = {.code = code};
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e.message, sizeof e.message, fmt, ap);
     va_end(ap);
-    return respond_error(r, &e);
+    return http_error(srv, out, &e);
 }
 
-static enum MHD_Result respond_text(struct http_request *r, unsigned status, const char *text, size_t len,
-                                    const char *content_type, const char *cache_control)
+/* Text the server keeps for its lifetime, sent without a copy. */
+static unsigned send_text(struct http_response *out, const char *text, size_t len, const char *content_type,
+                          const char *cache_control)
 {
-    char *copy = malloc(len ? len : 1);
-    if (!copy)
-        return fail(r, API_E_INTERNAL, "out of memory");
-    memcpy(copy, text, len);
-    return respond(r, status, copy, len, content_type, cache_control, 0, NULL);
+    out->body = (char *)text;
+    out->len = len;
+    out->persistent = 1;
+    out->content_type = content_type;
+    out->cache_control = cache_control;
+    return 200;
 }
 
-/* --- small handlers ------------------------------------------------------------ */
+/* --- the operations endpoints -------------------------------------------------------- */
 
-static enum MHD_Result h_health(struct http_request *r, const char *d, size_t *s)
+static unsigned h_health(struct http_request *r, struct http_response *out)
 {
-    (void)d, (void)s;
+    (void)r;
     static const char ok[] = "{\"status\":\"ok\"}\n";
-    return respond_text(r, 200, ok, sizeof ok - 1, "application/json", NULL);
+    return send_text(out, ok, sizeof ok - 1, "application/json", NULL);
 }
 
-static enum MHD_Result h_ready(struct http_request *r, const char *d, size_t *s)
+static unsigned h_ready(struct http_request *r, struct http_response *out)
 {
-    (void)d, (void)s;
+    static const char *const bodies[] = {
+        [HTTP_STARTING] = "{\"status\":\"starting\"}\n",
+        [HTTP_READY] = "{\"status\":\"ok\"}\n",
+        [HTTP_DRAINING] = "{\"status\":\"draining\"}\n",
+    };
     int st = atomic_load(&r->srv->state);
-    const char *name = st == HTTP_READY ? "ok" : st == HTTP_DRAINING ? "draining" : "starting";
-    char buf[48];
-    int n = snprintf(buf, sizeof buf, "{\"status\":\"%s\"}\n", name);
-    return respond_text(r, st == HTTP_READY ? 200 : 503, buf, (size_t)n, "application/json", NULL);
+    send_text(out, bodies[st], strlen(bodies[st]), "application/json", NULL);
+    return st == HTTP_READY ? 200 : 503;
 }
 
-static enum MHD_Result h_metrics(struct http_request *r, const char *d, size_t *s)
+static unsigned h_metrics(struct http_request *r, struct http_response *out)
 {
-    (void)d, (void)s;
     struct http_server *srv = r->srv;
     struct metrics_gauges g = {
         .queue_depth = pool_queued(srv->pool),
@@ -210,194 +148,48 @@ static enum MHD_Result h_metrics(struct http_request *r, const char *d, size_t *
         .workers_busy = pool_busy(srv->pool),
         .ready = atomic_load(&srv->state) == HTTP_READY,
     };
-    char *text;
-    size_t len;
-    if (metrics_render(srv->metrics, &g, &text, &len) != 0)
-        return fail(r, API_E_INTERNAL, "out of memory rendering metrics");
-    return respond(r, 200, text, len, "text/plain; version=0.0.4; charset=utf-8", NULL, 0, NULL);
+    if (metrics_render(srv->metrics, &g, &out->body, &out->len) != 0)
+        return http_fail(srv, out, API_E_INTERNAL, "out of memory rendering metrics");
+    out->content_type = "text/plain; version=0.0.4; charset=utf-8";
+    return 200;
 }
 
-static enum MHD_Result h_model(struct http_request *r, const char *d, size_t *s)
+static unsigned h_model(struct http_request *r, struct http_response *out)
 {
-    (void)d, (void)s;
-    return respond_text(r, 200, r->srv->model_json, r->srv->model_json_len, "application/json", "no-cache");
+    return send_text(out, r->srv->model_json, r->srv->model_json_len, "application/json", "no-cache");
 }
 
-static enum MHD_Result h_openapi(struct http_request *r, const char *d, size_t *s)
+static unsigned h_openapi(struct http_request *r, struct http_response *out)
 {
-    (void)d, (void)s;
     if (!r->srv->openapi)
-        return fail(r, API_E_NOT_FOUND, "openapi.yaml was not found at start-up");
-    return respond_text(r, 200, r->srv->openapi, r->srv->openapi_len, "application/yaml; charset=utf-8",
-                        "no-cache");
+        return http_fail(r->srv, out, API_E_NOT_FOUND, "openapi.yaml was not found at start-up");
+    return send_text(out, r->srv->openapi, r->srv->openapi_len, "application/yaml; charset=utf-8",
+                     "no-cache");
 }
 
-/* --- static files ----------------------------------------------------------------- */
-
-static const char *content_type_of(const char *path)
+/* r->file was resolved by dispatch. */
+static unsigned h_static(struct http_request *r, struct http_response *out)
 {
-    static const struct {
-        const char *ext, *type;
-    } types[] = {
-        {".html", "text/html; charset=utf-8"},
-        {".js", "text/javascript; charset=utf-8"},
-        {".mjs", "text/javascript; charset=utf-8"},
-        {".css", "text/css; charset=utf-8"},
-        {".svg", "image/svg+xml"},
-        {".png", "image/png"},
-        {".ico", "image/x-icon"},
-        {".json", "application/json"},
-        {".webmanifest", "application/manifest+json"},
-        {".txt", "text/plain; charset=utf-8"},
-        {".yaml", "application/yaml; charset=utf-8"},
-        {".woff2", "font/woff2"},
-    };
-    const char *dot = strrchr(path, '.');
-    const char *slash = strrchr(path, '/');
-    if (dot && (!slash || dot > slash))
-        for (size_t i = 0; i < sizeof types / sizeof types[0]; i++)
-            if (strcasecmp(dot, types[i].ext) == 0)
-                return types[i].type;
-    return "application/octet-stream";
+    if (http_files_read(r->file, &out->body, &out->len, &out->content_type, &out->cache_control) != 0)
+        return http_fail(r->srv, out, API_E_INTERNAL, "reading %.200s failed", r->path);
+    return 200;
 }
 
-/* Maps a URL path to a regular file under web_root, or returns -1. Refuses
- * any segment that starts with '.' (so "..", hidden files), backslashes and
- * empty segments, then checks the resolved path (symlinks included) is still
- * inside the root. */
-static int static_resolve(const struct http_server *srv, const char *url, char out[PATH_MAX])
-{
-    if (!srv->web_root[0] || url[0] != '/')
-        return -1;
-    const char *rel = url + 1;
-    if (!*rel)
-        rel = "index.html";
-    if (strlen(rel) > 200 || strchr(rel, '\\'))
-        return -1;
-    for (const char *seg = rel; *seg;) {
-        size_t n = strcspn(seg, "/");
-        if (n == 0 || seg[0] == '.')
-            return -1;
-        for (size_t i = 0; i < n; i++)
-            if (!isprint((unsigned char)seg[i]))
-                return -1;
-        seg += n;
-        if (*seg == '/')
-            seg++;
-    }
-    char joined[PATH_MAX];
-    if ((size_t)snprintf(joined, sizeof joined, "%s/%s", srv->web_root, rel) >= sizeof joined)
-        return -1;
-    if (!realpath(joined, out))
-        return -1;
-    size_t root_len = strlen(srv->web_root);
-    if (strncmp(out, srv->web_root, root_len) != 0 || out[root_len] != '/')
-        return -1;
-    struct stat st;
-    if (stat(out, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size > (off_t)STATIC_MAX_BYTES)
-        return -1;
-    return 0;
-}
-
-static enum MHD_Result h_static(struct http_request *r, const char *d, size_t *s)
-{
-    (void)d, (void)s;
-    char path[PATH_MAX];
-    if (static_resolve(r->srv, r->path, path) != 0)
-        return fail(r, API_E_NOT_FOUND, "no such route or file: %.200s", r->path);
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return fail(r, API_E_NOT_FOUND, "no such route or file: %.200s", r->path);
-    char *buf = NULL;
-    size_t len = 0;
-    if (fseek(f, 0, SEEK_END) == 0) {
-        long n = ftell(f);
-        if (n >= 0 && fseek(f, 0, SEEK_SET) == 0) {
-            buf = malloc((size_t)n + 1);
-            if (buf)
-                len = fread(buf, 1, (size_t)n, f);
-        }
-    }
-    fclose(f);
-    if (!buf)
-        return fail(r, API_E_INTERNAL, "reading %.200s failed", r->path);
-    /* HTML names the versioned assets it needs: revalidate it every time,
-     * let the assets be cached briefly. */
-    const char *type = content_type_of(path);
-    const char *cache = strncmp(type, "text/html", 9) == 0 ? "no-cache" : "public, max-age=300";
-    return respond(r, 200, buf, len, type, cache, 0, NULL);
-}
-
-/* --- prediction: see predict.h ---------------------------------------------------- */
-
-/* First call of a POST /predict[/batch]: readiness here, the rest of what the
- * headers decide in predict_begin. */
-static enum MHD_Result h_predict_begin(struct http_request *r)
-{
-    struct http_server *srv = r->srv;
-    if (atomic_load(&srv->state) != HTTP_READY)
-        return fail(r, API_E_DRAINING, "server is %s; retry later",
-                    atomic_load(&srv->state) == HTTP_DRAINING ? "shutting down" : "starting");
-    struct api_error e = {0};
-    int batch = r->route->metric == METRICS_ROUTE_PREDICT_BATCH;
-    r->job = predict_begin(&srv->predict, r->conn, r->request_id, batch, &e);
-    if (!r->job)
-        return respond_error(r, &e);
-    return MHD_YES;
-}
-
-/* Final call: the whole body is here; parse it and queue the job. */
-static enum MHD_Result h_predict_submit(struct http_request *r)
-{
-    struct http_server *srv = r->srv;
-    struct api_error e = {0};
-    if (predict_parse(r->job, &e) != 0)
-        return respond_error(r, &e);
-    if (atomic_load(&srv->state) != HTTP_READY || !pool_accepting(srv->pool))
-        return fail(r, API_E_DRAINING, "server is shutting down; retry later");
-    /* Counted before the job can possibly finish, uncounted on completion:
-     * http_free waits for this to reach zero. */
-    atomic_fetch_add(&srv->in_jobs, 1);
-    r->phase = PH_QUEUED;
-    r->had_job = 1;
-    predict_enqueue(r->job);
-    return MHD_YES;
-}
-
-static enum MHD_Result h_predict(struct http_request *r, const char *data, size_t *size)
-{
-    if (r->phase == PH_QUEUED) {
-        /* Called again after the worker resumed us. */
-        struct predict_answer a;
-        if (!predict_take_answer(r->job, &a))
-            return MHD_YES; /* spurious: still waiting */
-        if (!a.body)
-            return fail(r, API_E_INTERNAL, "out of memory encoding the response");
-        return respond(r, a.status, a.body, a.len, "application/json", NULL, wants_retry(a.code), NULL);
-    }
-    if (*size > 0) {
-        predict_body(r->job, data, *size);
-        *size = 0;
-        return MHD_YES;
-    }
-    return h_predict_submit(r);
-}
-
-/* --- routing ------------------------------------------------------------------------ */
+/* --- routing ----------------------------------------------------------------------------- */
 
 #define GET_ALLOW "GET, HEAD, OPTIONS"
 #define POST_ALLOW "POST, OPTIONS"
 
 /* The last row answers any other path: a static file or 404. */
 static const struct route routes[] = {
-    {"/predict", POST_ALLOW, METRICS_ROUTE_PREDICT, NULL, h_predict},
-    {"/predict/batch", POST_ALLOW, METRICS_ROUTE_PREDICT_BATCH, NULL, h_predict},
-    {"/healthz", GET_ALLOW, METRICS_ROUTE_HEALTHZ, h_health, NULL},
-    {"/readyz", GET_ALLOW, METRICS_ROUTE_READYZ, h_ready, NULL},
-    {"/metrics", GET_ALLOW, METRICS_ROUTE_METRICS, h_metrics, NULL},
-    {"/v1/model", GET_ALLOW, METRICS_ROUTE_MODEL, h_model, NULL},
-    {"/openapi.yaml", GET_ALLOW, METRICS_ROUTE_OPENAPI, h_openapi, NULL},
-    {NULL, GET_ALLOW, METRICS_ROUTE_STATIC, h_static, NULL},
+    {"/predict", POST_ALLOW, METRICS_ROUTE_PREDICT, NULL, 1},
+    {"/predict/batch", POST_ALLOW, METRICS_ROUTE_PREDICT_BATCH, NULL, 2},
+    {"/healthz", GET_ALLOW, METRICS_ROUTE_HEALTHZ, h_health, 0},
+    {"/readyz", GET_ALLOW, METRICS_ROUTE_READYZ, h_ready, 0},
+    {"/metrics", GET_ALLOW, METRICS_ROUTE_METRICS, h_metrics, 0},
+    {"/v1/model", GET_ALLOW, METRICS_ROUTE_MODEL, h_model, 0},
+    {"/openapi.yaml", GET_ALLOW, METRICS_ROUTE_OPENAPI, h_openapi, 0},
+    {NULL, GET_ALLOW, METRICS_ROUTE_STATIC, h_static, 0},
 };
 
 static const struct route *route_find(const char *path)
@@ -407,21 +199,6 @@ static const struct route *route_find(const char *path)
         if (strcmp(routes[i].path, path) == 0)
             break;
     return &routes[i];
-}
-
-static int origin_allowed(const struct http_server *srv, const char *origin, char out[256])
-{
-    for (size_t i = 0; i < srv->n_origins; i++) {
-        if (strcmp(srv->origins[i], "*") == 0) {
-            snprintf(out, 256, "*");
-            return 1;
-        }
-        if (strcmp(srv->origins[i], origin) == 0) {
-            snprintf(out, 256, "%s", origin);
-            return 1;
-        }
-    }
-    return 0;
 }
 
 /* A client's X-Request-Id is echoed when it is 1..64 printable characters;
@@ -446,51 +223,34 @@ static void request_id(struct http_request *r)
     snprintf(r->request_id, sizeof r->request_id, "%016llx", (unsigned long long)x);
 }
 
-static enum MHD_Result preflight(struct http_request *r)
+static unsigned dispatch(struct http_request *r, struct http_response *out)
 {
-    struct MHD_Response *resp = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
-    if (!resp)
-        return MHD_NO;
-    MHD_add_response_header(resp, "X-Request-Id", r->request_id);
-    MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, r->route->allow);
-    if (r->origin[0]) {
-        add_cors(r, resp);
-        MHD_add_response_header(resp, "Access-Control-Allow-Methods", r->route->allow);
-        MHD_add_response_header(resp, "Access-Control-Allow-Headers", "Content-Type, X-Request-Id");
-        MHD_add_response_header(resp, "Access-Control-Max-Age", "600");
+    const char *m = r->method;
+    if (!r->route->path && http_files_resolve(&r->srv->files, r->path, r->file) != 0) {
+        r->metric = METRICS_ROUTE_OTHER;
+        return http_fail(r->srv, out, API_E_NOT_FOUND, "no such route or file: %.200s", r->path);
     }
-    enum MHD_Result rc = MHD_queue_response(r->conn, 204, resp);
-    MHD_destroy_response(resp);
-    r->status = 204;
-    r->phase = PH_ANSWERED;
-    return rc;
+    if (strcmp(m, MHD_HTTP_METHOD_OPTIONS) == 0) { /* CORS preflight */
+        out->allow = out->cors_methods = r->route->allow;
+        return 204;
+    }
+    if ((strcmp(m, MHD_HTTP_METHOD_GET) == 0 || strcmp(m, MHD_HTTP_METHOD_HEAD) == 0) && r->route->get)
+        return r->route->get(r, out);
+    if (strcmp(m, MHD_HTTP_METHOD_POST) == 0 && r->route->post) {
+        r->phase = HTTP_PH_BODY;
+        return http_predict_begin(r, r->route->post == 2, out);
+    }
+    unsigned status = http_fail(r->srv, out, API_E_METHOD_NOT_ALLOWED,
+                                "%.16s is not allowed on %.200s; allowed: %s", m, r->path, r->route->allow);
+    out->allow = r->route->allow;
+    return status;
 }
 
-static enum MHD_Result dispatch(struct http_request *r, const char *data, size_t *size);
-
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
-                                  const char *version, const char *data, size_t *size, void **con_cls)
+/* First call: the request's state, its route. */
+static enum MHD_Result request_start(struct http_server *srv, struct MHD_Connection *conn, const char *url,
+                                     const char *method, void **con_cls)
 {
-    (void)version;
-    struct http_server *srv = cls;
-    struct http_request *r = *con_cls;
-    if (r) {
-        if (r->phase == PH_ANSWERED) { /* body of a request already refused: discard */
-            *size = 0;
-            return MHD_YES;
-        }
-        if (r->phase == PH_DEFERRED) {
-            if (*size > 0) { /* a GET with a body nobody asked for: bounded */
-                r->received += *size;
-                *size = 0;
-                return r->received > srv->cfg->max_body_bytes ? MHD_NO : MHD_YES;
-            }
-            return dispatch(r, data, size);
-        }
-        return r->route->post(r, data, size);
-    }
-
-    r = calloc(1, sizeof *r);
+    struct http_request *r = calloc(1, sizeof *r);
     if (!r)
         return MHD_NO;
     *con_cls = r;
@@ -500,52 +260,56 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     snprintf(r->method, sizeof r->method, "%s", method);
     snprintf(r->path, sizeof r->path, "%s", url);
     request_id(r);
-    const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
-    if (origin)
-        origin_allowed(srv, origin, r->origin);
+    http_cors_match(&srv->cors, MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin"), r->origin);
     r->route = route_find(url);
     r->metric = r->route->metric;
     /* GET, HEAD and OPTIONS wait for the second call so the connection can
      * be kept alive; anything that may carry a body (POST, PUT, ...) is
      * judged on its headers now, so a refused body is never read. */
     if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0 &&
-        strcmp(method, MHD_HTTP_METHOD_OPTIONS) != 0)
-        return dispatch(r, data, size);
-    r->phase = PH_DEFERRED;
+        strcmp(method, MHD_HTTP_METHOD_OPTIONS) != 0) {
+        struct http_response out = {0};
+        return answer(r, dispatch(r, &out), &out);
+    }
+    r->phase = HTTP_PH_DEFERRED;
     return MHD_YES;
 }
 
-static enum MHD_Result dispatch(struct http_request *r, const char *data, size_t *size)
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
+                                  const char *version, const char *data, size_t *size, void **con_cls)
 {
-    struct http_server *srv = r->srv;
-    const char *method = r->method, *url = r->path;
-    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0 || strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
-    int is_post = strcmp(method, MHD_HTTP_METHOD_POST) == 0;
-    int is_options = strcmp(method, MHD_HTTP_METHOD_OPTIONS) == 0;
-    if (!r->route->path) { /* not an API route: static file or 404 */
-        char path[PATH_MAX];
-        if (static_resolve(srv, url, path) != 0) {
-            r->metric = METRICS_ROUTE_OTHER;
-            r->route = NULL;
-            return fail(r, API_E_NOT_FOUND, "no such route or file: %.200s", url);
-        }
+    (void)version;
+    struct http_request *r = *con_cls;
+    struct http_response out = {0};
+    if (!r)
+        return request_start(cls, conn, url, method, con_cls);
+    switch (r->phase) {
+    case HTTP_PH_DEFERRED:
+        if (*size == 0)
+            return answer(r, dispatch(r, &out), &out);
+        /* A body nobody asked for: read and dropped, within the body cap. */
+        r->received += *size;
+        *size = 0;
+        struct api_error e;
+        return api_body_cap(r->srv->cfg, r->received, 0, &e) == 0 ? MHD_YES : MHD_NO;
+    case HTTP_PH_BODY:
+        if (*size == 0)
+            return answer(r, http_predict_submit(r, &out), &out);
+        http_predict_body(r, data, *size);
+        *size = 0;
+        return MHD_YES;
+    case HTTP_PH_QUEUED:
+        return answer(r, http_predict_answer(r, &out), &out);
+    case HTTP_PH_ANSWERED:
+    default: /* the body of a request already answered: discarded */
+        *size = 0;
+        return MHD_YES;
     }
-    if (is_options)
-        return preflight(r);
-    if (is_get && r->route->get)
-        return r->route->get(r, data, size);
-    if (is_post && r->route->post) {
-        r->phase = PH_BODY;
-        return h_predict_begin(r);
-    }
-    return fail(r, API_E_METHOD_NOT_ALLOWED, "%.16s is not allowed on %.200s; allowed: %s", method, url,
-                r->route->allow);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
     struct http_server *srv = cls;
     struct http_request *r = *con_cls;
     if (!r)
@@ -564,12 +328,18 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                                                            : sizeof(struct sockaddr_in),
                     remote, sizeof remote, port, sizeof port, NI_NUMERICHOST | NI_NUMERICSERV);
     }
-    struct log_access a = {
-        r->method, r->path, status, r->bytes, ms, r->request_id, predict_samples_run(r->job), remote};
+    struct log_access a = {.method = r->method,
+                           .path = r->path,
+                           .status = status,
+                           .bytes = r->bytes,
+                           .ms = ms,
+                           .request_id = r->request_id,
+                           .samples = http_predict_samples(r->predict),
+                           .remote = remote};
     log_access(srv->log, &a);
     if (r->had_job)
         atomic_fetch_sub(&srv->in_jobs, 1);
-    predict_free(r->job);
+    http_predict_free(r->predict);
     free(r);
     *con_cls = NULL;
 }
@@ -584,7 +354,7 @@ static void on_mhd_error(void *cls, const char *fmt, va_list ap)
     log_msg(srv->log, LOG_WARN, "libmicrohttpd: %s", msg);
 }
 
-/* --- lifecycle ---------------------------------------------------------------------- */
+/* --- lifecycle ----------------------------------------------------------------------------- */
 
 int http_listen(const char *host, unsigned port, char err[HTTP_ERR_LEN])
 {
@@ -618,30 +388,35 @@ int http_listen(const char *host, unsigned port, char err[HTTP_ERR_LEN])
     return fd;
 }
 
-void *http_worker_new(void *model)
+/* What the handlers read: CORS origins, the web root, the model's JSON. */
+static int server_init(struct http_server *srv, const struct http_deps *deps, char err[HTTP_ERR_LEN])
 {
-    return bnn_workspace_new(model);
-}
-
-void http_worker_free(void *ctx)
-{
-    bnn_workspace_free(ctx);
-}
-
-static void parse_origins(struct http_server *srv, const char *list)
-{
-    const char *p = list;
-    while (*p && srv->n_origins < MAX_ORIGINS) {
-        while (*p == ' ' || *p == ',')
-            p++;
-        size_t n = strcspn(p, ",");
-        size_t m = n;
-        while (m > 0 && p[m - 1] == ' ')
-            m--;
-        if (m > 0)
-            srv->origins[srv->n_origins++] = strndup(p, m);
-        p += n;
+    srv->cfg = deps->cfg;
+    srv->pool = deps->pool;
+    srv->metrics = deps->metrics;
+    srv->log = deps->log;
+    srv->predict = deps->predict;
+    srv->openapi = deps->openapi;
+    srv->openapi_len = deps->openapi_len;
+    srv->listen_fd = -1;
+    atomic_init(&srv->state, HTTP_STARTING);
+    atomic_init(&srv->in_jobs, 0);
+    atomic_init(&srv->next_id, 0);
+    if (getrandom(&srv->id_key, sizeof srv->id_key, 0) != (ssize_t)sizeof srv->id_key)
+        srv->id_key = (uint64_t)time(NULL);
+    char ferr[HTTP_ERR_LEN];
+    if (http_files_init(&srv->files, deps->cfg->web_root, ferr, sizeof ferr) != 0)
+        log_msg(srv->log, LOG_WARN, "%s; GET / will answer 404", ferr);
+    json_t *mj = api_model_json(deps->model, deps->predict->policy, deps->cfg);
+    if (mj && deps->version)
+        json_object_set_new(mj, "server_version", json_string(deps->version));
+    srv->model_json = mj ? api_dump(mj, &srv->model_json_len) : NULL;
+    json_decref(mj);
+    if (http_cors_init(&srv->cors, deps->cfg->cors_origins) != 0 || !srv->model_json) {
+        snprintf(err, HTTP_ERR_LEN, "http_start: out of memory");
+        return -1;
     }
+    return 0;
 }
 
 struct http_server *http_start(const struct http_deps *deps, int listen_fd, char err[HTTP_ERR_LEN])
@@ -651,37 +426,8 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
         snprintf(err, HTTP_ERR_LEN, "http_start: out of memory");
         return NULL;
     }
-    srv->cfg = deps->cfg;
-    atomic_init(&srv->jobs_run, 0);
-    srv->predict = (struct predict_deps){deps->cfg, deps->model,          deps->pool,    deps->metrics,
-                                         deps->log, deps->fail_every_nth, &srv->jobs_run};
-    srv->pool = deps->pool;
-    srv->metrics = deps->metrics;
-    srv->log = deps->log;
-    srv->openapi = deps->openapi;
-    srv->openapi_len = deps->openapi_len;
-    srv->listen_fd = -1;
-    atomic_init(&srv->state, HTTP_STARTING);
-    atomic_init(&srv->in_jobs, 0);
-    atomic_init(&srv->next_id, 0);
-    if (getrandom(&srv->id_key, sizeof srv->id_key, 0) != (ssize_t)sizeof srv->id_key)
-        srv->id_key = (uint64_t)time(NULL);
-    parse_origins(srv, deps->cfg->cors_origins);
-    if (!realpath(deps->cfg->web_root, srv->web_root)) {
-        log_msg(srv->log, LOG_WARN, "web_root %s: %s; GET / will answer 404", deps->cfg->web_root,
-                strerror(errno));
-        srv->web_root[0] = '\0';
-    }
-    json_t *mj = api_model_json(deps->model, deps->cfg);
-    if (mj && deps->version)
-        json_object_set_new(mj, "server_version", json_string(deps->version));
-    srv->model_json = mj ? api_dump(mj, &srv->model_json_len) : NULL;
-    json_decref(mj);
-    if (!srv->model_json) {
-        snprintf(err, HTTP_ERR_LEN, "http_start: out of memory describing the model");
+    if (server_init(srv, deps, err) != 0)
         goto fail;
-    }
-
     const struct cfg *c = deps->cfg;
     unsigned flags =
         MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
@@ -707,8 +453,7 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
     srv->port = di ? di->port : 0;
     return srv;
 fail:
-    for (size_t i = 0; i < srv->n_origins; i++)
-        free(srv->origins[i]);
+    http_cors_free(&srv->cors);
     free(srv->model_json);
     free(srv);
     return NULL;
@@ -757,8 +502,7 @@ void http_free(struct http_server *s, double wait_seconds)
         MHD_stop_daemon(s->daemon);
     if (s->listen_fd >= 0)
         close(s->listen_fd);
-    for (size_t i = 0; i < s->n_origins; i++)
-        free(s->origins[i]);
+    http_cors_free(&s->cors);
     free(s->model_json);
     free(s);
 }

@@ -1,9 +1,12 @@
 /* http.h - the daemon's HTTP side on libmicrohttpd: routes, per-request
- * state, CORS, static files, probes, metrics, /v1/model, start and stop;
- * POST /predict[/batch] is handed to predict.h.
- * Invariant: a request whose job was queued is counted until it completes;
- * http_free waits for the count to reach zero before stopping libmicrohttpd.
- * Ownership: the server borrows everything in struct http_deps until http_free.
+ * state, the operations endpoints (probes, metrics, /v1/model, the spec),
+ * start and stop. POST /predict[/batch] is http_predict.h's, static files
+ * and CORS http_static.h's.
+ * Invariant: a request whose job was submitted is counted until it
+ * completes; http_free waits for the count to reach zero before stopping
+ * libmicrohttpd.
+ * Ownership: the server borrows everything in struct http_deps until
+ * http_free.
  */
 #ifndef BNN_HTTP_H
 #define BNN_HTTP_H
@@ -18,18 +21,20 @@
 
 #define HTTP_ERR_LEN 256
 
+struct predict_deps;
+
 enum http_state { HTTP_STARTING = 0, HTTP_READY = 1, HTTP_DRAINING = 2 };
 
 struct http_deps {
     const struct cfg *cfg;
-    const struct bnn_model *model;
-    struct pool *pool; /* prediction jobs are submitted by predict.c */
+    const struct bnn_model *model; /* described by GET /v1/model */
+    struct pool *pool;             /* sampled for the metrics gauges */
     struct metrics *metrics;
     struct log *log;
-    const char *openapi; /* the spec's text, or NULL (404) */
+    const struct predict_deps *predict; /* what prediction jobs borrow */
+    const char *openapi;                /* the spec's text, or NULL (404) */
     size_t openapi_len;
-    const char *version;     /* bnn-serve version for /v1/model */
-    unsigned fail_every_nth; /* test-only fault injection, see predict.h */
+    const char *version; /* bnn-serve version for /v1/model */
 };
 
 struct http_server;
@@ -43,7 +48,8 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
 /* The TCP port actually bound (for port 0). */
 unsigned http_port(const struct http_server *s);
 
-/* /readyz answers 200 only in HTTP_READY. */
+/* What /readyz (and bnn_ready) report: 200 only in HTTP_READY. Whether a
+ * prediction is taken is the pool's to say (pool_submit). */
 void http_set_state(struct http_server *s, enum http_state state);
 
 /* Stops accepting new connections; open ones are still served. */
@@ -52,11 +58,6 @@ void http_quiesce(struct http_server *s);
 /* After pool_shutdown: waits (up to wait_seconds) for every resumed
  * connection to take its response, then stops the daemon and frees. */
 void http_free(struct http_server *s, double wait_seconds);
-
-/* Worker context for the pool: a bnn_workspace for the model (cls), which
- * predict.c's jobs compute with. */
-void *http_worker_new(void *model);
-void http_worker_free(void *ctx);
 
 /* Creates a listening TCP socket on host:port (IPv4 or IPv6, SO_REUSEADDR).
  * Returns the fd, or -1 with err naming the address and the reason

@@ -162,36 +162,25 @@ static void row_to_gray(uint8_t *out, const uint8_t *in, size_t width, unsigned 
 static const png_byte ignored_chunks[] = "bKGD\0cHRM\0eXIf\0gAMA\0hIST\0iCCP\0iTXt\0oFFs\0pCAL\0"
                                          "pHYs\0sBIT\0sCAL\0sPLT\0sRGB\0tEXt\0tIME\0zTXt";
 
+/* What the header and the transforms say about the rows to read. */
+struct img_layout {
+    png_uint_32 width, height;
+    int interlace;
+    unsigned channels;
+    size_t rowbytes; /* of one decoded row: width * channels */
+};
+
 /* NULL-safe for info. Takes copies so callers may pass volatile pointers. */
 static void destroy_reader(png_structp png, png_infop info)
 {
     png_destroy_read_struct(&png, info ? &info : NULL, NULL);
 }
 
-static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_side)
+/* Reader settings, IHDR, and the transforms to 8-bit gray-able rows. May
+ * longjmp to decode()'s setjmp; holds nothing of its own. */
+static int read_header(png_structp png, png_infop info, struct decode_ctx *ctx, unsigned max_side,
+                       struct img_layout *l)
 {
-    /* volatile: these change after setjmp and are read after a longjmp. */
-    png_structp volatile png = NULL;
-    png_infop volatile info = NULL;
-    int volatile rc = IMG_OK;
-
-    png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning, NULL, png_alloc,
-                                   png_release);
-    if (!png) {
-        set_err(ctx->err, "out of memory creating the PNG reader");
-        return IMG_E_NOMEM;
-    }
-    info = png_create_info_struct(png);
-    if (!info) {
-        destroy_reader(png, NULL);
-        set_err(ctx->err, "out of memory creating the PNG reader");
-        return IMG_E_NOMEM;
-    }
-    if (setjmp(png_jmpbuf(png))) {
-        rc = ctx->status;
-        goto done;
-    }
-
     png_set_read_fn(png, ctx, read_bytes);
     png_set_sig_bytes(png, 8);
     ctx->pos = 8;
@@ -203,13 +192,10 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
                                 (int)(sizeof ignored_chunks / 5));
 
     png_read_info(png, info);
-    png_uint_32 width, height;
-    int bit_depth, color_type, interlace;
-    png_get_IHDR(png, info, &width, &height, &bit_depth, &color_type, &interlace, NULL, NULL);
-    if (check_size(width, height, max_side, ctx->err) != IMG_OK) {
-        rc = IMG_E_TOO_LARGE;
-        goto done;
-    }
+    int bit_depth, color_type;
+    png_get_IHDR(png, info, &l->width, &l->height, &bit_depth, &color_type, &l->interlace, NULL, NULL);
+    if (check_size(l->width, l->height, max_side, ctx->err) != IMG_OK)
+        return IMG_E_TOO_LARGE;
 
     png_set_expand(png);   /* palette -> RGB, gray < 8 bits -> 8, tRNS -> alpha */
     png_set_scale_16(png); /* 16 -> 8 bits, rounded: v * 257 -> v */
@@ -218,34 +204,43 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
      * scatter into place, so memory stays at one row plus the result for
      * interlaced files too, instead of a full-colour copy of the image. */
     png_read_update_info(png, info);
-    unsigned channels = png_get_channels(png, info);
-    size_t rowbytes = png_get_rowbytes(png, info);
-    if (png_get_bit_depth(png, info) != 8 || channels < 1 || channels > 4 ||
-        rowbytes != (size_t)width * channels) {
+    l->channels = png_get_channels(png, info);
+    l->rowbytes = png_get_rowbytes(png, info);
+    if (png_get_bit_depth(png, info) != 8 || l->channels < 1 || l->channels > 4 ||
+        l->rowbytes != (size_t)l->width * l->channels) {
         set_err(ctx->err, "invalid PNG: unexpected layout after transforms (%u channels, %zu bytes per row)",
-                channels, rowbytes);
-        rc = IMG_E_CORRUPT;
-        goto done;
+                l->channels, l->rowbytes);
+        return IMG_E_CORRUPT;
     }
+    return IMG_OK;
+}
 
-    ctx->gray = bnn_fault_malloc((size_t)width * height);
-    ctx->image = bnn_fault_malloc(rowbytes + width); /* one decoded row, then its gray */
-    if (!ctx->gray || !ctx->image)
-        goto nomem;
-    if (interlace == PNG_INTERLACE_NONE) {
-        for (png_uint_32 y = 0; y < height; y++) {
+/* Every row into ctx->gray (allocated here), Adam7 passes scattered into
+ * place, then up to IEND. May longjmp to decode()'s setjmp. */
+static int read_pixels(png_structp png, struct decode_ctx *ctx, const struct img_layout *l)
+{
+    size_t width = l->width;
+    ctx->gray = bnn_fault_malloc(width * l->height);
+    ctx->image = bnn_fault_malloc(l->rowbytes + width); /* one decoded row, then its gray */
+    if (!ctx->gray || !ctx->image) {
+        set_err(ctx->err, "out of memory decoding a %lux%lu PNG", (unsigned long)l->width,
+                (unsigned long)l->height);
+        return IMG_E_NOMEM;
+    }
+    if (l->interlace == PNG_INTERLACE_NONE) {
+        for (png_uint_32 y = 0; y < l->height; y++) {
             png_read_row(png, ctx->image, NULL);
-            row_to_gray(ctx->gray + (size_t)y * width, ctx->image, width, channels);
+            row_to_gray(ctx->gray + (size_t)y * width, ctx->image, width, l->channels);
         }
     } else {
-        uint8_t *line = ctx->image + rowbytes;
+        uint8_t *line = ctx->image + l->rowbytes;
         for (int pass = 0; pass < PNG_INTERLACE_ADAM7_PASSES; pass++) {
-            png_uint_32 cols = PNG_PASS_COLS(width, pass), rows = PNG_PASS_ROWS(height, pass);
+            png_uint_32 cols = PNG_PASS_COLS(l->width, pass), rows = PNG_PASS_ROWS(l->height, pass);
             if (cols == 0 || rows == 0)
                 continue; /* libpng skips empty passes too */
             for (png_uint_32 r = 0; r < rows; r++) {
                 png_read_row(png, ctx->image, NULL);
-                row_to_gray(line, ctx->image, cols, channels);
+                row_to_gray(line, ctx->image, cols, l->channels);
                 uint8_t *dst = ctx->gray + (size_t)PNG_ROW_FROM_PASS_ROW(r, pass) * width;
                 for (png_uint_32 c = 0; c < cols; c++)
                     dst[PNG_COL_FROM_PASS_COL(c, pass)] = line[c];
@@ -255,17 +250,39 @@ static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_sid
     /* Reads up to IEND so that a file cut short after its pixel data, or a
      * bad CRC in a later chunk, is refused rather than half-trusted. */
     png_read_end(png, NULL);
+    return IMG_OK;
+}
 
-    out->width = width;
-    out->height = height;
-    out->pixels = ctx->gray;
-    ctx->gray = NULL;
-    rc = IMG_OK;
-    goto done;
+static int decode(struct decode_ctx *ctx, struct img_gray *out, unsigned max_side)
+{
+    /* volatile: these change after setjmp and are read after a longjmp. */
+    png_structp volatile png = NULL;
+    png_infop volatile info = NULL;
+    int volatile rc = IMG_OK;
 
-nomem:
-    set_err(ctx->err, "out of memory decoding a %lux%lu PNG", (unsigned long)width, (unsigned long)height);
-    rc = IMG_E_NOMEM;
+    png = png_create_read_struct_2(PNG_LIBPNG_VER_STRING, ctx, on_png_error, on_png_warning, NULL, png_alloc,
+                                   png_release);
+    info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        if (png)
+            destroy_reader(png, NULL);
+        set_err(ctx->err, "out of memory creating the PNG reader");
+        return IMG_E_NOMEM;
+    }
+    if (setjmp(png_jmpbuf(png))) {
+        rc = ctx->status;
+        goto done;
+    }
+    struct img_layout l;
+    rc = read_header(png, info, ctx, max_side, &l);
+    if (rc == IMG_OK)
+        rc = read_pixels(png, ctx, &l);
+    if (rc == IMG_OK) {
+        out->width = l.width;
+        out->height = l.height;
+        out->pixels = ctx->gray;
+        ctx->gray = NULL;
+    }
 done:
     destroy_reader(png, info);
     free(ctx->image);
@@ -282,8 +299,7 @@ int img_decode_png(struct img_gray *out, const uint8_t *buf, size_t len, unsigne
     if (max_side == 0 || max_side > IMG_DEFAULT_MAX_SIDE)
         max_side = IMG_DEFAULT_MAX_SIDE;
     if (!buf || len < 8 || png_sig_cmp(buf, 0, 8) != 0) {
-        set_err(err, "not a PNG: %s",
-                !buf || len == 0 ? "empty body" : "the 8-byte PNG signature is missing");
+        set_err(err, "not a PNG: the 8-byte PNG signature is missing (%zu bytes)", buf ? len : 0);
         return IMG_E_NOT_PNG;
     }
     /* IHDR must be the first chunk (PNG spec 5.6); read its size from the

@@ -29,7 +29,8 @@ struct img_gray {
 
 /* Decodes buf[0..len) into *out. max_side caps width and height. On error
  * *out is zeroed and err holds a message for the client. */
-int img_decode_png(struct img_gray *out, const uint8_t *buf, size_t len, unsigned max_side, char err[IMG_ERR_LEN]);
+int img_decode_png(struct img_gray *out, const uint8_t *buf, size_t len, unsigned max_side,
+                   char err[IMG_ERR_LEN]);
 
 /* NULL-safe. */
 void img_gray_free(struct img_gray *g);

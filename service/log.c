@@ -11,7 +11,7 @@
 struct log {
     FILE *out;
     enum log_level level;
-    enum cfg_log_format format;
+    enum log_format format;
     int access_log;
 };
 
@@ -37,12 +37,25 @@ const char *log_level_name(enum log_level level)
     return (unsigned)level < 4 ? level_names[level] : "?";
 }
 
-struct log *log_new(FILE *out, const char *level, enum cfg_log_format format, int access_log,
-                    char err[LOG_ERR_LEN])
+int log_format_parse(const char *name, enum log_format *out)
+{
+    if (strcmp(name, "text") == 0 || strcmp(name, "json") == 0) {
+        *out = strcmp(name, "text") == 0 ? LOG_TEXT : LOG_JSON;
+        return 0;
+    }
+    return -1;
+}
+
+struct log *log_new(FILE *out, const char *level, const char *format, int access_log, char err[LOG_ERR_LEN])
 {
     enum log_level lv;
+    enum log_format fmt;
     if (log_level_parse(level, &lv) != 0) {
         snprintf(err, LOG_ERR_LEN, "log_level: expected error|warn|info|debug, got '%s'", level);
+        return NULL;
+    }
+    if (log_format_parse(format, &fmt) != 0) {
+        snprintf(err, LOG_ERR_LEN, "log_format: expected text|json, got '%s'", format);
         return NULL;
     }
     struct log *lg = calloc(1, sizeof *lg);
@@ -52,7 +65,7 @@ struct log *log_new(FILE *out, const char *level, enum cfg_log_format format, in
     }
     lg->out = out;
     lg->level = lv;
-    lg->format = format;
+    lg->format = fmt;
     lg->access_log = access_log;
     return lg;
 }
@@ -120,7 +133,7 @@ void log_msg(struct log *lg, enum log_level level, const char *fmt, ...)
     while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))
         msg[--n] = '\0';
     timestamp(ts);
-    if (lg->format == CFG_LOG_JSON) {
+    if (lg->format == LOG_JSON) {
         size_t p = (size_t)snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
                                     log_level_name(level));
         json_escape(line, sizeof line - 4, &p, msg);
@@ -136,11 +149,11 @@ static const char *dash(const char *s)
     return s && *s ? s : "-";
 }
 
-size_t log_format_access(char *buf, size_t len, enum cfg_log_format format, const struct log_access *a)
+size_t log_format_access(char *buf, size_t len, enum log_format format, const struct log_access *a)
 {
     char ts[32];
     timestamp(ts);
-    if (format == CFG_LOG_TEXT) {
+    if (format == LOG_TEXT) {
         /* Request path and id are client-chosen; %s is fine since MHD has
          * already rejected control characters in the request line. */
         int n = snprintf(buf, len, "%s access %s %s %s %u %zu %.3fms id=%s samples=%u", ts, dash(a->remote),

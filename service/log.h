@@ -12,11 +12,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
-#include "config.h"
-
 #define LOG_ERR_LEN 256
 
 enum log_level { LOG_ERROR = 0, LOG_WARN = 1, LOG_INFO = 2, LOG_DEBUG = 3 };
+enum log_format { LOG_TEXT = 0, LOG_JSON = 1 };
 
 struct log;
 
@@ -35,11 +34,13 @@ struct log_access {
 /* "error", "warn", "info", "debug" -> level; -1 for an unknown name. */
 int log_level_parse(const char *name, enum log_level *out);
 const char *log_level_name(enum log_level level);
+/* "text", "json" -> format; -1 for an unknown name. */
+int log_format_parse(const char *name, enum log_format *out);
 
-/* out is borrowed until log_free. level is a name as above. Returns NULL with
- * err filled for an unknown level or out of memory. Owned by caller. */
-struct log *log_new(FILE *out, const char *level, enum cfg_log_format format, int access_log,
-                    char err[LOG_ERR_LEN]);
+/* out is borrowed until log_free. level and format are names as above.
+ * Returns NULL with err filled for an unknown name or out of memory. Owned
+ * by caller. */
+struct log *log_new(FILE *out, const char *level, const char *format, int access_log, char err[LOG_ERR_LEN]);
 
 /* NULL-safe; does not close the stream. */
 void log_free(struct log *lg);
@@ -56,6 +57,6 @@ void log_access(struct log *lg, const struct log_access *a);
 
 /* Formats one access line (no trailing newline) into buf; returns the length
  * that was needed, like snprintf. Exposed for tests. */
-size_t log_format_access(char *buf, size_t len, enum cfg_log_format format, const struct log_access *a);
+size_t log_format_access(char *buf, size_t len, enum log_format format, const struct log_access *a);
 
 #endif

@@ -9,17 +9,15 @@
  */
 #include <cblas.h>
 #include <errno.h>
+#include <math.h>
 #include <getopt.h>
 #include <microhttpd.h>
-#include <netdb.h>
-#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
 #include "bnn.h"
@@ -27,12 +25,14 @@
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
+#include "model_path.h"
 #include "pool.h"
+#include "predict.h"
+#include "probe.h"
 #include "weights.h"
 
 #define BNN_SERVE_VERSION "0.1.0"
 #define DEFAULT_CONFIG "config/bnn-serve.conf"
-#define PROBE_TIMEOUT_MS 3000
 #define OPENAPI_MAX (4u << 20)
 
 extern char **environ;
@@ -41,7 +41,7 @@ enum { OPT_HELP = 'h', OPT_VERSION = 'V', OPT_CONFIG = 1000, OPT_CHECK, OPT_PROB
 
 /* The daemon's one mutable global, because a signal handler can reach
  * nothing else: the SIGTERM/SIGINT caught on a thread other than main's
- * (see the wait loop in main), 0 until then. Lock-free, so async-signal-safe. */
+ * (see wait_for_signal), 0 until then. Lock-free, so async-signal-safe. */
 static atomic_int signal_caught;
 
 static void on_signal(int sig)
@@ -81,91 +81,6 @@ static int usage_error(const char *msg)
     return 2;
 }
 
-/* --probe: a plain-socket HTTP/1.0 GET with a short timeout, so a container
- * health check needs no curl. */
-static int probe(const char *url)
-{
-    char host[256], port[8] = "80", path[1024] = "/";
-    const char *p = url;
-    if (strncmp(p, "http://", 7) != 0) {
-        fprintf(stderr, "bnn-serve: error: --probe: expected http://host:port/path, got '%s'\n", url);
-        return 1;
-    }
-    p += 7;
-    size_t n;
-    if (*p == '[') { /* [IPv6]:port */
-        n = strcspn(p + 1, "]");
-        if (p[1 + n] != ']' || n >= sizeof host)
-            return fprintf(stderr, "bnn-serve: error: --probe: bad host in '%s'\n", url), 1;
-        memcpy(host, p + 1, n);
-        host[n] = '\0';
-        p += n + 2;
-    } else {
-        n = strcspn(p, ":/");
-        if (n == 0 || n >= sizeof host)
-            return fprintf(stderr, "bnn-serve: error: --probe: bad host in '%s'\n", url), 1;
-        memcpy(host, p, n);
-        host[n] = '\0';
-        p += n;
-    }
-    if (*p == ':') {
-        n = strcspn(p + 1, "/");
-        if (n == 0 || n >= sizeof port)
-            return fprintf(stderr, "bnn-serve: error: --probe: bad port in '%s'\n", url), 1;
-        memcpy(port, p + 1, n);
-        port[n] = '\0';
-        p += n + 1;
-    }
-    if (*p == '/')
-        snprintf(path, sizeof path, "%s", p);
-
-    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM}, *res;
-    int rc = getaddrinfo(host, port, &hints, &res);
-    if (rc != 0)
-        return fprintf(stderr, "bnn-serve: error: --probe: %s: %s\n", host, gai_strerror(rc)), 1;
-    int fd = -1;
-    struct timeval tv = {PROBE_TIMEOUT_MS / 1000, (PROBE_TIMEOUT_MS % 1000) * 1000};
-    for (struct addrinfo *ai = res; ai && fd < 0; ai = ai->ai_next) {
-        fd = socket(ai->ai_family, ai->ai_socktype, ai->ai_protocol);
-        if (fd < 0)
-            continue;
-        /* On Linux SO_SNDTIMEO also bounds connect(). */
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-        if (connect(fd, ai->ai_addr, ai->ai_addrlen) != 0) {
-            close(fd);
-            fd = -1;
-        }
-    }
-    freeaddrinfo(res);
-    if (fd < 0)
-        return fprintf(stderr, "bnn-serve: error: --probe: cannot connect to %s:%s: %s\n", host, port,
-                       strerror(errno)),
-               1;
-    char req[1400];
-    int len = snprintf(req, sizeof req, "GET %s HTTP/1.0\r\nHost: %s:%s\r\nConnection: close\r\n\r\n", path,
-                       host, port);
-    char resp[64] = "";
-    size_t got = 0;
-    if (send(fd, req, (size_t)len, MSG_NOSIGNAL) == len) {
-        while (got < sizeof resp - 1) {
-            ssize_t k = recv(fd, resp + got, sizeof resp - 1 - got, 0);
-            if (k <= 0)
-                break;
-            got += (size_t)k;
-        }
-    }
-    close(fd);
-    resp[got] = '\0';
-    int status = 0;
-    if (sscanf(resp, "HTTP/%*d.%*d %d", &status) != 1) {
-        fprintf(stderr, "bnn-serve: error: --probe: no HTTP answer from %s\n", url);
-        return 1;
-    }
-    printf("%d\n", status);
-    return status == 200 ? 0 : 1;
-}
-
 static char *read_file(const char *path, size_t max, size_t *len)
 {
     FILE *f = fopen(path, "rb");
@@ -198,21 +113,27 @@ static char *load_openapi(const struct cfg *c, size_t *len)
     return read_file("openapi.yaml", OPENAPI_MAX, len);
 }
 
+/* --- options ---------------------------------------------------------------------- */
+
 struct flag_setting {
     const char *key;
     const char *value;
 };
 
-int main(int argc, char **argv)
+struct options {
+    const char *config_path, *probe_url;
+    int check;
+    struct flag_setting *flags; /* --key value, in order; point into argv and the key table */
+    int n_flags;
+};
+
+/* The fixed options, then --key-name (and --key_name) for every config key;
+ * names[] holds the dashed spellings (owned by caller). */
+static struct option *option_table(char **names, size_t n_keys)
 {
-    size_t n_keys = cfg_key_count();
     struct option *opts = calloc(2 * n_keys + 6, sizeof *opts);
-    char **names = calloc(n_keys, sizeof *names);
-    struct flag_setting *flags = calloc((size_t)argc + 1, sizeof *flags);
-    if (!opts || !names || !flags) {
-        fprintf(stderr, "bnn-serve: error: out of memory\n");
-        return 1;
-    }
+    if (!opts)
+        return NULL;
     size_t no = 0;
     opts[no++] = (struct option){"config", required_argument, NULL, OPT_CONFIG};
     opts[no++] = (struct option){"check-config", no_argument, NULL, OPT_CHECK};
@@ -224,44 +145,60 @@ int main(int argc, char **argv)
         for (char *c = names[i]; c && *c; c++)
             if (*c == '_')
                 *c = '-';
-        opts[no++] = (struct option){names[i], required_argument, NULL, OPT_KEY_BASE + (int)i};
-        if (strcmp(names[i], cfg_key_name(i)) != 0) /* --key_name works too */
+        opts[no++] = (struct option){names[i] ? names[i] : cfg_key_name(i), required_argument, NULL,
+                                     OPT_KEY_BASE + (int)i};
+        if (names[i] && strcmp(names[i], cfg_key_name(i)) != 0) /* --key_name works too */
             opts[no++] = (struct option){cfg_key_name(i), required_argument, NULL, OPT_KEY_BASE + (int)i};
     }
+    return opts;
+}
 
-    const char *config_path = NULL, *probe_url = NULL;
-    int check = 0, n_flags = 0, opt, early = -1; /* early >= 0: exit with it */
-    while (early < 0 && (opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1) {
-        switch (opt) {
-        case OPT_HELP:
-            usage(stdout);
-            early = 0;
-            break;
-        case OPT_VERSION:
-            printf("bnn-serve %s (libmicrohttpd %s)\n", BNN_SERVE_VERSION, MHD_get_version());
-            early = 0;
-            break;
-        case OPT_CONFIG:
-            config_path = optarg;
-            break;
-        case OPT_CHECK:
-            check = 1;
-            break;
-        case OPT_PROBE:
-            probe_url = optarg;
-            break;
-        default:
-            if (opt >= OPT_KEY_BASE && opt < OPT_KEY_BASE + (int)n_keys) {
-                flags[n_flags++] = (struct flag_setting){cfg_key_name((size_t)(opt - OPT_KEY_BASE)), optarg};
-                break;
-            }
-            fprintf(stderr, "try 'bnn-serve --help'\n");
-            early = 2;
+/* One option; -1 to go on, or the exit status (--help, --version, bad). */
+static int take_option(struct options *o, int opt, size_t n_keys)
+{
+    switch (opt) {
+    case OPT_HELP:
+        usage(stdout);
+        return 0;
+    case OPT_VERSION:
+        printf("bnn-serve %s (libmicrohttpd %s)\n", BNN_SERVE_VERSION, MHD_get_version());
+        return 0;
+    case OPT_CONFIG:
+        o->config_path = optarg;
+        return -1;
+    case OPT_CHECK:
+        o->check = 1;
+        return -1;
+    case OPT_PROBE:
+        o->probe_url = optarg;
+        return -1;
+    default:
+        if (opt >= OPT_KEY_BASE && opt < OPT_KEY_BASE + (int)n_keys) {
+            o->flags[o->n_flags++] =
+                (struct flag_setting){cfg_key_name((size_t)(opt - OPT_KEY_BASE)), optarg};
+            return -1;
         }
+        fprintf(stderr, "try 'bnn-serve --help'\n");
+        return 2;
     }
-    /* The option table is done with; flags[] points into argv and the
-     * config key table, both of which outlive it. */
-    for (size_t i = 0; i < n_keys; i++)
+}
+
+/* getopt_long over argv into o (o->flags owned by caller). Returns -1 to go
+ * on, or the status to exit with. */
+static int parse_options(struct options *o, int argc, char **argv)
+{
+    size_t n_keys = cfg_key_count();
+    char **names = calloc(n_keys, sizeof *names);
+    struct option *opts = names ? option_table(names, n_keys) : NULL;
+    o->flags = calloc((size_t)argc + 1, sizeof *o->flags);
+    int early = -1, opt;
+    if (!names || !opts || !o->flags) {
+        fprintf(stderr, "bnn-serve: error: out of memory\n");
+        early = 1;
+    }
+    while (early < 0 && (opt = getopt_long(argc, argv, "hV", opts, NULL)) != -1)
+        early = take_option(o, opt, n_keys);
+    for (size_t i = 0; names && i < n_keys; i++)
         free(names[i]);
     free(names);
     free(opts);
@@ -270,67 +207,69 @@ int main(int argc, char **argv)
         snprintf(msg, sizeof msg, "unexpected argument '%.200s'", argv[optind]);
         early = usage_error(msg);
     }
-    if (early < 0 && probe_url)
-        early = probe(probe_url);
-    if (early >= 0) {
-        free(flags);
-        return early;
-    }
+    return early;
+}
 
-    struct cfg cfg;
+/* defaults < file < environment < flags, then the cross-key checks.
+ * 0, or 2 after saying why. */
+static int load_config(struct cfg *cfg, const struct options *o)
+{
     char err[CFG_ERR_LEN];
-    cfg_defaults(&cfg);
-    if (!config_path && access(DEFAULT_CONFIG, R_OK) == 0)
-        config_path = DEFAULT_CONFIG;
-    int bad = config_path && cfg_load_file(&cfg, config_path, err) != 0;
-    bad = bad || cfg_apply_env(&cfg, environ, err) != 0;
-    for (int i = 0; i < n_flags && !bad; i++)
-        bad = cfg_set(&cfg, flags[i].key, flags[i].value, err) != 0;
-    free(flags);
-    if (bad)
-        return usage_error(err);
-    if (cfg_validate(&cfg, err) != 0)
-        return usage_error(err);
-    if (check) {
-        cfg_print(&cfg, stdout);
-        return 0;
+    const char *path = o->config_path;
+    cfg_defaults(cfg);
+    if (!path && access(DEFAULT_CONFIG, R_OK) == 0)
+        path = DEFAULT_CONFIG;
+    int bad = path && cfg_load_file(cfg, path, err) != 0;
+    bad = bad || cfg_apply_env(cfg, environ, err) != 0;
+    for (int i = 0; i < o->n_flags && !bad; i++)
+        bad = cfg_set(cfg, o->flags[i].key, o->flags[i].value, err) != 0;
+    bad = bad || cfg_validate(cfg, err) != 0;
+    return bad ? usage_error(err) : 0;
+}
+
+/* --probe URL: prints the status, exit 0 iff it is 200. */
+static int probe(const char *url)
+{
+    int status = 0;
+    char err[PROBE_ERR_LEN];
+    if (probe_get(url, &status, err) != 0) {
+        fprintf(stderr, "bnn-serve: error: --probe: %s\n", err);
+        return 1;
     }
+    printf("%d\n", status);
+    return status == 200 ? 0 : 1;
+}
 
-    char lerr[LOG_ERR_LEN];
-    struct log *lg = log_new(stderr, cfg.log_level, cfg.log_format, cfg.access_log, lerr);
-    if (!lg)
-        return usage_error(lerr);
+/* --- serving ------------------------------------------------------------------------ */
 
-    /* Each worker runs its own single-threaded BLAS: parallelism comes from
-     * serving several requests at once, not from splitting one GEMM. */
-    openblas_set_num_threads(1);
+/* Everything the daemon runs on, in start order; stop() frees in reverse. */
+struct daemon {
+    const struct cfg *cfg;
+    struct log *log;
+    struct bnn_model *model;
+    struct bnn_policy policy; /* the model's abstain rule and sets, config overrides applied */
+    char model_file[1024];    /* cfg->model resolved (a directory names its one file) */
+    struct metrics *metrics;
+    struct pool *pool;
+    int listen_fd;
+    char *openapi;
+    size_t openapi_len;
+    struct predict_faults faults;
+    struct predict_deps predict;
+    struct http_deps http;
+    struct http_server *srv;
+    char arch[128];
+};
 
-    int rc = 1;
-    struct bnn_model *model = NULL;
-    struct metrics *metrics = NULL;
-    struct pool *pool = NULL;
-    struct http_server *srv = NULL;
-    char *openapi = NULL;
-    int listen_fd = -1;
-    char berr[BNN_ERR_LEN], perr[POOL_ERR_LEN], herr[HTTP_ERR_LEN];
-
-    if (bnn_weights_load(&model, cfg.model, berr) != BNN_OK) {
-        fprintf(stderr, "bnn-serve: error: model: %s\n", berr);
-        goto done;
-    }
-    if (bnn_model_n_in(model) != BNN_MNIST_PIXELS) {
-        fprintf(stderr, "bnn-serve: error: model %s: expected %d inputs (28x28), got %zu\n", cfg.model,
-                BNN_MNIST_PIXELS, bnn_model_n_in(model));
-        goto done;
-    }
-
-    /* SIGTERM/SIGINT are blocked here, so every thread we create inherits
-     * the mask, and the main thread waits for them with sigtimedwait below.
-     * That alone is not enough: OpenBLAS starts its threads in a library
-     * constructor, before main can block anything, and a process-directed
-     * signal delivered to one of them would take the default action and
-     * kill the daemon mid-drain. The handler turns such a signal into
-     * signal_caught instead. */
+/* SIGTERM/SIGINT are blocked here, so every thread created afterwards
+ * inherits the mask, and the main thread waits for them with sigtimedwait.
+ * That alone is not enough: OpenBLAS starts its threads in a library
+ * constructor, before main can block anything, and a process-directed
+ * signal delivered to one of them would take the default action and kill
+ * the daemon mid-drain. The handler turns such a signal into signal_caught
+ * instead. */
+static void catch_signals(sigset_t *sigs)
+{
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
     sa.sa_handler = on_signal;
@@ -338,94 +277,218 @@ int main(int argc, char **argv)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
-    sigset_t sigs;
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    sigemptyset(sigs);
+    sigaddset(sigs, SIGTERM);
+    sigaddset(sigs, SIGINT);
+    pthread_sigmask(SIG_BLOCK, sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
+}
 
-    char arch[128];
-    bnn_model_arch(model, arch, sizeof arch);
-    const char *fmt = bnn_meta_get(model, "format");
-    struct metrics_info info = {
-        arch, bnn_model_param_count(model), cfg.model, fmt ? fmt : "", BNN_SERVE_VERSION, MHD_get_version()};
-    metrics = metrics_new(&info);
-    if (!metrics) {
+/* The model's policy (decide.h) from its metadata, with the configured
+ * thresholds in place of its own where set; the default set coverage must be
+ * one of its conformal levels when it has any. */
+static int load_policy(struct daemon *d)
+{
+    const struct cfg *cfg = d->cfg;
+    char err[BNN_ERR_LEN];
+    if (bnn_policy_from_meta(&d->policy, d->model, err) != BNN_OK) {
+        fprintf(stderr, "bnn-serve: error: model %s: %s\n", d->model_file, err);
+        return -1;
+    }
+    if (!isnan(cfg->uncertain_entropy))
+        d->policy.entropy_max = cfg->uncertain_entropy;
+    if (!isnan(cfg->uncertain_epistemic))
+        d->policy.epistemic_max = cfg->uncertain_epistemic;
+    if (d->policy.n_levels && bnn_policy_level(&d->policy, cfg->default_set_coverage) < 0) {
+        fprintf(stderr, "bnn-serve: error: default_set_coverage %g: the model is calibrated for %s\n",
+                cfg->default_set_coverage, predict_levels_text(&d->policy));
+        return -1;
+    }
+    return 0;
+}
+
+/* The model and what serves it: metrics, workers, the listening socket. */
+static int start_model(struct daemon *d)
+{
+    const struct cfg *cfg = d->cfg;
+    char berr[BNN_ERR_LEN], perr[POOL_ERR_LEN], herr[HTTP_ERR_LEN], merr[MODEL_PATH_ERR_LEN];
+    if (model_path_resolve(d->model_file, sizeof d->model_file, cfg->model, merr) != 0) {
+        fprintf(stderr, "bnn-serve: error: model: %s\n", merr);
+        return -1;
+    }
+    if (bnn_weights_load(&d->model, d->model_file, berr) != BNN_OK) {
+        fprintf(stderr, "bnn-serve: error: model: %s\n", berr);
+        return -1;
+    }
+    if (load_policy(d) != 0)
+        return -1;
+    if (bnn_model_n_in(d->model) != BNN_MNIST_PIXELS) {
+        fprintf(stderr, "bnn-serve: error: model %s: expected %d inputs (28x28), got %zu\n", cfg->model,
+                BNN_MNIST_PIXELS, bnn_model_n_in(d->model));
+        return -1;
+    }
+    bnn_model_arch(d->model, d->arch, sizeof d->arch);
+    const char *fmt = bnn_meta_get(d->model, "format");
+    struct metrics_info info = {.architecture = d->arch,
+                                .parameters = bnn_model_param_count(d->model),
+                                .model_path = d->model_file,
+                                .model_format = fmt ? fmt : "",
+                                .version = BNN_SERVE_VERSION,
+                                .mhd_version = MHD_get_version()};
+    d->metrics = metrics_new(&info);
+    if (!d->metrics) {
         fprintf(stderr, "bnn-serve: error: out of memory\n");
-        goto done;
+        return -1;
     }
-    pool = pool_new(cfg.workers, cfg.queue_depth, http_worker_new, http_worker_free, model, perr);
-    if (!pool) {
+    d->pool =
+        pool_new(cfg->workers, cfg->queue_depth, predict_worker_new, predict_worker_free, d->model, perr);
+    if (!d->pool) {
         fprintf(stderr, "bnn-serve: error: worker pool: %s\n", perr);
-        goto done;
+        return -1;
     }
-    listen_fd = http_listen(cfg.host, cfg.port, herr);
-    if (listen_fd < 0) {
+    d->listen_fd = http_listen(cfg->host, cfg->port, herr);
+    if (d->listen_fd < 0) {
         fprintf(stderr, "bnn-serve: error: %s\n", herr);
-        goto done;
+        return -1;
     }
-    size_t openapi_len = 0;
-    openapi = load_openapi(&cfg, &openapi_len);
-    if (!openapi)
-        log_msg(lg, LOG_WARN,
+    return 0;
+}
+
+/* The HTTP side on the listening socket, with what its routes borrow. */
+static int start_http(struct daemon *d)
+{
+    const struct cfg *cfg = d->cfg;
+    char herr[HTTP_ERR_LEN];
+    d->openapi = load_openapi(cfg, &d->openapi_len);
+    if (!d->openapi)
+        log_msg(d->log, LOG_WARN,
                 "openapi.yaml not found near web_root %s or in the working directory; "
                 "GET /openapi.yaml will answer 404",
-                cfg.web_root);
+                cfg->web_root);
     /* Test-only: BNN_FAULT_EVERY_NTH_JOB=n makes every nth prediction job
      * fail as an internal error (tests/integration/test_faults.py). */
     const char *fault = getenv("BNN_FAULT_EVERY_NTH_JOB");
-    unsigned fail_every_nth = fault ? (unsigned)strtoul(fault, NULL, 10) : 0;
-    if (fail_every_nth)
-        log_msg(lg, LOG_WARN, "fault injection: every %u-th prediction job fails (BNN_FAULT_EVERY_NTH_JOB)",
-                fail_every_nth);
-    struct http_deps deps = {&cfg,          model, pool, metrics, lg, openapi, openapi_len, BNN_SERVE_VERSION,
-                             fail_every_nth};
-    srv = http_start(&deps, listen_fd, herr);
-    if (!srv) {
+    d->faults.every_nth = fault ? (unsigned)strtoul(fault, NULL, 10) : 0;
+    if (d->faults.every_nth)
+        log_msg(d->log, LOG_WARN,
+                "fault injection: every %u-th prediction job fails (BNN_FAULT_EVERY_NTH_JOB)",
+                d->faults.every_nth);
+    d->predict = (struct predict_deps){.cfg = cfg,
+                                       .model = d->model,
+                                       .policy = &d->policy,
+                                       .pool = d->pool,
+                                       .metrics = d->metrics,
+                                       .log = d->log,
+                                       .faults = &d->faults};
+    d->http = (struct http_deps){.cfg = cfg,
+                                 .model = d->model,
+                                 .pool = d->pool,
+                                 .metrics = d->metrics,
+                                 .log = d->log,
+                                 .predict = &d->predict,
+                                 .openapi = d->openapi,
+                                 .openapi_len = d->openapi_len,
+                                 .version = BNN_SERVE_VERSION};
+    d->srv = http_start(&d->http, d->listen_fd, herr);
+    if (!d->srv) {
         fprintf(stderr, "bnn-serve: error: %s\n", herr);
-        goto done;
+        return -1;
     }
-    listen_fd = -1; /* the server owns it now */
-    http_set_state(srv, HTTP_READY);
-    printf("bnn-serve: listening on http://%s%s%s:%u (model %s, %s, %u workers, queue %u)\n",
-           strchr(cfg.host, ':') ? "[" : "", cfg.host, strchr(cfg.host, ':') ? "]" : "", http_port(srv),
-           cfg.model, arch, pool_threads(pool), cfg.queue_depth);
-    fflush(stdout);
-    log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters), %u workers", http_port(srv),
-            cfg.model, arch, bnn_model_param_count(model), pool_threads(pool));
+    d->listen_fd = -1; /* the server owns it now */
+    return 0;
+}
 
-    /* Wait in sigtimedwait: while the main thread waits there the kernel
-     * hands it a process-directed SIGTERM first (and ThreadSanitizer, which
-     * defers handlers until a thread calls into libc, sees it at once). A
-     * signal that lands on another thread between waits went through the
-     * handler into signal_caught, polled every tick. */
+/* Waits in sigtimedwait: while the main thread waits there the kernel hands
+ * it a process-directed SIGTERM first (and ThreadSanitizer, which defers
+ * handlers until a thread calls into libc, sees it at once). A signal that
+ * lands on another thread between waits went through the handler into
+ * signal_caught, polled every tick. */
+static int wait_for_signal(const sigset_t *sigs)
+{
     int sig = 0;
     const struct timespec tick = {0, 100 * 1000 * 1000};
     while (!sig) {
-        int s = sigtimedwait(&sigs, NULL, &tick);
+        int s = sigtimedwait(sigs, NULL, &tick);
         sig = s > 0 ? s : atomic_load(&signal_caught);
     }
-    log_msg(lg, LOG_INFO, "%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
-            cfg.drain_timeout);
-    http_set_state(srv, HTTP_DRAINING);
-    http_quiesce(srv);
-    size_t cancelled = pool_shutdown(pool, (double)cfg.drain_timeout);
-    http_free(srv, 10.0);
-    srv = NULL;
-    log_msg(lg, LOG_INFO, "stopped; %zu queued jobs cancelled", cancelled);
+    return sig;
+}
+
+/* Readiness 503 -> no new connections -> queued jobs finish (or are
+ * cancelled) within drain_timeout -> every answer taken -> stopped. */
+static void drain(struct daemon *d, int sig)
+{
+    log_msg(d->log, LOG_INFO, "%s: draining (up to %u s)", sig == SIGINT ? "SIGINT" : "SIGTERM",
+            d->cfg->drain_timeout);
+    http_set_state(d->srv, HTTP_DRAINING);
+    http_quiesce(d->srv);
+    size_t cancelled = pool_shutdown(d->pool, (double)d->cfg->drain_timeout);
+    http_free(d->srv, 10.0);
+    d->srv = NULL;
+    log_msg(d->log, LOG_INFO, "stopped; %zu queued jobs cancelled", cancelled);
+}
+
+static void stop(struct daemon *d)
+{
+    if (d->srv) {
+        pool_shutdown(d->pool, 0);
+        http_free(d->srv, 1.0);
+    }
+    if (d->listen_fd >= 0)
+        close(d->listen_fd);
+    pool_free(d->pool);
+    metrics_free(d->metrics);
+    free(d->openapi);
+    bnn_model_free(d->model);
+}
+
+/* Starts everything, serves until SIGTERM/SIGINT, drains. 0 or 1. */
+static int serve(const struct cfg *cfg, struct log *lg)
+{
+    /* Each worker runs its own single-threaded BLAS: parallelism comes from
+     * serving several requests at once, not from splitting one GEMM. */
+    openblas_set_num_threads(1);
+    struct daemon d = {.cfg = cfg, .log = lg, .listen_fd = -1};
+    sigset_t sigs;
+    int rc = 1;
+    catch_signals(&sigs); /* before any thread of ours starts */
+    if (start_model(&d) != 0 || start_http(&d) != 0)
+        goto done;
+    http_set_state(d.srv, HTTP_READY);
+    printf("bnn-serve: listening on http://%s%s%s:%u (model %s, %s, %u workers, queue %u)\n",
+           strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", http_port(d.srv),
+           cfg->model, d.arch, pool_threads(d.pool), cfg->queue_depth);
+    fflush(stdout);
+    log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters), %u workers", http_port(d.srv),
+            cfg->model, d.arch, bnn_model_param_count(d.model), pool_threads(d.pool));
+    drain(&d, wait_for_signal(&sigs));
     rc = 0;
 done:
-    if (srv) {
-        pool_shutdown(pool, 0);
-        http_free(srv, 1.0);
+    stop(&d);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    struct options o = {0};
+    struct cfg cfg;
+    int rc = parse_options(&o, argc, argv); /* rc >= 0: exit with it */
+    if (rc < 0 && o.probe_url)
+        rc = probe(o.probe_url);
+    if (rc < 0 && load_config(&cfg, &o) != 0)
+        rc = 2;
+    free(o.flags);
+    if (rc >= 0)
+        return rc;
+    if (o.check) {
+        cfg_print(&cfg, stdout);
+        return 0;
     }
-    if (listen_fd >= 0)
-        close(listen_fd);
-    pool_free(pool);
-    metrics_free(metrics);
-    free(openapi);
-    bnn_model_free(model);
+    char lerr[LOG_ERR_LEN];
+    struct log *lg = log_new(stderr, cfg.log_level, cfg.log_format, cfg.access_log, lerr);
+    if (!lg)
+        return usage_error(lerr);
+    rc = serve(&cfg, lg);
     log_free(lg);
     return rc;
 }

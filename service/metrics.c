@@ -131,15 +131,8 @@ static void put_label(FILE *f, const char *s)
     }
 }
 
-int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out, size_t *len)
+static void render_requests(FILE *f, const struct metrics *m)
 {
-    char *buf = NULL;
-    size_t n = 0;
-    FILE *f = open_memstream(&buf, &n);
-    if (!f)
-        return -1;
-    pthread_mutex_lock(&m->mu);
-
     fputs("# HELP bnn_requests_total HTTP requests answered, by route and status.\n"
           "# TYPE bnn_requests_total counter\n",
           f);
@@ -148,7 +141,10 @@ int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out
             if (m->requests[r][s])
                 fprintf(f, "bnn_requests_total{route=\"%s\",status=\"%zu\"} %llu\n", route_names[r],
                         s == STATUS_N ? 0 : s + STATUS_MIN, (unsigned long long)m->requests[r][s]);
+}
 
+static void render_durations(FILE *f, const struct metrics *m)
+{
     fputs("# HELP bnn_request_duration_seconds Time from the first byte of the request to the response.\n"
           "# TYPE bnn_request_duration_seconds histogram\n",
           f);
@@ -168,7 +164,10 @@ int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out
         fprintf(f, "bnn_request_duration_seconds_count{route=\"%s\"} %llu\n", route_names[r],
                 (unsigned long long)h->count);
     }
+}
 
+static void render_jobs_and_gauges(FILE *f, const struct metrics *m, const struct metrics_gauges *g)
+{
     fprintf(
         f,
         "# HELP bnn_samples_total Monte-Carlo forward passes run.\n"
@@ -199,7 +198,10 @@ int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out
             "bnn_ready %d\n",
             g ? g->queue_depth : 0, g ? g->queue_capacity : 0, g ? g->workers : 0, g ? g->workers_busy : 0,
             g ? (g->ready != 0) : 0);
+}
 
+static void render_info(FILE *f, const struct metrics *m)
+{
     fputs("# HELP bnn_model_info The model being served.\n# TYPE bnn_model_info "
           "gauge\nbnn_model_info{architecture=\"",
           f);
@@ -219,7 +221,20 @@ int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out
     put_label(f, __VERSION__);
 #endif
     fputs("\"} 1\n", f);
+}
 
+int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out, size_t *len)
+{
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return -1;
+    pthread_mutex_lock(&m->mu);
+    render_requests(f, m);
+    render_durations(f, m);
+    render_jobs_and_gauges(f, m, g);
+    render_info(f, m);
     pthread_mutex_unlock(&m->mu);
     if (fclose(f) != 0) {
         free(buf);

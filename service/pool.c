@@ -163,15 +163,19 @@ struct pool *pool_new(unsigned n_threads, unsigned capacity, pool_ctx_new_fn ctx
     return p;
 }
 
+/* The one rule for taking a job, shared by pool_submit and pool_admit. */
+static int admit_locked(const struct pool *p)
+{
+    if (p->stopping)
+        return POOL_E_STOPPED;
+    return p->count == p->capacity ? POOL_E_FULL : POOL_OK;
+}
+
 int pool_submit(struct pool *p, void *job, pool_run_fn run, pool_cancel_fn cancel)
 {
     pthread_mutex_lock(&p->mu);
-    int rc = POOL_OK;
-    if (p->stopping) {
-        rc = POOL_E_STOPPED;
-    } else if (p->count == p->capacity) {
-        rc = POOL_E_FULL;
-    } else {
+    int rc = admit_locked(p);
+    if (rc == POOL_OK) {
         p->ring[(p->head + p->count) % p->capacity] = (struct pool_item){job, run, cancel};
         p->count++;
         pthread_cond_signal(&p->work);
@@ -266,5 +270,5 @@ unsigned pool_capacity(const struct pool *p)
 
 POOL_GETTER(pool_queued, unsigned, p->count)
 POOL_GETTER(pool_busy, unsigned, p->busy)
-POOL_GETTER(pool_accepting, int, !p->stopping)
+POOL_GETTER(pool_admit, int, admit_locked(p))
 POOL_GETTER(pool_failed, size_t, p->failed)

@@ -54,12 +54,16 @@ size_t pool_shutdown(struct pool *p, double drain_seconds);
 /* NULL-safe; shuts down with no drain time first if needed. */
 void pool_free(struct pool *p);
 
-/* Snapshots for metrics and early rejection. */
+/* What pool_submit would answer now (POOL_OK, POOL_E_FULL or
+ * POOL_E_STOPPED), by the same rule: a snapshot for refusing early, which
+ * pool_submit may still contradict. */
+int pool_admit(struct pool *p);
+
+/* Snapshots for metrics. */
 unsigned pool_threads(const struct pool *p);
 unsigned pool_capacity(const struct pool *p);
 unsigned pool_queued(struct pool *p);
 unsigned pool_busy(struct pool *p);
-int pool_accepting(struct pool *p);
 size_t pool_failed(struct pool *p);
 
 /* Number of online CPUs (>= 1). */

@@ -1,55 +1,121 @@
 /* predict.c - see predict.h.
  *
- * A prediction's life: predict_begin judges the headers; body calls append
- * to our own capped buffer or feed the post processor; predict_parse turns
- * the body into images and parameters; predict_enqueue suspends the
- * connection and queues the job; a worker decodes, preprocesses and
- * predicts, stores the answer and resumes; the HTTP side, called again,
- * takes the answer with predict_take_answer and queues it.
+ * A job's life: predict_job_new moves the parsed input in; predict_submit
+ * hands it to the pool; a worker runs job_run: job_check (deadline and
+ * injected faults), job_compute (each image through predict_one: prepare =
+ * decode -> preprocess, then infer), job_encode (the route's encoder), and
+ * finally job_finish stores the answer and calls done. Compute and encode
+ * are separate steps so that compute can later be cut into blocks of passes
+ * scheduled across requests, with encode still run once at the end.
+ *
+ * Scratch: the workspace (bnn_workspace: per-layer buffers for one model
+ * shape) belongs to the worker; the (T, classes) probabilities and the
+ * statistics' scratch belong to the job, since they describe the request.
  */
 #include "predict.h"
 #include "timing.h"
 
-#include <errno.h>
-#include <microhttpd.h>
-#include <stdatomic.h>
 #include <stdio.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 #include <time.h>
 
-#include "infer.h"
+#include "fault.h"
+#include "image.h"
+#include "preprocess.h"
 
-#define POST_BUFFER 16384
-
-struct predict {
+struct predict_job {
     const struct predict_deps *deps;
-    struct MHD_Connection *conn;
+    const struct bnn_model *model;   /* the model this job started with */
+    const struct bnn_policy *policy; /* and its policy */
+    int set_level;                   /* the policy's level for the sets, -1 = none */
+    struct predict_input in;
+    predict_encode_fn encode;
+    predict_done_fn done;
+    void *done_cls;
     const char *request_id;
-
-    /* body */
-    int batch;
-    enum api_body_kind kind;
-    char *body;
-    size_t body_len, body_cap;
-    size_t received;   /* body bytes seen, kept or not */
-    int too_large;     /* received passed max_body_bytes: answered 413 */
-    int out_of_memory; /* growing the raw body failed: answered 500 */
-    struct MHD_PostProcessor *pp;
-    struct api_multipart mp;
-    int mp_failed;
-    struct api_params params;
-    struct api_images images;
-
-    /* job: filled by the worker before it resumes the connection */
-    double t_enqueue;
+    double t_submit; /* ms, monotonic */
+    double queue_ms;
+    struct predict_result *results; /* (n_images) */
+    float *probs;                   /* (samples, n_classes): the image being computed */
+    double *scratch;                /* (samples) */
     unsigned samples_run;
     struct predict_answer answer;
-    _Atomic int job_done;
+    _Atomic int finished;
 };
 
-/* --- the job (worker side) ------------------------------------------------------ */
+/* --- the parsed input ------------------------------------------------------------ */
+
+void predict_params_init(struct predict_params *p, const struct cfg *c)
+{
+    memset(p, 0, sizeof *p);
+    p->samples = c->default_samples;
+    p->interval = c->default_interval;
+    p->set_coverage = c->default_set_coverage;
+    p->mode = BNN_MODE_LRT;
+}
+
+void predict_input_init(struct predict_input *in, const struct cfg *c, int batch)
+{
+    memset(in, 0, sizeof *in);
+    predict_params_init(&in->params, c);
+    in->batch = batch;
+}
+
+const char *predict_image_name(const struct predict_input *in, size_t i, char buf[PREDICT_NAME_LEN])
+{
+    if (!in->batch)
+        return "image";
+    snprintf(buf, PREDICT_NAME_LEN, "images[%zu]", i);
+    return buf;
+}
+
+int predict_input_add_image(struct predict_input *in, uint8_t *png, size_t len, struct api_error *e)
+{
+    char name[PREDICT_NAME_LEN];
+    if (len == 0) {
+        free(png);
+        return api_fail(e, API_E_INVALID_PNG, "%s: empty image", predict_image_name(in, in->n_images, name));
+    }
+    if (in->n_images == in->cap_images) {
+        size_t cap = in->cap_images ? 2 * in->cap_images : 4;
+        struct predict_image *images = bnn_fault_realloc(in->images, cap * sizeof *images);
+        if (!images) {
+            free(png);
+            return api_fail(e, API_E_INTERNAL, "%s: out of memory",
+                            predict_image_name(in, in->n_images, name));
+        }
+        in->images = images;
+        in->cap_images = cap;
+    }
+    in->images[in->n_images++] = (struct predict_image){png, len};
+    return 0;
+}
+
+void predict_input_free(struct predict_input *in)
+{
+    if (!in)
+        return;
+    for (size_t i = 0; i < in->n_images; i++)
+        free(in->images[i].png);
+    free(in->images);
+    in->images = NULL;
+    in->n_images = in->cap_images = 0;
+}
+
+/* --- one image: decode -> preprocess -> infer ---------------------------------------- */
+
+void *predict_worker_new(void *model)
+{
+    return bnn_workspace_new(model);
+}
+
+void predict_worker_free(void *worker)
+{
+    bnn_workspace_free(worker);
+}
 
 static uint64_t random_seed(void)
 {
@@ -60,337 +126,272 @@ static uint64_t random_seed(void)
         clock_gettime(CLOCK_REALTIME, &ts);
         v = (uint64_t)ts.tv_nsec * 0x9E3779B97F4A7C15ull ^ (uint64_t)ts.tv_sec;
     }
-    return v & API_SEED_MAX;
+    return v & PREDICT_SEED_MAX;
 }
 
-/* Stores the answer for the event loop and resumes the connection. The
- * release store on job_done pairs with predict_take_answer's acquire load. */
-static void job_finish(struct predict *p, unsigned status, enum api_code code, char *body, size_t len)
+/* The request's image as the network's input: decode (dimensions checked
+ * against max_side before any pixel is) and canonicalise (preprocess.h). */
+static int prepare(float x[BNN_MNIST_PIXELS], struct prep_result *prep, const struct predict_image *im,
+                   unsigned max_side, struct api_error *e)
 {
-    p->answer.status = status;
-    p->answer.code = code;
-    p->answer.body = body;
-    p->answer.len = len;
-    atomic_store_explicit(&p->job_done, 1, memory_order_release);
-    MHD_resume_connection(p->conn);
+    char err[IMG_ERR_LEN];
+    struct img_gray gray;
+    int rc = img_decode_png(&gray, im->png, im->len, max_side, err);
+    if (rc != IMG_OK) {
+        enum api_code code = rc == IMG_E_TOO_LARGE ? API_E_IMAGE_TOO_LARGE
+                             : rc == IMG_E_NOMEM   ? API_E_INTERNAL
+                                                   : API_E_INVALID_PNG;
+        return api_fail(e, code, "%s", err);
+    }
+    prep_canonical(x, prep, gray.pixels, gray.width, gray.height);
+    img_gray_free(&gray);
+    return 0;
 }
 
-static void job_fail(struct predict *p, const struct api_error *e)
+/* The T passes and their statistics. bnn_sample_probs checks the workspace,
+ * T and mode (once per image); T and the interval were validated by the
+ * request parser, which bnn_summarize relies on. */
+static int infer(struct bnn_prediction *out, struct predict_job *j, struct bnn_workspace *ws, const float *x,
+                 uint64_t seed, struct api_error *e)
+{
+    const struct predict_params *p = &j->in.params;
+    char err[BNN_ERR_LEN];
+    if (bnn_sample_probs(j->probs, ws, j->model, x, p->samples, seed, p->mode, err) != BNN_OK)
+        return api_fail(e, API_E_INTERNAL, "prediction failed: %s", err);
+    bnn_summarize(out, j->probs, p->samples, bnn_model_n_classes(j->model), p->interval, j->scratch);
+    return 0;
+}
+
+static int predict_one(struct predict_result *r, struct predict_job *j, struct bnn_workspace *ws,
+                       const struct predict_image *im, struct api_error *e)
+{
+    const struct cfg *c = j->deps->cfg;
+    const struct predict_params *p = &j->in.params;
+    float x[BNN_MNIST_PIXELS];
+    double t0 = timing_now_ms();
+    int rc = prepare(x, &r->a.prep, im, c->max_image_side, e);
+    if (rc != 0)
+        return rc;
+    double t1 = timing_now_ms();
+    r->seed = (p->set & PREDICT_SET_SEED) ? p->seed : random_seed();
+    rc = infer(&r->a.pr, j, ws, x, r->seed, e);
+    if (rc != 0)
+        return rc;
+    /* the abstain rule and the set, as answer.h decides them for every path */
+    bnn_answer_finish(&r->a, j->policy, r->a.prep.verdict == PREP_DIGIT, j->set_level);
+    r->set_level = j->set_level;
+    r->set_coverage = p->set_coverage;
+    r->decode_ms = t1 - t0;
+    r->compute_ms = timing_now_ms() - t1;
+    return 0;
+}
+
+/* --- the job (worker side) ------------------------------------------------------------- */
+
+/* Publishes the answer already stored in j->answer: the release store pairs
+ * with predict_job_answer's acquire load. done is read first, since once
+ * finished is set (and surely once done runs) the job may be freed. */
+static void job_finish(struct predict_job *j)
+{
+    predict_done_fn done = j->done;
+    void *cls = j->done_cls;
+    atomic_store_explicit(&j->finished, 1, memory_order_release);
+    done(cls);
+}
+
+static void job_fail(struct predict_job *j, const struct api_error *e)
 {
     unsigned status;
-    char *body = api_error_body(e, p->deps->cfg->overload_status, &status);
-    job_finish(p, status, e->code, body, body ? strlen(body) : 0);
+    size_t len = 0;
+    char *body = api_error_body(e, j->deps->cfg->overload_status, &status, &len);
+    j->answer = (struct predict_answer){status, e->code, body, body ? len : 0};
+    job_finish(j);
 }
 
-static int job_run(void *job, void *ctx)
+/* Before computing: the deadline, and the test-only injected fault. */
+static int job_check(struct predict_job *j, struct api_error *e)
 {
-    struct predict *p = job;
-    const struct predict_deps *d = p->deps;
-    struct bnn_workspace *ws = ctx;
-    double queue_ms = timing_now_ms() - p->t_enqueue;
-    struct api_error e = {0};
-    if (queue_ms > (double)d->cfg->job_timeout_ms) {
+    const struct predict_deps *d = j->deps;
+    if (j->queue_ms > (double)d->cfg->job_timeout_ms) {
         metrics_add_timed_out(d->metrics);
-        api_fail(&e, API_E_TIMEOUT, "job waited %.0f ms in the queue, over job_timeout_ms = %u; not computed",
-                 queue_ms, d->cfg->job_timeout_ms);
-        job_fail(p, &e);
+        return api_fail(e, API_E_TIMEOUT,
+                        "job waited %.0f ms in the queue, over job_timeout_ms = %u; not computed",
+                        j->queue_ms, d->cfg->job_timeout_ms);
+    }
+    struct predict_faults *f = d->faults;
+    if (f && f->every_nth && (atomic_fetch_add(&f->jobs, 1) + 1) % f->every_nth == 0)
+        return api_fail(e, API_E_INTERNAL, "injected fault (BNN_FAULT_EVERY_NTH_JOB=%u)", f->every_nth);
+    return 0;
+}
+
+/* Every image, in order; a batch is all or nothing. */
+static int job_compute(struct predict_job *j, struct bnn_workspace *ws, struct api_error *e)
+{
+    size_t n = j->in.n_images, samples = j->in.params.samples, k = bnn_model_n_classes(j->model);
+    j->results = calloc(n, sizeof *j->results);
+    j->probs = malloc(samples * k * sizeof *j->probs);
+    j->scratch = malloc(samples * sizeof *j->scratch);
+    if (!j->results || !j->probs || !j->scratch)
+        return api_fail(e, API_E_INTERNAL, "out of memory for %zu x %zu probabilities", samples, k);
+    for (size_t i = 0; i < n; i++) {
+        int rc = predict_one(&j->results[i], j, ws, &j->in.images[i], e);
+        if (rc != 0) {
+            char name[PREDICT_NAME_LEN];
+            if (j->in.batch)
+                api_error_prefix(e, predict_image_name(&j->in, i, name));
+            return rc;
+        }
+        j->samples_run += (unsigned)samples;
+    }
+    return 0;
+}
+
+static int job_encode(struct predict_job *j, struct api_error *e)
+{
+    struct predict_outcome o = {.in = &j->in, .results = j->results, .queue_ms = j->queue_ms};
+    size_t len = 0;
+    char *body = j->encode(&o, &len);
+    if (!body)
+        return api_fail(e, API_E_INTERNAL, "out of memory encoding the response");
+    j->answer = (struct predict_answer){200, API_OK, body, len};
+    return 0;
+}
+
+static int job_run(void *job, void *worker)
+{
+    struct predict_job *j = job;
+    const struct predict_deps *d = j->deps;
+    j->queue_ms = timing_now_ms() - j->t_submit;
+    struct api_error e = {0};
+    int rc = job_check(j, &e);
+    if (rc == 0) {
+        rc = job_compute(j, worker, &e);
+        metrics_add_samples(d->metrics, j->samples_run);
+    }
+    if (rc == 0)
+        rc = job_encode(j, &e);
+    if (rc == 0) {
+        job_finish(j);
         return 0;
     }
-    if (d->fail_every_nth && (atomic_fetch_add(d->jobs_run, 1) + 1) % d->fail_every_nth == 0) {
-        api_fail(&e, API_E_INTERNAL, "injected fault (BNN_FAULT_EVERY_NTH_JOB=%u)", d->fail_every_nth);
-        log_msg(d->log, LOG_ERROR, "request %s: %s", p->request_id, e.message);
-        job_fail(p, &e);
-        return -1;
-    }
-    json_t *results = p->batch ? json_array() : NULL;
-    json_t *one = NULL;
-    int rc = 0;
-    for (size_t i = 0; i < p->images.n; i++) {
-        uint64_t seed = (p->params.set & API_SET_SEED) ? p->params.seed : random_seed();
-        json_t *res;
-        rc = api_predict_png(&res, p->images.items[i].data, p->images.items[i].len, &p->params, seed,
-                             i == 0 ? queue_ms : 0.0, d->cfg, d->model, ws, &e);
-        if (rc != 0) {
-            if (p->batch) {
-                char msg[API_MSG_LEN];
-                snprintf(msg, sizeof msg, "images[%zu]: %.200s", i, e.message);
-                memcpy(e.message, msg, sizeof msg);
-            }
-            break;
-        }
-        p->samples_run += p->params.samples;
-        if (p->batch)
-            json_array_append_new(results, res);
-        else
-            one = res;
-    }
-    metrics_add_samples(d->metrics, p->samples_run);
-    if (rc != 0) {
-        json_decref(results);
-        if (e.code == API_E_INTERNAL)
-            log_msg(d->log, LOG_ERROR, "request %s: %s", p->request_id, e.message);
-        job_fail(p, &e);
-        return e.code == API_E_INTERNAL ? -1 : 0;
-    }
-    json_t *doc = p->batch ? json_pack("{s:o}", "results", results) : one;
-    size_t len = 0;
-    char *body = doc ? api_dump(doc, &len) : NULL;
-    json_decref(doc);
-    if (!body) {
-        api_fail(&e, API_E_INTERNAL, "out of memory encoding the response");
-        job_fail(p, &e);
-        return -1;
-    }
-    job_finish(p, 200, API_OK, body, len);
-    return 0;
+    int internal = e.code == API_E_INTERNAL;
+    if (internal)
+        log_msg(d->log, LOG_ERROR, "request %s: %s", j->request_id, e.message);
+    job_fail(j, &e);
+    return internal ? -1 : 0;
 }
 
 /* Cancelled at shutdown: the drain time ran out before a worker took it. */
 static void job_cancel(void *job)
 {
-    struct predict *p = job;
+    struct predict_job *j = job;
     struct api_error e;
     api_fail(&e, API_E_DRAINING, "server shutting down: the job was not started within drain_timeout = %u s",
-             p->deps->cfg->drain_timeout);
-    job_fail(p, &e);
+             j->deps->cfg->drain_timeout);
+    job_fail(j, &e);
 }
 
-/* The queue is full: counted, and answered 503 (or 429) with Retry-After. */
-static void fail_overloaded(const struct predict_deps *d, struct api_error *e)
-{
-    metrics_add_rejected(d->metrics);
-    api_fail(e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s", pool_capacity(d->pool),
-             d->cfg->retry_after);
-}
+/* --- submitting ---------------------------------------------------------------------- */
 
-/* --- the request (event-loop side) ------------------------------------------------ */
-
-static enum MHD_Result query_param(void *cls, enum MHD_ValueKind kind, const char *key, const char *value)
+/* What a refusal of pool_submit (or pool_admit) answers: a full queue is
+ * counted and answered overload_status with Retry-After; a stopped pool is
+ * shutting down. */
+static int refusal(const struct predict_deps *d, int pool_rc, struct api_error *e)
 {
-    (void)kind;
-    struct predict *p = cls;
-    struct api_error *e = &p->mp.err;
-    if (e->code != API_OK)
-        return MHD_NO;
-    api_param_set(&p->params, p->deps->cfg, key, value, e);
-    return e->code == API_OK ? MHD_YES : MHD_NO;
-}
-
-static enum MHD_Result post_field(void *cls, enum MHD_ValueKind kind, const char *key, const char *filename,
-                                  const char *content_type, const char *transfer_encoding, const char *data,
-                                  uint64_t off, size_t size)
-{
-    (void)kind, (void)content_type, (void)transfer_encoding;
-    struct predict *p = cls;
-    if (api_multipart_field(&p->mp, key, filename, off, data, size) != 0) {
-        p->mp_failed = 1;
-        return MHD_NO;
+    if (pool_rc == POOL_E_FULL) {
+        metrics_add_rejected(d->metrics);
+        return api_fail(e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s",
+                        pool_capacity(d->pool), d->cfg->retry_after);
     }
-    return MHD_YES;
+    return api_fail(e, API_E_DRAINING, "server is shutting down; retry later");
 }
 
-struct predict *predict_begin(const struct predict_deps *deps, struct MHD_Connection *conn,
-                              const char *request_id, int batch, struct api_error *e)
+int predict_admit(const struct predict_deps *d, struct api_error *e)
 {
-    const struct cfg *c = deps->cfg;
-    struct predict *p = calloc(1, sizeof *p);
-    if (!p) {
+    int rc = pool_admit(d->pool);
+    return rc == POOL_OK ? 0 : refusal(d, rc, e);
+}
+
+/* A model without calibration: flags only pictures without a digit. */
+static const struct bnn_policy no_policy = {.entropy_max = INFINITY, .epistemic_max = INFINITY,
+                                            .clean_flag_rate = NAN};
+
+const char *predict_levels_text(const struct bnn_policy *p)
+{
+    static _Thread_local char buf[96];
+    size_t used = 0;
+    buf[0] = '\0';
+    for (size_t i = 0; i < p->n_levels && used < sizeof buf; i++)
+        used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%g", i ? ", " : "", p->coverage[i]);
+    return p->n_levels ? buf : "(none: the weights carry no conformal calibration)";
+}
+
+struct predict_job *predict_job_new(const struct predict_deps *d, struct predict_input *in,
+                                    predict_encode_fn encode, predict_done_fn done, void *done_cls,
+                                    const char *request_id, struct api_error *e)
+{
+    struct predict_job *j = calloc(1, sizeof *j);
+    if (!j) {
+        predict_input_free(in);
         api_fail(e, API_E_INTERNAL, "out of memory");
         return NULL;
     }
-    p->deps = deps;
-    p->conn = conn;
-    p->request_id = request_id;
-    p->batch = batch;
-    const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
-    if (cl) {
-        char *end;
-        errno = 0;
-        unsigned long long n = strtoull(cl, &end, 10);
-        if (!errno && end != cl && n > c->max_body_bytes) {
-            api_fail(e, API_E_BODY_TOO_LARGE, "body of %llu bytes is over max_body_bytes = %zu", n,
-                     c->max_body_bytes);
-            goto fail;
-        }
+    j->deps = d;
+    j->model = d->model;
+    j->policy = d->policy ? d->policy : &no_policy;
+    j->set_level = bnn_policy_level(j->policy, in->params.set_coverage);
+    if (j->set_level < 0 && (in->params.set & PREDICT_SET_SET_COVERAGE)) {
+        api_fail(e, API_E_INVALID_PARAMETER, "set_coverage: expected one of the calibrated levels %s, got %g",
+                 predict_levels_text(j->policy), in->params.set_coverage);
+        predict_input_free(in);
+        free(j);
+        return NULL;
     }
-    const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
-    p->kind = api_body_kind(ct);
-    if (p->kind == API_BODY_NONE || (batch && p->kind == API_BODY_PNG)) {
-        api_fail(e, API_E_UNSUPPORTED_MEDIA_TYPE, "Content-Type '%.80s' is not supported here; send %s",
-                 ct ? ct : "(none)",
-                 batch ? "application/json or multipart/form-data"
-                       : "image/png, multipart/form-data or application/json");
-        goto fail;
-    }
-    if (pool_queued(deps->pool) >= pool_capacity(deps->pool)) {
-        fail_overloaded(deps, e);
-        goto fail;
-    }
-    api_params_init(&p->params, c);
-    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, query_param, p);
-    if (p->mp.err.code != API_OK) {
-        *e = p->mp.err;
-        goto fail;
-    }
-    if (p->kind == API_BODY_MULTIPART) {
-        api_multipart_init(&p->mp, &p->images, &p->params, c, batch);
-        p->pp = MHD_create_post_processor(conn, POST_BUFFER, post_field, p);
-        if (!p->pp) {
-            api_fail(e, API_E_INVALID_REQUEST, "multipart/form-data without a usable boundary");
-            goto fail;
-        }
-    }
-    return p;
-fail:
-    predict_free(p);
-    return NULL;
+    j->in = *in;
+    in->images = NULL; /* moved into the job */
+    in->n_images = in->cap_images = 0;
+    j->encode = encode;
+    j->done = done;
+    j->done_cls = done_cls;
+    j->request_id = request_id;
+    atomic_init(&j->finished, 0);
+    return j;
 }
 
-/* Drops the raw body kept so far; the rest of the upload is read and
- * discarded so that the answer can still be sent. */
-static void body_drop(struct predict *p)
+void predict_submit(struct predict_job *j)
 {
-    free(p->body);
-    p->body = NULL;
-    p->body_len = p->body_cap = 0;
-}
-
-/* predict_body has checked the cap: body_len + size <= max_body_bytes. */
-static void body_append(struct predict *p, const char *data, size_t size)
-{
-    if (p->body_len + size > p->body_cap) {
-        size_t max = p->deps->cfg->max_body_bytes;
-        size_t cap = p->body_cap ? p->body_cap : 16384;
-        while (cap < p->body_len + size)
-            cap *= 2;
-        if (cap > max)
-            cap = max;
-        char *b = realloc(p->body, cap);
-        if (!b) {
-            p->out_of_memory = 1;
-            body_drop(p);
-            return;
-        }
-        p->body = b;
-        p->body_cap = cap;
-    }
-    memcpy(p->body + p->body_len, data, size);
-    p->body_len += size;
-}
-
-void predict_body(struct predict *p, const char *data, size_t size)
-{
-    /* Every body byte counts against max_body_bytes, multipart framing
-     * included, so no form of upload can stream without bound; over the cap
-     * mid-stream (chunked), the rest is discarded and 413 answered at the end. */
-    p->received += size;
-    if (!p->too_large && p->received > p->deps->cfg->max_body_bytes) {
-        p->too_large = 1;
-        body_drop(p);
-    }
-    if (p->too_large || p->out_of_memory)
-        return;
-    if (p->pp) {
-        if (!p->mp_failed && MHD_post_process(p->pp, data, size) != MHD_YES)
-            p->mp_failed = 1;
-    } else {
-        body_append(p, data, size);
-    }
-}
-
-int predict_parse(struct predict *p, struct api_error *e)
-{
-    const struct cfg *c = p->deps->cfg;
-    if (p->out_of_memory) {
-        api_fail(e, API_E_INTERNAL, "out of memory reading the body");
-        return -1;
-    }
-    if (p->too_large) {
-        api_fail(e, API_E_BODY_TOO_LARGE, "body is over max_body_bytes = %zu", c->max_body_bytes);
-        return -1;
-    }
-    switch (p->kind) {
-    case API_BODY_PNG:
-        if (p->body_len == 0) {
-            api_fail(e, API_E_INVALID_PNG, "empty body: expected PNG bytes");
-            return -1;
-        }
-        if (api_images_push(&p->images, NULL, 0) != 0) {
-            api_fail(e, API_E_INTERNAL, "out of memory");
-            return -1;
-        }
-        p->images.items[0].data = (uint8_t *)p->body; /* ownership moves to images */
-        p->images.items[0].len = p->body_len;
-        p->body = NULL;
-        p->body_len = p->body_cap = 0;
-        break;
-    case API_BODY_JSON:
-        if (api_parse_json(&p->params, &p->images, p->body ? p->body : "", p->body_len, p->batch, c, e) != 0)
-            return -1;
-        break;
-    case API_BODY_MULTIPART:
-        if (p->mp_failed) {
-            if (p->mp.err.code == API_OK)
-                api_fail(&p->mp.err, API_E_INVALID_REQUEST, "malformed multipart/form-data body");
-            *e = p->mp.err;
-            return -1;
-        }
-        if (api_multipart_finish(&p->mp) != 0) {
-            *e = p->mp.err;
-            return -1;
-        }
-        break;
-    default:
-        api_fail(e, API_E_INTERNAL, "unexpected body kind %d", (int)p->kind);
-        return -1;
-    }
-    free(p->body);
-    p->body = NULL;
-    return 0;
-}
-
-void predict_enqueue(struct predict *p)
-{
-    const struct predict_deps *d = p->deps;
-    /* Suspend before the job can possibly finish: resuming a connection that
-     * is not suspended is undefined in libmicrohttpd. */
-    p->t_enqueue = timing_now_ms();
-    MHD_suspend_connection(p->conn);
-    int rc = pool_submit(d->pool, p, job_run, job_cancel);
+    j->t_submit = timing_now_ms();
+    int rc = pool_submit(j->deps->pool, j, job_run, job_cancel);
     if (rc != POOL_OK) {
-        struct api_error e = {0};
-        if (rc == POOL_E_FULL) {
-            fail_overloaded(d, &e);
-        } else {
-            api_fail(&e, API_E_DRAINING, "server is shutting down; retry later");
-        }
-        job_fail(p, &e);
+        struct api_error e;
+        refusal(j->deps, rc, &e);
+        job_fail(j, &e);
     }
 }
 
-int predict_take_answer(struct predict *p, struct predict_answer *a)
+int predict_job_answer(struct predict_job *j, struct predict_answer *a)
 {
-    if (!atomic_load_explicit(&p->job_done, memory_order_acquire))
+    if (!atomic_load_explicit(&j->finished, memory_order_acquire))
         return 0;
-    *a = p->answer;
-    p->answer.body = NULL;
-    p->answer.len = 0;
+    *a = j->answer;
+    j->answer.body = NULL;
+    j->answer.len = 0;
     return 1;
 }
 
-unsigned predict_samples_run(const struct predict *p)
+unsigned predict_job_samples(const struct predict_job *j)
 {
-    return p ? p->samples_run : 0;
+    return j ? j->samples_run : 0;
 }
 
-void predict_free(struct predict *p)
+void predict_job_free(struct predict_job *j)
 {
-    if (!p)
+    if (!j)
         return;
-    if (p->pp)
-        MHD_destroy_post_processor(p->pp);
-    api_images_free(&p->images);
-    free(p->body);
-    free(p->answer.body);
-    free(p);
+    predict_input_free(&j->in);
+    free(j->results);
+    free(j->probs);
+    free(j->scratch);
+    free(j->answer.body);
+    free(j);
 }

@@ -1,42 +1,118 @@
-/* predict.h - POST /predict[/batch] behind the HTTP side: header checks, body
- * accumulation and parsing, the job a worker runs, and the answer it leaves.
- * Invariant: once predict_enqueue suspends the connection, exactly one of the
- * job's run (worker) or cancel (pool shutdown) stores the answer and resumes
- * it, so no connection stays suspended after pool_shutdown.
- * Ownership: a struct predict belongs to its HTTP request (predict_free on
- * completion) and borrows its predict_deps, connection and request id.
+/* predict.h - one prediction from parsed input to answer, with neither HTTP
+ * nor a wire format in it: struct predict_input (the parameters and images a
+ * request parser fills), the job a worker runs on it - compute: for each
+ * image decode -> preprocess -> infer into a struct predict_result; then
+ * encode: the answer written by the route's encoder - and the workers'
+ * workspaces (the pool's worker contexts).
+ *
+ * Invariant: a submitted job is finished exactly once - by the worker that
+ * ran it, by pool_shutdown's cancel, or by predict_submit itself when the
+ * pool refused it (pool_submit is the one authority on readiness and
+ * capacity) - and its done callback runs once, after the answer is stored
+ * and after the job's last use of anything shared.
+ * Ownership: a job owns its input (moved in by predict_job_new) and its
+ * answer until predict_job_answer moves the body out; it borrows its deps,
+ * its model and its request id until predict_job_free.
  */
 #ifndef BNN_PREDICT_H
 #define BNN_PREDICT_H
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
+#include "answer.h"
 #include "api.h"
 #include "bnn.h"
 #include "config.h"
+#include "infer.h"
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
 
-struct MHD_Connection;
+/* Every answer echoes its seed as a JSON number, exact up to 2^53 - 1. */
+#define PREDICT_SEED_MAX 9007199254740991ull
+#define PREDICT_NAME_LEN 32
 
-struct predict_deps {
-    const struct cfg *cfg;
-    const struct bnn_model *model;
-    struct pool *pool; /* the worker contexts are bnn_workspaces for model */
-    struct metrics *metrics;
-    struct log *log;
-    /* Fault injection for the integration tests (SQLite-style): when
-     * fail_every_nth > 0, every nth job fails as an internal error (500) so
-     * that path runs on the real daemon. main sets it from the environment
-     * variable BNN_FAULT_EVERY_NTH_JOB; 0 (off) otherwise. */
-    unsigned fail_every_nth;
-    atomic_uint *jobs_run; /* counter for fail_every_nth, owned by http.c */
+/* --- the parsed input ------------------------------------------------------------ */
+
+enum predict_param_bit {
+    PREDICT_SET_SAMPLES = 1,
+    PREDICT_SET_INTERVAL = 2,
+    PREDICT_SET_SEED = 4,
+    PREDICT_SET_MODE = 8,
+    PREDICT_SET_SET_COVERAGE = 16
 };
 
-/* What the job left for the event loop. code is API_OK for a 200; body is
- * malloc'd, or NULL when encoding it ran out of memory. */
+struct predict_params {
+    unsigned samples; /* T: 1..max_samples */
+    double interval;  /* coverage in (0,1) */
+    uint64_t seed;    /* 0..PREDICT_SEED_MAX when set & PREDICT_SET_SEED, else each image draws one */
+    enum bnn_mode mode;
+    double set_coverage; /* of the conformal prediction set: a calibrated level */
+    unsigned set;        /* predict_param_bit: which the request gave */
+};
+
+/* One image as the request carried it. (Another form, such as raw pixels,
+ * would be a second member here, turned into 28x28 by predict.c's prepare
+ * step next to the PNG decoder.) */
+struct predict_image {
+    uint8_t *png; /* owned, len >= 1 */
+    size_t len;
+};
+
+struct predict_input {
+    struct predict_params params;
+    struct predict_image *images; /* owned */
+    size_t n_images, cap_images;
+    int batch; /* a list of images: messages name them images[i], not image */
+};
+
+/* Config defaults for the parameters, no images. */
+void predict_input_init(struct predict_input *in, const struct cfg *c, int batch);
+
+/* Appends an image, taking png (malloc'd; freed here on failure too). The
+ * one check that an image is not empty: invalid_png "image: empty image"
+ * (or images[i]); out of memory is internal. Growth goes through
+ * model/fault.h's hook. Returns 0 or the code set in e. */
+int predict_input_add_image(struct predict_input *in, uint8_t *png, size_t len, struct api_error *e);
+
+/* Frees the images (the parameters stay); NULL-safe, idempotent. */
+void predict_input_free(struct predict_input *in);
+
+/* "image" or "images[i]", as messages name image i. */
+const char *predict_image_name(const struct predict_input *in, size_t i, char buf[PREDICT_NAME_LEN]);
+
+/* Fills p with the configured defaults, nothing marked as given. */
+void predict_params_init(struct predict_params *p, const struct cfg *c);
+
+/* --- results and answers ----------------------------------------------------------- */
+
+/* One image's prediction, in no wire format: answer.h's answer (what the
+ * canonicalisation did, the statistics, the reasons to flag it, the
+ * prediction set) and how it was computed. */
+struct predict_result {
+    struct bnn_answer a;
+    uint64_t seed;     /* the seed used, given or drawn */
+    int set_level;     /* the policy level of a.set, -1 = no set */
+    double set_coverage;
+    double decode_ms;  /* decode + canonicalisation */
+    double compute_ms; /* the T passes and their statistics */
+};
+
+/* What an encoder sees of a computed job. */
+struct predict_outcome {
+    const struct predict_input *in;
+    const struct predict_result *results; /* in->n_images of them */
+    double queue_ms;                      /* submit to start */
+};
+
+/* Writes the answer body of a computed job (malloc'd, owned by caller, its
+ * length in *len); NULL when out of memory. Runs on the worker. */
+typedef char *(*predict_encode_fn)(const struct predict_outcome *o, size_t *len);
+
+/* The answer a finished job leaves: 200 with the encoder's body, or an error
+ * body. body is NULL when even that ran out of memory. */
 struct predict_answer {
     unsigned status;
     enum api_code code;
@@ -44,37 +120,68 @@ struct predict_answer {
     size_t len;
 };
 
-struct predict;
+/* Runs once when the job is finished (on a worker, the shutdown thread, or
+ * inside predict_submit); the job may be freed as soon as it returns. */
+typedef void (*predict_done_fn)(void *cls);
 
-/* First call of a prediction request: everything the headers decide
- * (Content-Length over max_body_bytes, Content-Type, a full queue, query
- * parameters, the multipart parser). Returns the request's state, or NULL
- * with e set to the error to answer. deps, conn and request_id are borrowed
- * until predict_free. Owned by caller: predict_free. */
-struct predict *predict_begin(const struct predict_deps *deps, struct MHD_Connection *conn,
-                              const char *request_id, int batch, struct api_error *e);
+/* --- the service ---------------------------------------------------------------------- */
 
-/* A piece of the body. Every byte counts against max_body_bytes, multipart
- * framing included; what goes wrong is reported by predict_parse. */
-void predict_body(struct predict *p, const char *data, size_t size);
+/* Fault injection for the integration tests (SQLite-style): when every_nth
+ * > 0, every nth job fails as an internal error (500) so that path runs on
+ * the real daemon. main owns the one instance (BNN_FAULT_EVERY_NTH_JOB). */
+struct predict_faults {
+    unsigned every_nth;
+    atomic_uint jobs; /* jobs started so far */
+};
 
-/* The whole body has arrived: parse it into images and parameters.
- * Returns 0, or -1 with e set to the error to answer. */
-int predict_parse(struct predict *p, struct api_error *e);
+struct predict_deps {
+    const struct cfg *cfg;
+    const struct bnn_model *model;   /* what new jobs start with */
+    const struct bnn_policy *policy; /* its abstain rule and sets, with config overrides;
+                                        NULL = none (only no-digit pictures are flagged) */
+    struct pool *pool;             /* its worker contexts come from predict_worker_new */
+    struct metrics *metrics;
+    struct log *log;
+    struct predict_faults *faults; /* NULL: none */
+};
 
-/* Suspends the connection and queues the job. Cannot fail: a job the pool
- * refuses is answered (overloaded or draining) and the connection resumed
- * at once, like any other. */
-void predict_enqueue(struct predict *p);
+/* The pool's worker context: a bnn_workspace for the model (cls). */
+void *predict_worker_new(void *model);
+void predict_worker_free(void *worker);
 
-/* After the connection was resumed: 1 with the answer moved into *a (its
- * body now owned by caller), or 0 when the job has not finished yet. */
-int predict_take_answer(struct predict *p, struct predict_answer *a);
+/* Fast path for the headers: would the pool take a job now? 0, or the
+ * overloaded / draining error pool_submit would give (a full queue is
+ * counted in metrics). Only a hint, so that a body is not read in vain:
+ * predict_submit decides. */
+int predict_admit(const struct predict_deps *d, struct api_error *e);
 
-/* Monte-Carlo samples computed for this request (0 for NULL). */
-unsigned predict_samples_run(const struct predict *p);
+struct predict_job;
 
-/* NULL-safe. Only once the request has completed (its job, if any, is done). */
-void predict_free(struct predict *p);
+/* "0.9, 0.95, 0.99": the policy's conformal levels, for messages (a
+ * thread-local buffer, valid until the next call on this thread). */
+const char *predict_levels_text(const struct bnn_policy *p);
+
+/* A job for in (whose images move into the job; *in is left empty), with the
+ * model d->model and its policy. NULL with e set when out of memory, or for
+ * a set_coverage the policy is not calibrated for (in is then freed).
+ * Owned by caller: predict_job_free, once done has run (or never
+ * submitted). */
+struct predict_job *predict_job_new(const struct predict_deps *d, struct predict_input *in,
+                                    predict_encode_fn encode, predict_done_fn done, void *done_cls,
+                                    const char *request_id, struct api_error *e);
+
+/* Queues the job. Cannot fail: a job the pool refuses is finished at once
+ * (overloaded or draining) and done has run before this returns. */
+void predict_submit(struct predict_job *job);
+
+/* 1 with the answer moved into *a (its body now owned by caller) once the
+ * job has finished; 0 before. */
+int predict_job_answer(struct predict_job *job, struct predict_answer *a);
+
+/* Monte-Carlo passes computed (0 for NULL). */
+unsigned predict_job_samples(const struct predict_job *job);
+
+/* NULL-safe. Not while the job is queued or running. */
+void predict_job_free(struct predict_job *job);
 
 #endif

@@ -1,14 +1,17 @@
-/* fuzz_request.c - libFuzzer harness for the request parsers of api.h, the
- * code that sees every byte a client sends before a PNG is decoded. The
- * first input byte picks the parser, the rest is its input:
+/* fuzz_request.c - libFuzzer harness for the request parsers of
+ * api_request.h, the code that sees every byte a client sends before a PNG
+ * is decoded. The first input byte picks the parser, the rest is its input:
  *   0 query string "k=v&k=v" through api_param_set
  *   1 Content-Type through api_body_kind
  *   2 base64 through api_base64_decode
  *   3 JSON body of /predict, 4 JSON body of /predict/batch (api_parse_json)
- *   5 multipart fields: records [key length][key][piece length][piece]...
+ *   5, 6 multipart fields: records [key length][key][piece length][piece]...
  *     through api_multipart_field / api_multipart_finish
- * Checked besides ASan/UBSan: accepted parameters are in range, failures
- * carry a known code and a message, and the error body is valid JSON.
+ *   7, 8 a whole JSON body of /predict[/batch] in pieces of the first byte's
+ *     size through api_request (the body cap, append, finish)
+ * Checked besides ASan/UBSan: accepted parameters are in range, a parsed
+ * input holds 1..max_batch non-empty images, failures carry a known code
+ * and a message, and the error body is valid JSON.
  */
 #include <jansson.h>
 #include <stddef.h>
@@ -16,15 +19,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api.h"
+#include "api_request.h"
 #include "config.h"
+#include "predict.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static void check_params(const struct api_params *p, const struct cfg *c)
+static void check_params(const struct predict_params *p, const struct cfg *c)
 {
     if (p->samples < 1 || p->samples > c->max_samples || !(p->interval > 0 && p->interval < 1) ||
-        p->seed > API_SEED_MAX || (p->mode != BNN_MODE_LRT && p->mode != BNN_MODE_WEIGHTS))
+        p->seed > PREDICT_SEED_MAX || (p->mode != BNN_MODE_LRT && p->mode != BNN_MODE_WEIGHTS))
         abort();
 }
 
@@ -34,7 +38,7 @@ static void check_error(const struct api_error *e, const struct cfg *c)
         !memchr(e->message, '\0', sizeof e->message))
         abort();
     unsigned status = 0;
-    char *body = api_error_body(e, c->overload_status, &status);
+    char *body = api_error_body(e, c->overload_status, &status, NULL);
     if (!body)
         return; /* out of memory */
     json_error_t jerr;
@@ -48,8 +52,8 @@ static void check_error(const struct api_error *e, const struct cfg *c)
 
 static void fuzz_query(const char *s, size_t n, const struct cfg *c)
 {
-    struct api_params p;
-    api_params_init(&p, c);
+    struct predict_params p;
+    predict_params_init(&p, c);
     char *copy = malloc(n + 1);
     if (!copy)
         return;
@@ -73,31 +77,38 @@ static void fuzz_query(const char *s, size_t n, const struct cfg *c)
     free(copy);
 }
 
+static void check_input(const struct predict_input *in, const struct cfg *c)
+{
+    check_params(&in->params, c);
+    if (in->n_images < 1 || in->n_images > (in->batch ? c->max_batch : 1))
+        abort();
+    for (size_t i = 0; i < in->n_images; i++)
+        if (!in->images[i].png || in->images[i].len == 0)
+            abort();
+}
+
 static void fuzz_json(const char *s, size_t n, int batch, const struct cfg *c)
 {
-    struct api_params p;
-    struct api_images im = {0};
+    struct predict_input in;
     struct api_error e = {0};
-    api_params_init(&p, c);
-    if (api_parse_json(&p, &im, s, n, batch, c, &e) == 0) {
-        check_params(&p, c);
-        if (im.n < 1 || im.n > (batch ? c->max_batch : 1))
-            abort();
+    predict_input_init(&in, c, batch);
+    if (api_parse_json(&in, s, n, c, &e) == 0) {
+        check_input(&in, c);
     } else {
         check_error(&e, c);
-        if (im.n != 0)
+        if (in.n_images != 0)
             abort(); /* a failed parse leaves nothing behind */
     }
-    api_images_free(&im);
+    predict_input_free(&in);
 }
 
 static void fuzz_multipart(const uint8_t *d, size_t n, int batch, const struct cfg *c)
 {
-    struct api_params p;
-    struct api_images im = {0};
+    struct predict_input in;
     struct api_multipart mp;
-    api_params_init(&p, c);
-    api_multipart_init(&mp, &im, &p, c, batch);
+    struct api_error e = {0};
+    predict_input_init(&in, c, batch);
+    api_multipart_init(&mp, &in, c);
     char key[64] = "", prev[64] = "";
     uint64_t off = 0;
     int rc = 0;
@@ -117,18 +128,46 @@ static void fuzz_multipart(const uint8_t *d, size_t n, int batch, const struct c
         /* As MHD's post processor: the offset restarts with a new field. */
         if (strcmp(key, prev) != 0 || klen == 0)
             off = 0;
-        rc = api_multipart_field(&mp, key, NULL, off, (const char *)d + i, plen);
+        rc = api_multipart_field(&mp, key, off, (const char *)d + i, plen, &e);
         off += plen;
         i += plen;
         memcpy(prev, key, sizeof prev);
     }
     if (rc == 0)
-        rc = api_multipart_finish(&mp);
+        rc = api_multipart_finish(&mp, &e);
     if (rc == 0)
-        check_params(&p, c);
+        check_input(&in, c);
     else
-        check_error(&mp.err, c);
-    api_images_free(&im);
+        check_error(&e, c);
+    api_multipart_free(&mp);
+    predict_input_free(&in);
+}
+
+/* A JSON body as it arrives: pieces of 1..256 bytes through the cap. */
+static void fuzz_body(const uint8_t *d, size_t n, int batch, const struct cfg *c)
+{
+    if (n < 1)
+        return;
+    size_t piece = (size_t)d[0] + 1;
+    struct predict_input in;
+    struct api_request rq;
+    struct api_error e = {0};
+    predict_input_init(&in, c, batch);
+    if (api_request_begin(&rq, &in, c, "application/json", NULL, &e) != 0)
+        abort();
+    for (size_t i = 1; i < n; i += piece) {
+        size_t k = n - i < piece ? n - i : piece;
+        if (api_request_admit(&rq, k) == 0)
+            api_request_append(&rq, (const char *)d + i, k);
+    }
+    if (api_request_finish(&rq, &e) == 0)
+        check_input(&in, c);
+    else
+        check_error(&e, c);
+    if (n - 1 > c->max_body_bytes && e.code != API_E_BODY_TOO_LARGE)
+        abort(); /* the one cap holds whatever the pieces */
+    api_request_free(&rq);
+    predict_input_free(&in);
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -142,7 +181,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     c.max_samples = 1000;
     const char *s = (const char *)data + 1;
     size_t n = size - 1;
-    switch (data[0] % 7) {
+    switch (data[0] % 9) {
     case 0:
         fuzz_query(s, n, &c);
         break;
@@ -168,10 +207,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     case 3:
     case 4:
-        fuzz_json(s, n, data[0] % 7 == 4, &c);
+        fuzz_json(s, n, data[0] % 9 == 4, &c);
+        break;
+    case 5:
+    case 6:
+        fuzz_multipart(data + 1, n, data[0] % 9 == 6, &c);
         break;
     default:
-        fuzz_multipart(data + 1, n, data[0] % 7 == 6, &c);
+        fuzz_body(data + 1, n, data[0] % 9 == 8, &c);
         break;
     }
     return 0;

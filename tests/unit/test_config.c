@@ -7,6 +7,7 @@
  */
 #include <stdarg.h>
 #include <stddef.h>
+#include <math.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,7 +48,7 @@ static void test_table(void **state)
 {
     (void)state;
     size_t n = cfg_key_count();
-    assert_int_equal(n, 26); /* one per member of struct cfg */
+    assert_int_equal(n, 28); /* one per member of struct cfg */
     for (size_t i = 0; i < n; i++) {
         assert_non_null(cfg_key_name(i));
         assert_non_null(cfg_key_help(i));
@@ -88,7 +89,7 @@ static void test_defaults(void **state)
     assert_int_equal(c.connection_memory_limit, 64 << 10);
     assert_int_equal(c.job_timeout_ms, 30000);
     assert_int_equal(c.drain_timeout, 20);
-    assert_int_equal(c.log_format, CFG_LOG_TEXT);
+    assert_string_equal(c.log_format, "text");
     assert_string_equal(c.log_level, "info");
     assert_int_equal(c.access_log, 1);
     assert_string_equal(c.cors_origins, "");
@@ -161,7 +162,10 @@ static void test_values_accepted(void **state)
         {"max_body_bytes", "2MiB"},
         {"default_interval", "0.5"},
         {"default_interval", "1e-3"},
-        {"uncertain_threshold", "0"},
+        {"uncertain_entropy", "0"},
+        {"uncertain_entropy", "model"},
+        {"uncertain_epistemic", "2.5"},
+        {"default_set_coverage", "0.99"},
         {"access_log", "no"},
         {"log_format", "json"},
         {"log_level", "debug"},
@@ -177,7 +181,7 @@ static void test_values_accepted(void **state)
     assert_int_equal(c.max_body_bytes, 2 << 20);
     assert_true(c.default_interval == 1e-3);
     assert_int_equal(c.access_log, 0);
-    assert_int_equal(c.log_format, CFG_LOG_JSON);
+    assert_string_equal(c.log_format, "json");
     assert_string_equal(c.log_level, "debug");
 
     struct {
@@ -232,7 +236,11 @@ static void test_values_refused(void **state)
         {"default_interval", "0.5x"},
         {"default_interval", "0x1p-1"},
         {"default_interval", ""},
-        {"uncertain_threshold", "-0.1"},
+        {"uncertain_entropy", "-0.1"},
+        {"uncertain_entropy", "Model"},
+        {"uncertain_epistemic", "11"},
+        {"uncertain_epistemic", ""},
+        {"default_set_coverage", "1"},
         {"max_body_bytes", "1.5MiB"},
         {"max_body_bytes", "1 MiB"},
         {"max_body_bytes", "10"},
@@ -298,7 +306,7 @@ static void test_file_syntax(void **state)
     assert_string_equal(c.host, "  spaced \"host\" # not a comment  ");
     assert_string_equal(c.cors_origins, "");
     assert_int_equal(c.max_body_bytes, 2 << 20);
-    assert_int_equal(c.log_format, CFG_LOG_JSON);
+    assert_string_equal(c.log_format, "json");
 
     struct {
         const char *text, *needle1, *needle2;
@@ -387,7 +395,7 @@ static void test_env(void **state)
     if (apply_env(&c, env_ok, err))
         fail_msg("env failed: %s", err);
     assert_int_equal(c.port, 9100);
-    assert_int_equal(c.log_format, CFG_LOG_JSON);
+    assert_string_equal(c.log_format, "json");
     assert_int_equal(c.max_body_bytes, 256 << 10);
 
     const char *env_unknown[] = {"BNN_SERVE_PROT=1", NULL};
@@ -461,7 +469,8 @@ static void test_print_parse_round_trip(void **state)
         {"cors_origins", "*"},
         {"port", "0"},
         {"default_interval", "0.1234567890123456789"},
-        {"uncertain_threshold", "0.30000000000000004"},
+        {"uncertain_entropy", "0.30000000000000004"},
+        {"default_set_coverage", "0.9"},
         {"max_body_bytes", "1000001"},
         {"connection_memory_limit", "3MiB"},
         {"log_format", "json"},
@@ -482,7 +491,8 @@ static void test_print_parse_round_trip(void **state)
     assert_string_equal(d.model, c.model);
     assert_string_equal(d.web_root, c.web_root);
     assert_true(d.default_interval == c.default_interval);
-    assert_true(d.uncertain_threshold == c.uncertain_threshold);
+    assert_true(d.uncertain_entropy == c.uncertain_entropy);
+    assert_true(isnan(d.uncertain_epistemic) && isnan(c.uncertain_epistemic)); /* "model" */
     assert_int_equal(d.max_body_bytes, 1000001);
     assert_memory_equal(&c, &d, sizeof c);
     free(text);

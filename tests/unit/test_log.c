@@ -31,10 +31,12 @@ static void test_levels(void **state)
 {
     (void)state;
     char err[LOG_ERR_LEN];
-    assert_null(log_new(stderr, "verbose", CFG_LOG_TEXT, 1, err));
+    assert_null(log_new(stderr, "verbose", "text", 1, err));
     assert_non_null(strstr(err, "verbose"));
+    assert_null(log_new(stderr, "info", "xml", 1, err));
+    assert_non_null(strstr(err, "log_format"));
     FILE *f = tmpfile();
-    struct log *lg = log_new(f, "warn", CFG_LOG_TEXT, 1, err);
+    struct log *lg = log_new(f, "warn", "text", 1, err);
     assert_non_null(lg);
     assert_true(log_enabled(lg, LOG_ERROR));
     assert_true(log_enabled(lg, LOG_WARN));
@@ -67,14 +69,14 @@ static void test_access_lines(void **state)
     (void)state;
     struct log_access a = {"POST", "/predict", 200, 1332, 11.7306, "abc-1", 100, "127.0.0.1"};
     char buf[1024];
-    size_t n = log_format_access(buf, sizeof buf, CFG_LOG_TEXT, &a);
+    size_t n = log_format_access(buf, sizeof buf, LOG_TEXT, &a);
     assert_int_equal(n, strlen(buf));
     assert_non_null(strstr(buf, " access 127.0.0.1 POST /predict 200 1332 11.731ms id=abc-1 samples=100"));
 
     /* JSON: every field, valid even with quotes, backslashes and control
      * characters in client-chosen strings. */
     struct log_access h = {"GET", "/a\"b\\c\x01", 404, 0, 0.5, "id\"x", 0, NULL};
-    log_format_access(buf, sizeof buf, CFG_LOG_JSON, &h);
+    log_format_access(buf, sizeof buf, LOG_JSON, &h);
     json_error_t jerr;
     json_t *j = json_loads(buf, 0, &jerr);
     if (!j)
@@ -96,11 +98,11 @@ static void test_access_lines(void **state)
     struct log_access l = {"GET", long_path, 200, 1, 1, "x", 0, "::1"};
     char small[256];
     memset(small, 0x7f, sizeof small);
-    n = log_format_access(small, 200, CFG_LOG_JSON, &l);
+    n = log_format_access(small, 200, LOG_JSON, &l);
     assert_true(n >= 199);
     assert_true(strlen(small) < 200);
     assert_int_equal((unsigned char)small[255], 0x7f);
-    n = log_format_access(small, 200, CFG_LOG_TEXT, &l);
+    n = log_format_access(small, 200, LOG_TEXT, &l);
     assert_true(strlen(small) < 200);
 }
 
@@ -109,7 +111,7 @@ static void test_access_switch(void **state)
     (void)state;
     char err[LOG_ERR_LEN];
     FILE *f = tmpfile();
-    struct log *off = log_new(f, "debug", CFG_LOG_JSON, 0, err);
+    struct log *off = log_new(f, "debug", "json", 0, err);
     struct log_access a = {"GET", "/healthz", 200, 16, 0.1, "id", 0, "127.0.0.1"};
     log_access(off, &a);
     log_msg(off, LOG_INFO, "a \"quoted\" message");
@@ -146,7 +148,7 @@ static void test_threads_do_not_interleave(void **state)
     (void)state;
     char err[LOG_ERR_LEN];
     FILE *f = tmpfile();
-    struct log *lg = log_new(f, "info", CFG_LOG_JSON, 1, err);
+    struct log *lg = log_new(f, "info", "json", 1, err);
     pthread_t t[4];
     struct writer w[4];
     for (int i = 0; i < 4; i++) {

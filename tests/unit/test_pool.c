@@ -126,11 +126,14 @@ static void test_full_queue(void **state)
     struct gate g;
     gate_init(&g);
     struct job blocker = {.gate = &g}, a = {0}, b = {0}, c = {0};
+    assert_int_equal(pool_admit(p), POOL_OK);
     assert_int_equal(pool_submit(p, &blocker, job_run, job_cancel), POOL_OK);
     gate_wait_entered(&g);
     assert_int_equal(pool_submit(p, &a, job_run, job_cancel), POOL_OK);
+    assert_int_equal(pool_admit(p), POOL_OK);
     assert_int_equal(pool_submit(p, &b, job_run, job_cancel), POOL_OK);
-    /* Full: refused at once, not taken. */
+    /* Full: refused at once, not taken; pool_admit says so beforehand. */
+    assert_int_equal(pool_admit(p), POOL_E_FULL);
     assert_int_equal(pool_submit(p, &c, job_run, job_cancel), POOL_E_FULL);
     assert_int_equal(pool_queued(p), 2);
     gate_open(&g);
@@ -172,7 +175,7 @@ static void test_shutdown_cancels_pending(void **state)
         assert_int_equal(atomic_load(&jobs[i].cancels), 1);
         assert_int_equal(atomic_load(&jobs[i].runs), 0);
     }
-    assert_false(pool_accepting(p));
+    assert_int_equal(pool_admit(p), POOL_E_STOPPED);
     struct job late = {0};
     assert_int_equal(pool_submit(p, &late, job_run, job_cancel), POOL_E_STOPPED);
     assert_int_equal(pool_shutdown(p, 1.0), 0); /* idempotent */
