@@ -49,7 +49,8 @@ class DaemonTest(unittest.TestCase):
 
     def check_prediction(self, doc, samples, seed=None, interval=0.95, mode="lrt"):
         self.assertEqual(set(doc), {"prediction", "samples", "interval", "seed", "mode", "preprocessing",
-                                    "classes", "uncertainty", "uncertain", "timing_ms"})
+                                    "classes", "uncertainty", "uncertain", "uncertain_reasons", "prediction_set",
+                                    "set_coverage", "timing_ms"})
         self.assertEqual(doc["samples"], samples)
         self.assertAlmostEqual(doc["interval"], interval)
         self.assertEqual(doc["mode"], mode)
@@ -72,6 +73,14 @@ class DaemonTest(unittest.TestCase):
         self.assertAlmostEqual(u["entropy"], u["aleatoric"] + u["epistemic"], places=6)
         self.assertGreaterEqual(u["epistemic"], -1e-9)
         self.assertIsInstance(doc["uncertain"], bool)
+        # uncertain exactly when there is a reason, each reason named once
+        self.assertEqual(doc["uncertain"], bool(doc["uncertain_reasons"]))
+        self.assertLessEqual(set(doc["uncertain_reasons"]), {"no_digit", "entropy", "epistemic"})
+        self.assertEqual(len(set(doc["uncertain_reasons"])), len(doc["uncertain_reasons"]))
+        if doc["prediction_set"] is not None:
+            self.assertEqual(doc["prediction_set"], sorted(set(doc["prediction_set"])))
+            self.assertTrue(all(0 <= k <= 9 for k in doc["prediction_set"]))
+            self.assertIn(doc["set_coverage"], (0.9, 0.95, 0.99))
         self.assertEqual(set(doc["timing_ms"]), {"decode", "queue", "compute"})
         self.assertGreater(doc["timing_ms"]["compute"], 0)
 
@@ -286,9 +295,12 @@ class DaemonTest(unittest.TestCase):
                                    ("zero_width.png", 413, "image_too_large")):
             self.assertError(self.d.post_png("/predict", daemon.fixture(name)), status, code)
         doc = self.predict("?samples=10", png=daemon.fixture("digit_on_page_280.png"))
-        self.assertEqual(doc["preprocessing"], "inverted+resized")
+        self.assertEqual(doc["preprocessing"], "downscaled+inverted+resized+centred")
         doc = self.predict("?samples=10", png=daemon.fixture("blank_white_64.png"))
         self.check_prediction(doc, 10)
+        # no digit: flagged, with the reason and what was found instead
+        self.assertEqual((doc["preprocessing"], doc["uncertain"]), ("blank", True))
+        self.assertEqual(doc["uncertain_reasons"][0], "no_digit")
 
     # --- parameter and body errors -------------------------------------------------------
     def test_bad_parameters(self):
@@ -406,7 +418,7 @@ class DaemonTest(unittest.TestCase):
         self.assertEqual(self.predict("?samples=100", png=self.png7)["prediction"], 7)
         # The same digit on a white 280x280 page, dark ink: preprocessed.
         doc = self.predict("?samples=100", png=daemon.fixture("digit_on_page_280.png"))
-        self.assertEqual((doc["prediction"], doc["preprocessing"]), (7, "inverted+resized"))
+        self.assertEqual((doc["prediction"], doc["preprocessing"]), (7, "downscaled+inverted+resized+centred"))
 
     def test_concurrent_64(self):
         """64 requests at once on 64 connections: each answer is the one the
