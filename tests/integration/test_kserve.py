@@ -207,13 +207,7 @@ class RealBinary(unittest.TestCase):
         p = daemon.run_server("--check-config", *self.args(model=self.model_dir), "--model-dir", "x", env=self.env)
         self.assertEqual(p.returncode, 2, p.stdout[-300:])
 
-    # NEEDS WIRING: the daemon loads --model through model_path_resolve
-    # (service/model_path.h) only once main.c/config.c call it; until then a
-    # directory is opened as if it were the weights file and start-up fails.
-    # This is the one assertion waiting for that: remove @expectedFailure when
-    # it is wired (unittest then reports the unexpected success as a failure,
-    # so the marker cannot be forgotten).
-    @unittest.expectedFailure
+    # main.c resolves --model through model_path_resolve (service/model_path.h).
     def test_daemon_serves_from_a_model_directory(self):
         args = self.args(model=self.model_dir, host="127.0.0.1", port="0")
         with daemon.Daemon(*args, model=self.model_dir, env=self.env) as d:
