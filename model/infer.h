@@ -23,10 +23,10 @@
 #include "bnn.h"
 
 /* Passes per GEMM block. OpenBLAS repacks the weight matrix on every call,
- * so taller blocks amortise that: 128 was 3-8 % faster than 64 at T = 100 and
- * 1000 on the dev box (Zen 4), 256 no better; scratch is 5 x 128 x width
- * floats (2 MB for the shipped model). */
-#define BNN_BLOCK 128
+ * so taller blocks amortise that (128 was 3-8 % faster than 64 at T = 100
+ * and 1000 on a Zen 4, 256 no better); scratch is 5 x 120 x width floats
+ * (1.9 MB for the shipped model). A multiple of BNN_GEMM_ROWS (infer.c). */
+#define BNN_BLOCK 120
 
 enum bnn_mode { BNN_MODE_LRT = 0, BNN_MODE_WEIGHTS = 1 };
 
