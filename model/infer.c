@@ -43,6 +43,8 @@ struct bnn_workspace {
     int compact;
     size_t n_act;
     size_t *act;           /* (dims[1]) live unit indices, ascending */
+    size_t *lit;           /* (dims[0]) indices of the image's non-zero pixels */
+    float *lit_x;          /* (dims[0]) their values */
     float *w1_mu, *w1_var; /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
     float *h, *h2;         /* (BNN_BLOCK, width) layer input and its square */
     float *zm, *zv;        /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
@@ -92,12 +94,14 @@ struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
     ws->zv = malloc(blk * sizeof(float));
     ws->eps = malloc(blk * sizeof(float));
     ws->act = malloc(ws->dims[1] * sizeof(size_t));
+    ws->lit = malloc(ws->dims[0] * sizeof(size_t));
+    ws->lit_x = malloc(ws->dims[0] * sizeof(float));
     if (m->n_layers > 1) {
         ws->w1_mu = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
         ws->w1_var = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
     }
-    if (!ws->m0 || !ws->sd0 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps || !ws->act ||
-        (m->n_layers > 1 && (!ws->w1_mu || !ws->w1_var))) {
+    if (!ws->m0 || !ws->sd0 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps || !ws->act || !ws->lit ||
+        !ws->lit_x || (m->n_layers > 1 && (!ws->w1_mu || !ws->w1_var))) {
         bnn_workspace_free(ws);
         return NULL;
     }
@@ -121,6 +125,8 @@ void bnn_workspace_free(struct bnn_workspace *ws)
     free(ws->zv);
     free(ws->eps);
     free(ws->act);
+    free(ws->lit);
+    free(ws->lit_x);
     free(ws->w1_mu);
     free(ws->w1_var);
     free(ws->probs);
@@ -216,12 +222,13 @@ static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m,
     size_t n_out = ly->n_out;
     memcpy(ws->m0, ly->b_mu, n_out * sizeof(float));
     memcpy(ws->sd0, ly->b_var, n_out * sizeof(float));
-    for (size_t i = 0; i < ly->n_in; i++) {
-        float x = image[i];
-        if (x == 0.0f)
-            continue;
-        k->axpy2(ws->m0, ws->sd0, x, ly->w_mu + i * n_out, ly->w_var + i * n_out, n_out);
-    }
+    size_t n_lit = 0;
+    for (size_t i = 0; i < ly->n_in; i++)
+        if (image[i] != 0.0f) {
+            ws->lit[n_lit] = i;
+            ws->lit_x[n_lit++] = image[i];
+        }
+    k->gemv_rows(ws->m0, ws->sd0, ws->lit_x, ws->lit, n_lit, ly->w_mu, ly->w_var, n_out);
     k->sqrt_inplace(ws->sd0, n_out);
 }
 

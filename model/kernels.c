@@ -34,6 +34,9 @@
 #define PHILOX_ROUNDS 10
 
 #define CHUNK (4 * VL) /* outputs of one vector of counter blocks */
+#ifndef NV_MAX
+#define NV_MAX 4
+#endif
 
 /* The generator's helpers must inline into fill: called, gcc passes the
  * second vector's Philox state through memory, a store-to-load latency in
@@ -84,20 +87,26 @@ HOT void philox_round(vi c[4], vi k0, vi k1)
     c[3] = lo0;
 }
 
-/* The words of nv (1 or 2) vectors of blocks from block: c[v][j] lane i =
- * word j of block + v VL + i. Two vectors' rounds interleave: one round is
- * a chain of dependent multiplies and shuffles, so a second independent
- * chain fills the pipeline (1.5x the throughput on Zen 5). */
-HOT void philox_vecs(vi c[2][4], int nv, const struct philox_keys *k, uint32_t pass, uint32_t stream,
+/* The words of nv (1, 2 or NV_MAX) vectors of blocks from block: c[v][j]
+ * lane i = word j of block + v VL + i. A round is a chain of dependent
+ * multiplies and shuffles, so independent vectors' rounds interleave to
+ * fill the pipeline (two vectors: 1.5x the throughput of one on Zen 5). */
+HOT void philox_vecs(vi c[NV_MAX][4], int nv, const struct philox_keys *k, uint32_t pass, uint32_t stream,
                      uint64_t block)
 {
-    philox_counter(c[0], pass, stream, block);
-    if (nv == 2)
-        philox_counter(c[1], pass, stream, block + VL);
+    for (int v = 0; v < NV_MAX; v++)
+        if (v < nv)
+            philox_counter(c[v], pass, stream, block + (uint64_t)v * VL);
     for (int r = 0; r < PHILOX_ROUNDS; r++) {
         philox_round(c[0], k->k0[r], k->k1[r]);
-        if (nv == 2)
+        if (nv >= 2)
             philox_round(c[1], k->k0[r], k->k1[r]);
+#if NV_MAX == 4
+        if (nv == 4) {
+            philox_round(c[2], k->k0[r], k->k1[r]);
+            philox_round(c[3], k->k0[r], k->k1[r]);
+        }
+#endif
     }
 }
 
@@ -129,24 +138,33 @@ HOT vf box_muller_radius(vf u)
     return vf_sqrt(vf_max(vf_mul(ln, vf_set1(-2.0f)), vf_set1(0.0f)));
 }
 
-/* cos and sin of 2 pi u, u in (0, 1): quadrant q = trunc(4u + 1/2) (0..4),
- * remainder angle phi in [-pi/4, pi/4], Taylor series to phi^9 / phi^10
- * (< 3e-8); the quadrant swaps sin and cos (q odd) and flips signs through
- * the sign bit. */
-HOT void sincos_2pi(vf u, vf *c_out, vf *s_out)
+/* 4 u(w) (see u01; x 4 is exact), in (0, 4). */
+HOT vf u04(vi w)
 {
-    vf t = vf_mul(u, vf_set1(4.0f));
+    vf t = vf_fma(vi_to_vf(vi_srli(w, 8)), vf_set1(0x1p-22f), vf_set1(0x1p-23f));
+    return vf_min(t, vf_set1(0x1.fffffep+1f));
+}
+
+/* cos and sin of 2 pi u from t = 4 u in (0, 4): quadrant q = trunc(t + 1/2)
+ * (0..4), d = t - q in [-1/2, 1/2], angle phi = d pi/2 in [-pi/4, pi/4];
+ * Taylor series in phi to phi^9 / phi^10 (< 3e-8) with pi/2 folded into the
+ * coefficients, so they are polynomials in d. The quadrant swaps sin and cos
+ * (q odd) and flips signs through the sign bit. */
+HOT void sincos_2pi(vf t, vf *c_out, vf *s_out)
+{
     vi q = vf_to_vi_trunc(vf_add(t, vf_set1(0.5f)));
-    vf phi = vf_mul(vf_sub(t, vi_to_vf(q)), vf_set1(1.57079633f)), p2 = vf_mul(phi, phi);
-    vf s = vf_fma(p2, vf_set1(1.0f / 362880), vf_set1(-1.0f / 5040));
-    s = vf_fma(p2, s, vf_set1(1.0f / 120));
-    s = vf_fma(p2, s, vf_set1(-1.0f / 6));
-    s = vf_fma(vf_mul(phi, p2), s, phi);
-    vf c = vf_fma(p2, vf_set1(-1.0f / 3628800), vf_set1(1.0f / 40320));
-    c = vf_fma(p2, c, vf_set1(-1.0f / 720));
-    c = vf_fma(p2, c, vf_set1(1.0f / 24));
-    c = vf_fma(p2, c, vf_set1(-0.5f));
-    c = vf_fma(p2, c, vf_set1(1.0f));
+    vf d = vf_sub(t, vi_to_vf(q)), d2 = vf_mul(d, d);
+    /* sin(phi) = d (S1 + d2 (S3 + d2 (S5 + d2 (S7 + d2 S9)))), Sk = (pi/2)^k (-1)^(k/2) / k! */
+    vf s = vf_fma(d2, vf_set1(1.604411848e-04f), vf_set1(-4.681754135e-03f));
+    s = vf_fma(d2, s, vf_set1(7.969262625e-02f));
+    s = vf_fma(d2, s, vf_set1(-6.459640975e-01f));
+    s = vf_mul(d, vf_fma(d2, s, vf_set1(1.570796327e+00f)));
+    /* cos(phi) = C0 + d2 (C2 + ... + d2 C10), Ck = (pi/2)^k (-1)^(k/2) / k! */
+    vf c = vf_fma(d2, vf_set1(-2.520204237e-05f), vf_set1(9.192602748e-04f));
+    c = vf_fma(d2, c, vf_set1(-2.086348076e-02f));
+    c = vf_fma(d2, c, vf_set1(2.536695079e-01f));
+    c = vf_fma(d2, c, vf_set1(-1.233700550e+00f));
+    c = vf_fma(d2, c, vf_set1(1.0f));
     vi swap = vi_srai(vi_slli(q, 31), 31);                             /* all ones when q is odd */
     vi neg_c = vi_slli(vi_and(vi_add(q, vi_set1(1)), vi_set1(2)), 30); /* q = 1, 2 */
     vi neg_s = vi_slli(vi_and(q, vi_set1(2)), 30);                     /* q = 2, 3 */
@@ -159,29 +177,30 @@ HOT void box_muller_store(float *out, const vi w[4])
 {
     vf r01 = box_muller_radius(u01(w[0])), r23 = box_muller_radius(u01(w[2]));
     vf c1, s1, c3, s3;
-    sincos_2pi(u01(w[1]), &c1, &s1);
-    sincos_2pi(u01(w[3]), &c3, &s3);
+    sincos_2pi(u04(w[1]), &c1, &s1);
+    sincos_2pi(u04(w[3]), &c3, &s3);
     vf_store4_interleaved(out, vf_mul(r01, c1), vf_mul(r01, s1), vf_mul(r23, c3), vf_mul(r23, s3));
 }
 
-/* nv CHUNKs of normals (nv = 1, 2) of blocks block.. into out, unit order. */
+/* nv CHUNKs of normals of blocks block.. into out, unit order. */
 HOT void normals_vec(float *out, int nv, const struct philox_keys *k, uint32_t pass, uint32_t stream,
                      uint64_t block)
 {
-    vi w[2][4];
+    vi w[NV_MAX][4];
     philox_vecs(w, nv, k, pass, stream, block);
-    box_muller_store(out, w[0]);
-    if (nv == 2)
-        box_muller_store(out + CHUNK, w[1]);
+    for (int v = 0; v < NV_MAX; v++)
+        if (v < nv)
+            box_muller_store(out + v * CHUNK, w[v]);
 }
 
 HOT void uniforms_vec(float *out, int nv, const struct philox_keys *k, uint32_t pass, uint32_t stream,
                       uint64_t block)
 {
-    vi w[2][4];
+    vi w[NV_MAX][4];
     philox_vecs(w, nv, k, pass, stream, block);
-    for (int v = 0; v < nv; v++)
-        vf_store4_interleaved(out + v * CHUNK, u01(w[v][0]), u01(w[v][1]), u01(w[v][2]), u01(w[v][3]));
+    for (int v = 0; v < NV_MAX; v++)
+        if (v < nv)
+            vf_store4_interleaved(out + v * CHUNK, u01(w[v][0]), u01(w[v][1]), u01(w[v][2]), u01(w[v][3]));
 }
 
 /* out[i] = mu[i] + sigma[i] * out[i], n a multiple of VL. */
@@ -204,14 +223,18 @@ static void fill(float *out, const float *mu, const float *sigma, size_t n, uint
     while (n > 0) {
         uint64_t block = first_unit / 4;
         size_t skip = (size_t)(first_unit % 4), take = CHUNK - skip;
-        int nv = skip == 0 && n >= 2 * CHUNK ? 2 : 1;
-        take = nv == 2 ? 2 * CHUNK : take > n ? n : take;
+        int nv = skip != 0 ? 1 : n >= NV_MAX * CHUNK ? NV_MAX : n >= 2 * CHUNK ? 2 : 1;
+        take = nv > 1 ? (size_t)nv * CHUNK : take > n ? n : take;
         float *dst = skip == 0 && take >= CHUNK ? out : buf;
         /* nv a constant in each call, so each inlines without branches */
-        if (uniform && nv == 2)
+        if (uniform && nv == NV_MAX)
+            uniforms_vec(dst, NV_MAX, &k, pass, stream, block);
+        else if (uniform && nv == 2)
             uniforms_vec(dst, 2, &k, pass, stream, block);
         else if (uniform)
             uniforms_vec(dst, 1, &k, pass, stream, block);
+        else if (nv == NV_MAX)
+            normals_vec(dst, NV_MAX, &k, pass, stream, block);
         else if (nv == 2)
             normals_vec(dst, 2, &k, pass, stream, block);
         else
@@ -321,24 +344,47 @@ static void k_draw_var(float *z, float *z2, const float *mean, const float *b_me
     }
 }
 
-static void k_axpy2(float *mean, float *var, float x, const float *w_mean, const float *w_var, size_t n)
+/* One vector of columns [j, j + VL) of the GEMV over g rows. */
+HOT void gemv_cols(float *mean, float *var, const float *x, const size_t *rows, size_t g, const float *w_mean,
+                   const float *w_var, size_t n, size_t j)
 {
-    const vf vx = vf_set1(x), vx2 = vf_set1(x * x);
-    size_t i = 0;
-    for (; i + VL <= n; i += VL) {
-        vf_store(mean + i, vf_fma(vx, vf_load(w_mean + i), vf_load(mean + i)));
-        vf_store(var + i, vf_fma(vx2, vf_load(w_var + i), vf_load(var + i)));
+    vf m = vf_load(mean + j), v = vf_load(var + j);
+    for (size_t r = 0; r < g; r++) {
+        m = vf_fma(vf_set1(x[r]), vf_load(w_mean + rows[r] * n + j), m);
+        v = vf_fma(vf_set1(x[r] * x[r]), vf_load(w_var + rows[r] * n + j), v);
     }
-    if (i < n) {
-        size_t rem = n - i;
-        TAIL(m, mean + i, rem);
-        TAIL(v, var + i, rem);
-        TAIL(wm, w_mean + i, rem);
-        TAIL(wv, w_var + i, rem);
-        vf_store(m, vf_fma(vx, vf_load(wm), vf_load(m)));
-        vf_store(v, vf_fma(vx2, vf_load(wv), vf_load(v)));
-        memcpy(mean + i, m, rem * sizeof(float));
-        memcpy(var + i, v, rem * sizeof(float));
+    vf_store(mean + j, m);
+    vf_store(var + j, v);
+}
+
+/* mean += sum_r x[r] w_mean[rows[r], :], var += sum_r x[r]^2 w_var[rows[r], :]
+ * (row-major n_in x n weights), rows in the order given. GEMV_ROWS rows at
+ * a time, so the accumulators stay in registers while the rows stream in;
+ * each element still adds its rows one by one in order. */
+#define GEMV_ROWS 4
+static void k_gemv_rows(float *mean, float *var, const float *x, const size_t *rows, size_t n_rows,
+                        const float *w_mean, const float *w_var, size_t n)
+{
+    size_t nv = n / VL * VL;
+    for (size_t r0 = 0; r0 < n_rows; r0 += GEMV_ROWS) {
+        size_t g = n_rows - r0 < GEMV_ROWS ? n_rows - r0 : GEMV_ROWS;
+        for (size_t j = 0; j < nv; j += VL)
+            gemv_cols(mean, var, x + r0, rows + r0, g, w_mean, w_var, n, j);
+        if (nv == n)
+            continue;
+        /* the tail columns through padded copies (rows of width VL) */
+        float tm[GEMV_ROWS * VL] = {0}, tv[GEMV_ROWS * VL] = {0};
+        size_t idx[GEMV_ROWS], rem = n - nv;
+        for (size_t r = 0; r < g; r++) {
+            memcpy(tm + r * VL, w_mean + rows[r0 + r] * n + nv, rem * sizeof(float));
+            memcpy(tv + r * VL, w_var + rows[r0 + r] * n + nv, rem * sizeof(float));
+            idx[r] = r;
+        }
+        TAIL(m, mean + nv, rem);
+        TAIL(v, var + nv, rem);
+        gemv_cols(m, v, x + r0, idx, g, tm, tv, VL, 0);
+        memcpy(mean + nv, m, rem * sizeof(float));
+        memcpy(var + nv, v, rem * sizeof(float));
     }
 }
 
@@ -373,7 +419,7 @@ const struct bnn_kernels KCAT(bnn_kernels_, BNN_KERNEL_PATH) = {
     .normals_affine = k_normals_affine,
     .draw_sd = k_draw_sd,
     .draw_var = k_draw_var,
-    .axpy2 = k_axpy2,
+    .gemv_rows = k_gemv_rows,
     .sqrt_inplace = k_sqrt_inplace,
     .relu_inplace = k_relu_inplace,
 };

@@ -36,8 +36,11 @@ struct bnn_kernels {
                     int relu);
     void (*draw_var)(float *z, float *z2, const float *mean, const float *b_mean, const float *var,
                      const float *b_var, const float *eps, size_t n, int relu);
-    /* mean += x w_mean, var += x^2 w_var over n units (one input of a GEMV). */
-    void (*axpy2)(float *mean, float *var, float x, const float *w_mean, const float *w_var, size_t n);
+    /* A GEMV pair over selected rows of row-major (n_in, n) weights:
+     * mean += sum_r x[r] w_mean[rows[r], :], var += sum_r x[r]^2 w_var[rows[r], :],
+     * each element adding the rows one by one in the order given. */
+    void (*gemv_rows)(float *mean, float *var, const float *x, const size_t *rows, size_t n_rows,
+                      const float *w_mean, const float *w_var, size_t n);
     /* v = sqrt(max(v, 0)) in place (variances to standard deviations). */
     void (*sqrt_inplace)(float *v, size_t n);
     /* z = max(z, 0) in place (NaN -> 0). */
