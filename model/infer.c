@@ -12,11 +12,14 @@
  * Invariant: row r of a block is pass (block start + r); all its normals are
  * addressed by (seed, stream, pass, unit), so a pass's result is independent
  * of which block, thread or call computed it. That needs the GEMMs to give a
- * row the same bits whatever the number of rows: OpenBLAS does not (0.3.21's
- * Haswell/Zen SGEMM tiles rows by 12, then 8, 4, 2, 1 with different
- * summation orders; its SkylakeX one takes another path below 5 rows). So
- * the GEMMs run on a multiple of BNN_GEMM_ROWS rows, zero-padded, and
- * BNN_BLOCK is one too: every row then sits in a full 12-row tile.
+ * row the same bits whatever the number of rows, which OpenBLAS does only
+ * within limits that depend on its kernel (measured, 0.3.21): the Haswell /
+ * Zen / Sandybridge SGEMM tiles rows by 12, then 8, 4, 2, 1 with different
+ * summation orders, so a row's bits hold only in full 12-row tiles; the
+ * SkylakeX / Cooperlake one (AVX-512) treats every row alike from 5 rows on
+ * and takes a small-matrix path below. So the GEMMs run on zero-padded rows:
+ * a multiple of 12 (BNN_BLOCK is one) for the former and any other kernel,
+ * at least 16 for the latter (gemm_rows). test_infer checks the invariance.
  */
 #include "infer.h"
 #include "kernels.h"
@@ -32,6 +35,8 @@
 #define BNN_GEMM_ROWS 12
 _Static_assert(BNN_BLOCK % BNN_GEMM_ROWS == 0, "BNN_BLOCK must be a multiple of BNN_GEMM_ROWS");
 
+char *openblas_get_corename(void); /* OpenBLAS's own API (not in cblas.h) */
+
 struct bnn_workspace {
     size_t n_layers;
     size_t dims[BNN_MAX_LAYERS + 1];
@@ -42,14 +47,15 @@ struct bnn_workspace {
      * find_live_units): when enough are dead, layer 1 runs on the live ones. */
     int compact;
     size_t n_act;
-    size_t *act;           /* (dims[1]) live unit indices, ascending */
-    size_t *lit;           /* (dims[0]) indices of the image's non-zero pixels */
-    float *lit_x;          /* (dims[0]) their values */
-    float *w1_mu, *w1_var; /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
-    float *h, *h2;         /* (BNN_BLOCK, width) layer input and its square */
-    float *zm, *zv;        /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
-    float *eps;            /* (BNN_BLOCK, width) normals */
-    float *probs;          /* (probs_cap) T x k probabilities for bnn_predict */
+    size_t gemm_quantum, gemm_min; /* GEMM rows: a multiple of the one, at least the other */
+    size_t *act;                   /* (dims[1]) live unit indices, ascending */
+    size_t *lit;                   /* (dims[0]) indices of the image's non-zero pixels */
+    float *lit_x;                  /* (dims[0]) their values */
+    float *w1_mu, *w1_var;         /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
+    float *h, *h2;                 /* (BNN_BLOCK, width) layer input and its square */
+    float *zm, *zv;                /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
+    float *eps;                    /* (BNN_BLOCK, width) normals */
+    float *probs;                  /* (probs_cap) T x k probabilities for bnn_predict */
     size_t probs_cap;
     double *scratch; /* (scratch_cap) for bnn_summarize */
     size_t scratch_cap;
@@ -71,6 +77,19 @@ int bnn_mode_parse(const char *name, enum bnn_mode *out)
     return 0;
 }
 
+/* The GEMM row padding the OpenBLAS kernel in use needs (see the top). */
+static void gemm_rows(size_t *quantum, size_t *min_rows)
+{
+    static const char *const row_uniform[] = {"SkylakeX", "Cooperlake"};
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; core && i < sizeof row_uniform / sizeof row_uniform[0]; i++)
+        if (strcmp(core, row_uniform[i]) == 0) {
+            *quantum = 1, *min_rows = 16;
+            return;
+        }
+    *quantum = *min_rows = BNN_GEMM_ROWS;
+}
+
 struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
 {
     struct bnn_workspace *ws = calloc(1, sizeof *ws);
@@ -78,6 +97,7 @@ struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
         return NULL;
     ws->n_layers = m->n_layers;
     ws->width = 0;
+    gemm_rows(&ws->gemm_quantum, &ws->gemm_min);
     for (size_t i = 0; i < m->n_layers; i++) {
         ws->dims[i] = m->layers[i].n_in;
         ws->dims[i + 1] = m->layers[i].n_out;
@@ -175,7 +195,8 @@ static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_
      * n units are drawn (a draw's address is its unit index); when compact,
      * only the live ones are kept, as the n_act columns of h. */
     size_t n0 = m->layers[0].n_out, n_live = ws->compact ? ws->n_act : n0;
-    size_t g_rows = (rows + BNN_GEMM_ROWS - 1) / BNN_GEMM_ROWS * BNN_GEMM_ROWS; /* <= BNN_BLOCK */
+    size_t q = ws->gemm_quantum, g_rows = (rows + q - 1) / q * q; /* <= BNN_BLOCK */
+    g_rows = g_rows < ws->gemm_min ? ws->gemm_min : g_rows;
     float *z = L == 1 ? logits : ws->h, *z2 = L == 1 ? NULL : ws->h2;
     for (size_t r = 0; r < rows; r++) {
         float *e = ws->eps;

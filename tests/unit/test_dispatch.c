@@ -10,7 +10,8 @@
  *     exercise the vector bodies, the tails and the counter carry.
  *  3. Whole predictions (logits and probabilities, both modes, the shipped
  *     model when present) per path against the baseline, and bit-exact
- *     replay on one path, also after switching paths in between.
+ *     replay on one path, also after switching paths in between; a pass's
+ *     bits independent of its block with the shipped model's GEMM shapes.
  *  4. bnn_summarize's quantiles by selection equal those of a full sort.
  */
 #include <setjmp.h>
@@ -359,6 +360,41 @@ static void test_predictions_agree_and_replay(void **state)
     bnn_model_free(m);
 }
 
+/* A pass's bits do not depend on the block it falls in, with the shipped
+ * model's GEMM shapes (the GEMMs' row padding, infer.c), on every path:
+ * T rows against the first T of 2 BNN_BLOCK + 7 (blocks 120, 120, 7), for
+ * T across the padding boundaries. Run it with OPENBLAS_CORETYPE=Haswell,
+ * SkylakeX, ... to check another OpenBLAS kernel. */
+static void test_block_split_shipped_shapes(void **state)
+{
+    (void)state;
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m = model_for_test();
+    struct bnn_workspace *ws = bnn_workspace_new(m);
+    float x[784];
+    digit_like_image(x);
+    const size_t k = 10, R = 2 * BNN_BLOCK + 7;
+    static const size_t Ts[] = {1,  2,  4,  5,   11,  12,  13,        15,
+                                16, 17, 50, 100, 108, 119, BNN_BLOCK, BNN_BLOCK + 1};
+    float *ref = malloc(R * k * sizeof(float)), *got = malloc(R * k * sizeof(float));
+    for (int p = 0; p <= (int)bnn_cpu_path_best(); p++) {
+        force((enum bnn_cpu_path)p);
+        assert_int_equal(bnn_sample_logits(ref, ws, m, x, R, 31, BNN_MODE_LRT, err), BNN_OK);
+        for (size_t i = 0; i < sizeof Ts / sizeof Ts[0]; i++) {
+            assert_int_equal(bnn_sample_logits(got, ws, m, x, Ts[i], 31, BNN_MODE_LRT, err), BNN_OK);
+            if (memcmp(got, ref, Ts[i] * k * sizeof(float)) != 0)
+                fail_msg("%s: T = %zu and T = %zu differ in their first %zu rows", bnn_cpu_path_name(), Ts[i],
+                         R, Ts[i]);
+        }
+        /* and a shorter last block: T = R - 3 (blocks 120, 120, 4) */
+        assert_int_equal(bnn_sample_logits(got, ws, m, x, R - 3, 31, BNN_MODE_LRT, err), BNN_OK);
+        assert_memory_equal(got, ref, (R - 3) * k * sizeof(float));
+    }
+    free(ref), free(got);
+    bnn_workspace_free(ws);
+    bnn_model_free(m);
+}
+
 /* ---- 4. quantiles by selection --------------------------------------------- */
 
 static void test_summary_quantiles_by_selection(void **state)
@@ -400,6 +436,7 @@ int main(void)
         cmocka_unit_test(test_generators_agree),
         cmocka_unit_test(test_elementwise_agree),
         cmocka_unit_test(test_predictions_agree_and_replay),
+        cmocka_unit_test(test_block_split_shipped_shapes),
         cmocka_unit_test(test_summary_quantiles_by_selection),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
