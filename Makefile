@@ -15,8 +15,24 @@
 
 BUILD   ?= build
 CC      ?= cc
-OPT     ?= -O2 -march=native
+# The product is portable: x86-64-v2 (any x86-64 of the last ~12 years) for
+# everything, and our own kernels (model/kernels.c) compiled once per code
+# path and chosen at run time by model/cpu.c for the CPU, as OpenBLAS does
+# with its GEMMs (DYNAMIC_ARCH). `make native` builds a -march=native variant
+# in build/native for comparison (make bench runs both).
+TARGET_ARCH_NAME := $(shell $(CC) -dumpmachine 2>/dev/null)
+ifneq ($(filter x86_64-%,$(TARGET_ARCH_NAME)),)
+OPT     ?= -O2 -march=x86-64-v2
+CPU_PATHS := baseline avx2 avx512
+else
+OPT     ?= -O2
+CPU_PATHS := baseline
+endif
 CFLAGS  ?= $(OPT) -g
+# Each path's target flags, added after CFLAGS (baseline: the build's own).
+CPU_FLAGS_baseline ?=
+CPU_FLAGS_avx2     ?= -march=x86-64-v3
+CPU_FLAGS_avx512   ?= -march=x86-64-v4 -mprefer-vector-width=512
 WARN    := -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
            -Wmissing-prototypes -Wwrite-strings
 ifdef WERROR
@@ -30,9 +46,10 @@ CPPFLAGS_ALL = -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Imodel -Iservice $(P
 CFLAGS_ALL   = $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) -MMD -MP
 LDLIBS_ALL   = $(PKG_LIBS) -lz -lm -lpthread
 
-MODEL_SRC   := $(wildcard model/*.c)
+MODEL_SRC   := $(filter-out model/kernels.c,$(wildcard model/*.c))
 SERVICE_SRC := $(filter-out service/main.c,$(wildcard service/*.c))
-MODEL_OBJ   := $(MODEL_SRC:%.c=$(BUILD)/%.o)
+KERNEL_OBJ  := $(CPU_PATHS:%=$(BUILD)/model/kernels-%.o)
+MODEL_OBJ   := $(MODEL_SRC:%.c=$(BUILD)/%.o) $(KERNEL_OBJ)
 SERVICE_OBJ := $(SERVICE_SRC:%.c=$(BUILD)/%.o)
 LIBBNN      := $(BUILD)/libbnn.a
 LIBSERVICE  := $(BUILD)/libservice.a
@@ -42,7 +59,7 @@ UNIT_TESTS  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(wildcard tests/unit/
 WEIGHTS     := model/weights/mnist-bnn.safetensors
 DATA        := build/data/mnist
 
-.PHONY: all deps data run test check unit-tests tests-build bench train fuzz load report clean \
+.PHONY: all native deps data run test check unit-tests tests-build bench train fuzz load report clean \
         check-asan check-tsan format format-check size-check fuzz-build fuzz-bins fuzz-smoke
 
 all: $(SERVER) $(TOOLS)
@@ -50,6 +67,12 @@ all: $(SERVER) $(TOOLS)
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS_ALL) -c $< -o $@
+
+# model/kernels.c once per code path (model/cpu.h). -fno-math-errno lets
+# the scalar fallback's sqrt be the instruction.
+$(BUILD)/model/kernels-%.o: model/kernels.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS_ALL) $(CPU_FLAGS_$*) -fno-math-errno -DBNN_KERNEL_PATH=$* -c $< -o $@
 
 $(LIBBNN): $(MODEL_OBJ)
 	@mkdir -p $(@D)
@@ -70,6 +93,14 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVICE) $(LIBBNN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL) -lcmocka
 
 tests-build: all $(UNIT_TESTS)
+
+# The same programs built for this machine only (-march=native everywhere;
+# the avx2 and avx512 kernel paths also native, minus AVX-512 for avx2), to
+# measure what the portable build gives up.
+NATIVE_FLAGS := BUILD=build/native OPT="-O2 -march=native" CPU_FLAGS_avx512="-march=native" \
+                CPU_FLAGS_avx2="-march=native -mno-avx512f"
+native:
+	@$(MAKE) --no-print-directory $(NATIVE_FLAGS) all
 
 deps:
 	@scripts/deps.sh all
@@ -160,9 +191,9 @@ fuzz: fuzz-build
 fuzz-smoke: fuzz-build
 	@tests/fuzz/run.sh build/fuzz $(FUZZ_SMOKE_SECONDS)
 
-bench: all
+bench: all native
 	@scripts/deps.sh all
-	@tests/bench/run.sh $(BUILD)
+	@tests/bench/run.sh $(BUILD) build/native
 
 # Load and soak over loopback (bounded in time; see tests/load/run.sh).
 load: all data
@@ -178,7 +209,8 @@ report: all data
 	MODEL=$(WEIGHTS) DATA=$(DATA) scripts/report.sh $(BUILD)
 
 clean:
-	rm -rf build/bnn-serve build/model build/service build/tests build/*.a build/asan build/tsan build/fuzz
+	rm -rf build/bnn-serve build/model build/service build/tests build/*.a build/asan build/tsan build/fuzz \
+	  build/native
 
 # House rules (issue 10), checked but not yet part of `make test`: C
 # sources clang-format clean (.clang-format), and in model/ and service/

@@ -11,10 +11,18 @@
  *
  * Invariant: row r of a block is pass (block start + r); all its normals are
  * addressed by (seed, stream, pass, unit), so a pass's result is independent
- * of which block, thread or call computed it.
+ * of which block, thread or call computed it. That needs the GEMMs to give a
+ * row the same bits whatever the number of rows, which OpenBLAS does only
+ * within limits that depend on its kernel (measured, 0.3.21): the Haswell /
+ * Zen / Sandybridge SGEMM tiles rows by 12, then 8, 4, 2, 1 with different
+ * summation orders, so a row's bits hold only in full 12-row tiles; the
+ * SkylakeX / Cooperlake one (AVX-512) treats every row alike from 5 rows on
+ * and takes a small-matrix path below. So the GEMMs run on zero-padded rows:
+ * a multiple of 12 (BNN_BLOCK is one) for the former and any other kernel,
+ * at least 16 for the latter (gemm_rows). test_infer checks the invariance.
  */
 #include "infer.h"
-#include "fastmath.h"
+#include "kernels.h"
 #include "rng.h"
 #include "stats.h"
 
@@ -23,6 +31,11 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#define BNN_GEMM_ROWS 12
+_Static_assert(BNN_BLOCK % BNN_GEMM_ROWS == 0, "BNN_BLOCK must be a multiple of BNN_GEMM_ROWS");
+
+char *openblas_get_corename(void); /* OpenBLAS's own API (not in cblas.h) */
 
 struct bnn_workspace {
     size_t n_layers;
@@ -34,12 +47,15 @@ struct bnn_workspace {
      * find_live_units): when enough are dead, layer 1 runs on the live ones. */
     int compact;
     size_t n_act;
-    size_t *act;           /* (dims[1]) live unit indices, ascending */
-    float *w1_mu, *w1_var; /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
-    float *h, *h2;         /* (BNN_BLOCK, width) layer input and its square */
-    float *zm, *zv;        /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
-    float *eps;            /* (BNN_BLOCK, width) normals */
-    float *probs;          /* (probs_cap) T x k probabilities for bnn_predict */
+    size_t gemm_quantum, gemm_min; /* GEMM rows: a multiple of the one, at least the other */
+    size_t *act;                   /* (dims[1]) live unit indices, ascending */
+    size_t *lit;                   /* (dims[0]) indices of the image's non-zero pixels */
+    float *lit_x;                  /* (dims[0]) their values */
+    float *w1_mu, *w1_var;         /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
+    float *h, *h2;                 /* (BNN_BLOCK, width) layer input and its square */
+    float *zm, *zv;                /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
+    float *eps;                    /* (BNN_BLOCK, width) normals */
+    float *probs;                  /* (probs_cap) T x k probabilities for bnn_predict */
     size_t probs_cap;
     double *scratch; /* (scratch_cap) for bnn_summarize */
     size_t scratch_cap;
@@ -61,6 +77,19 @@ int bnn_mode_parse(const char *name, enum bnn_mode *out)
     return 0;
 }
 
+/* The GEMM row padding the OpenBLAS kernel in use needs (see the top). */
+static void gemm_rows(size_t *quantum, size_t *min_rows)
+{
+    static const char *const row_uniform[] = {"SkylakeX", "Cooperlake"};
+    const char *core = openblas_get_corename();
+    for (size_t i = 0; core && i < sizeof row_uniform / sizeof row_uniform[0]; i++)
+        if (strcmp(core, row_uniform[i]) == 0) {
+            *quantum = 1, *min_rows = 16;
+            return;
+        }
+    *quantum = *min_rows = BNN_GEMM_ROWS;
+}
+
 struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
 {
     struct bnn_workspace *ws = calloc(1, sizeof *ws);
@@ -68,6 +97,7 @@ struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
         return NULL;
     ws->n_layers = m->n_layers;
     ws->width = 0;
+    gemm_rows(&ws->gemm_quantum, &ws->gemm_min);
     for (size_t i = 0; i < m->n_layers; i++) {
         ws->dims[i] = m->layers[i].n_in;
         ws->dims[i + 1] = m->layers[i].n_out;
@@ -84,12 +114,14 @@ struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
     ws->zv = malloc(blk * sizeof(float));
     ws->eps = malloc(blk * sizeof(float));
     ws->act = malloc(ws->dims[1] * sizeof(size_t));
+    ws->lit = malloc(ws->dims[0] * sizeof(size_t));
+    ws->lit_x = malloc(ws->dims[0] * sizeof(float));
     if (m->n_layers > 1) {
         ws->w1_mu = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
         ws->w1_var = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
     }
-    if (!ws->m0 || !ws->sd0 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps || !ws->act ||
-        (m->n_layers > 1 && (!ws->w1_mu || !ws->w1_var))) {
+    if (!ws->m0 || !ws->sd0 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps || !ws->act || !ws->lit ||
+        !ws->lit_x || (m->n_layers > 1 && (!ws->w1_mu || !ws->w1_var))) {
         bnn_workspace_free(ws);
         return NULL;
     }
@@ -113,88 +145,13 @@ void bnn_workspace_free(struct bnn_workspace *ws)
     free(ws->zv);
     free(ws->eps);
     free(ws->act);
+    free(ws->lit);
+    free(ws->lit_x);
     free(ws->w1_mu);
     free(ws->w1_var);
     free(ws->probs);
     free(ws->scratch);
     free(ws);
-}
-
-/* Elementwise kernels. Each runs a main loop over a multiple of 16 elements
- * and a tail with the same expression: gcc's -O2 ("very cheap") vectoriser
- * only takes loops whose trip count is a known multiple of the vector width
- * and whose pointers cannot alias (restrict). They are applied per row, so a
- * unit's bits never depend on where its pass sits in a block. */
-
-/* sqrt of a variance (fastmath.h for why not sqrtf). Variances are >=
- * FLT_MIN (every bias variance is a normal float); the clamp keeps the
- * seed valid whatever the input. */
-static inline float sqrt_var(float x)
-{
-    return fm_sqrt_pos(x < 1.17549435e-38f ? 1.17549435e-38f : x);
-}
-
-static inline float relu1(float v)
-{
-    return v > 0.0f ? v : 0.0f;
-}
-
-/* z = mean + sd * eps, then ReLU when relu (n units of one pass). */
-static void draw_row(float *restrict z, const float *restrict mean, const float *restrict sd,
-                     const float *restrict eps, size_t n, int relu)
-{
-    size_t n16 = n & ~(size_t)15, i;
-    if (relu) {
-        for (i = 0; i < n16; i++)
-            z[i] = relu1(mean[i] + sd[i] * eps[i]);
-        for (; i < n; i++)
-            z[i] = relu1(mean[i] + sd[i] * eps[i]);
-    } else {
-        for (i = 0; i < n16; i++)
-            z[i] = mean[i] + sd[i] * eps[i];
-        for (; i < n; i++)
-            z[i] = mean[i] + sd[i] * eps[i];
-    }
-}
-
-/* v = sqrt(v) in place (n variances -> standard deviations). */
-static void sqrt_row(float *restrict v, size_t n)
-{
-    size_t n16 = n & ~(size_t)15, i;
-    for (i = 0; i < n16; i++)
-        v[i] = sqrt_var(v[i]);
-    for (; i < n; i++)
-        v[i] = sqrt_var(v[i]);
-}
-
-/* out = in * in, n floats. */
-static void square(float *restrict out, const float *restrict in, size_t n)
-{
-    size_t n16 = n & ~(size_t)15, i;
-    for (i = 0; i < n16; i++)
-        out[i] = in[i] * in[i];
-    for (; i < n; i++)
-        out[i] = in[i] * in[i];
-}
-
-/* In place: z = relu(z). */
-static void relu_row(float *restrict z, size_t n)
-{
-    size_t n16 = n & ~(size_t)15, i;
-    for (i = 0; i < n16; i++)
-        z[i] = relu1(z[i]);
-    for (; i < n; i++)
-        z[i] = relu1(z[i]);
-}
-
-/* In place: w = mu + sigma * w (w holds N(0,1) draws). */
-static void scale_shift(float *restrict w, const float *restrict mu, const float *restrict sigma, size_t n)
-{
-    size_t n16 = n & ~(size_t)15, i;
-    for (i = 0; i < n16; i++)
-        w[i] = mu[i] + sigma[i] * w[i];
-    for (; i < n; i++)
-        w[i] = mu[i] + sigma[i] * w[i];
 }
 
 /* Softmax of each of rows rows of k logits, max subtracted so exp never
@@ -218,81 +175,82 @@ static void softmax_rows(float *out, const float *z, size_t rows, size_t k)
     }
 }
 
-/* Rows [pass0, pass0 + rows) of the LRT forward; writes (rows, k) logits. */
-static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, size_t pass0,
-                      size_t rows, uint64_t seed)
+/* Zeroes rows [rows, g_rows) of h and h2 (width n): the GEMMs' padding,
+ * whose results are never read, kept finite and defined. */
+static void pad_rows(struct bnn_workspace *ws, size_t rows, size_t g_rows, size_t n)
+{
+    memset(ws->h + rows * n, 0, (g_rows - rows) * n * sizeof(float));
+    memset(ws->h2 + rows * n, 0, (g_rows - rows) * n * sizeof(float));
+}
+
+/* Rows [pass0, pass0 + rows) of the LRT forward; writes (rows, k) logits.
+ * Each layer's draw also writes the square of its output (h2), the next
+ * layer's variance GEMM input, and adds the biases, so the GEMMs start from
+ * zero (beta = 0) instead of a per-row copy of the biases. */
+static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_model *m,
+                      const struct bnn_kernels *k, size_t pass0, size_t rows, uint64_t seed)
 {
     size_t L = m->n_layers;
     /* Layer 0: mean and std fixed for the image, only the draws differ. All
      * n units are drawn (a draw's address is its unit index); when compact,
      * only the live ones are kept, as the n_act columns of h. */
     size_t n0 = m->layers[0].n_out, n_live = ws->compact ? ws->n_act : n0;
-    {
-        float *z = L == 1 ? logits : ws->h;
-        for (size_t r = 0; r < rows; r++) {
-            float *e = ws->eps + r * n0;
-            rng_normals(e, n0, seed, 0, (uint32_t)(pass0 + r), 0);
-            if (ws->compact)
-                for (size_t a = 0; a < n_live; a++) /* act[a] >= a: in place, ascending */
-                    e[a] = e[ws->act[a]];
-            draw_row(z + r * n_live, ws->m0, ws->sd0, e, n_live, L > 1);
-        }
+    size_t q = ws->gemm_quantum, g_rows = (rows + q - 1) / q * q; /* <= BNN_BLOCK */
+    g_rows = g_rows < ws->gemm_min ? ws->gemm_min : g_rows;
+    float *z = L == 1 ? logits : ws->h, *z2 = L == 1 ? NULL : ws->h2;
+    for (size_t r = 0; r < rows; r++) {
+        float *e = ws->eps;
+        k->normals(e, n0, seed, 0, (uint32_t)(pass0 + r), 0);
+        if (ws->compact)
+            for (size_t a = 0; a < n_live; a++) /* act[a] >= a: in place, ascending */
+                e[a] = e[ws->act[a]];
+        k->draw_sd(z + r * n_live, z2 ? z2 + r * n_live : NULL, ws->m0, ws->sd0, e, n_live, L > 1);
     }
+    if (z2) /* the GEMMs' padding rows */
+        pad_rows(ws, rows, g_rows, n_live);
     for (size_t l = 1; l < L; l++) {
         const struct bnn_layer *ly = &m->layers[l];
         size_t n_in = l == 1 ? n_live : ly->n_in, n_out = ly->n_out;
         const float *w_mu = l == 1 && ws->compact ? ws->w1_mu : ly->w_mu;
         const float *w_var = l == 1 && ws->compact ? ws->w1_var : ly->w_var;
-        /* (rows, n_in) h -> h2 = h*h */
-        square(ws->h2, ws->h, rows * n_in);
+        /* zm (rows, n_out) = h (rows, n_in) . w_mu (n_in, n_out); zv likewise with h2, w_var */
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g_rows, (int)n_out, (int)n_in, 1.0f,
+                    ws->h, (int)n_in, w_mu, (int)n_out, 0.0f, ws->zm, (int)n_out);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g_rows, (int)n_out, (int)n_in, 1.0f,
+                    ws->h2, (int)n_in, w_var, (int)n_out, 0.0f, ws->zv, (int)n_out);
+        /* h and h2 are consumed: the samples overwrite them (or go to logits) */
+        int last = l == L - 1;
+        z = last ? logits : ws->h;
+        z2 = last ? NULL : ws->h2;
         for (size_t r = 0; r < rows; r++) {
-            memcpy(ws->zm + r * n_out, ly->b_mu, n_out * sizeof(float));
-            memcpy(ws->zv + r * n_out, ly->b_var, n_out * sizeof(float));
+            k->normals(ws->eps, n_out, seed, (uint32_t)l, (uint32_t)(pass0 + r), 0);
+            k->draw_var(z + r * n_out, z2 ? z2 + r * n_out : NULL, ws->zm + r * n_out, ly->b_mu,
+                        ws->zv + r * n_out, ly->b_var, ws->eps, n_out, !last);
         }
-        /* zm (rows, n_out) += h (rows, n_in) . w_mu (n_in, n_out); zv likewise with h2, w_var */
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, ws->h,
-                    (int)n_in, w_mu, (int)n_out, 1.0f, ws->zm, (int)n_out);
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)rows, (int)n_out, (int)n_in, 1.0f, ws->h2,
-                    (int)n_in, w_var, (int)n_out, 1.0f, ws->zv, (int)n_out);
-        /* h is consumed: the samples overwrite it (or go to logits) */
-        float *z = l == L - 1 ? logits : ws->h;
-        for (size_t r = 0; r < rows; r++) {
-            float *e = ws->eps + r * n_out, *sd = ws->zv + r * n_out;
-            rng_normals(e, n_out, seed, (uint32_t)l, (uint32_t)(pass0 + r), 0);
-            sqrt_row(sd, n_out);
-            draw_row(z + r * n_out, ws->zm + r * n_out, sd, e, n_out, l < L - 1);
-        }
+        if (z2)
+            pad_rows(ws, rows, g_rows, n_out);
     }
-}
-
-/* y += a x, n floats (one row of a weight matrix into an accumulator). */
-static void axpy_row(float *restrict y, float a, const float *restrict x, size_t n)
-{
-    size_t n16 = n & ~(size_t)15, i;
-    for (i = 0; i < n16; i++)
-        y[i] += a * x[i];
-    for (; i < n; i++)
-        y[i] += a * x[i];
 }
 
 /* Once per image: m0 = x.w_mu + b_mu, sd0 = sqrt((x*x).w_var + b_var).
  * Only the rows of W whose pixel is non-zero contribute (about a fifth of an
  * MNIST digit), so this reads ~1 MB instead of the whole 4.9 MB of w_mu and
  * w_var; rows are added in ascending order, so the result is deterministic. */
-static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m, const float *image)
+static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m, const struct bnn_kernels *k,
+                            const float *image)
 {
     const struct bnn_layer *ly = &m->layers[0];
     size_t n_out = ly->n_out;
     memcpy(ws->m0, ly->b_mu, n_out * sizeof(float));
     memcpy(ws->sd0, ly->b_var, n_out * sizeof(float));
-    for (size_t i = 0; i < ly->n_in; i++) {
-        float x = image[i];
-        if (x == 0.0f)
-            continue;
-        axpy_row(ws->m0, x, ly->w_mu + i * n_out, n_out);
-        axpy_row(ws->sd0, x * x, ly->w_var + i * n_out, n_out);
-    }
-    sqrt_row(ws->sd0, n_out);
+    size_t n_lit = 0;
+    for (size_t i = 0; i < ly->n_in; i++)
+        if (image[i] != 0.0f) {
+            ws->lit[n_lit] = i;
+            ws->lit_x[n_lit++] = image[i];
+        }
+    k->gemv_rows(ws->m0, ws->sd0, ws->lit_x, ws->lit, n_lit, ly->w_mu, ly->w_var, n_out);
+    k->sqrt_inplace(ws->sd0, n_out);
 }
 
 /* Bound on |N(0,1)| draws: rng.h's largest is sqrt(2 ln 2^25) = 5.887 (times
@@ -333,8 +291,8 @@ static void find_live_units(struct bnn_workspace *ws, const struct bnn_model *m)
 
 /* One pass of weight sampling: every weight and bias drawn, then a plain
  * GEMV, BNN_BLOCK input rows of W at a time (bounded scratch). Writes k logits. */
-static void weights_pass(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, uint32_t pass,
-                         uint64_t seed, const float *image)
+static void weights_pass(float *logits, struct bnn_workspace *ws, const struct bnn_model *m,
+                         const struct bnn_kernels *k, uint32_t pass, uint64_t seed, const float *image)
 {
     const float *in = image;
     for (size_t l = 0; l < m->n_layers; l++) {
@@ -342,18 +300,17 @@ static void weights_pass(float *logits, struct bnn_workspace *ws, const struct b
         size_t n_in = ly->n_in, n_out = ly->n_out;
         /* Output alternates between zm's first row and logits so in never aliases it. */
         float *z = l == m->n_layers - 1 ? logits : (l % 2 ? ws->zv : ws->zm);
-        rng_normals(z, n_out, seed, BNN_STREAM_B | (uint32_t)l, pass, 0);
-        scale_shift(z, ly->b_mu, ly->b_sigma, n_out);
+        k->normals_affine(z, ly->b_mu, ly->b_sigma, n_out, seed, BNN_STREAM_B | (uint32_t)l, pass, 0);
         for (size_t i0 = 0; i0 < n_in; i0 += BNN_BLOCK) {
-            size_t rows = n_in - i0 < BNN_BLOCK ? n_in - i0 : BNN_BLOCK, n = rows * n_out;
+            size_t rows = n_in - i0 < BNN_BLOCK ? n_in - i0 : BNN_BLOCK;
             float *w = ws->eps; /* (rows, n_out) sampled W[i0 .. i0+rows, :] */
-            rng_normals(w, n, seed, BNN_STREAM_W | (uint32_t)l, pass, (uint64_t)i0 * n_out);
-            scale_shift(w, ly->w_mu + i0 * n_out, ly->w_sigma + i0 * n_out, n);
+            k->normals_affine(w, ly->w_mu + i0 * n_out, ly->w_sigma + i0 * n_out, rows * n_out, seed,
+                              BNN_STREAM_W | (uint32_t)l, pass, (uint64_t)i0 * n_out);
             cblas_sgemv(CblasRowMajor, CblasTrans, (int)rows, (int)n_out, 1.0f, w, (int)n_out, in + i0, 1,
                         1.0f, z, 1);
         }
         if (l < m->n_layers - 1)
-            relu_row(z, n_out);
+            k->relu_inplace(z, n_out);
         in = z;
     }
 }
@@ -390,20 +347,22 @@ static int sample(float *out, int want_probs, struct bnn_workspace *ws, const st
     if (rc != BNN_OK)
         return rc;
     size_t k = bnn_model_n_classes(m);
+    /* one code path for the whole prediction, even if it is switched meanwhile */
+    const struct bnn_kernels *kern = bnn_kernels();
     if (mode == BNN_MODE_LRT) {
-        lrt_first_layer(ws, m, image);
+        lrt_first_layer(ws, m, kern, image);
         find_live_units(ws, m);
         for (size_t p0 = 0; p0 < samples; p0 += BNN_BLOCK) {
             size_t rows = samples - p0 < BNN_BLOCK ? samples - p0 : BNN_BLOCK;
             float *o = out + p0 * k;
-            lrt_block(o, ws, m, p0, rows, seed);
+            lrt_block(o, ws, m, kern, p0, rows, seed);
             if (want_probs)
                 softmax_rows(o, o, rows, k);
         }
     } else {
         for (size_t p = 0; p < samples; p++) {
             float *o = out + p * k;
-            weights_pass(o, ws, m, (uint32_t)p, seed, image);
+            weights_pass(o, ws, m, kern, (uint32_t)p, seed, image);
             if (want_probs)
                 softmax_rows(o, o, 1, k);
         }
@@ -421,6 +380,79 @@ int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_
                       size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN])
 {
     return sample(logits, 0, ws, m, image, samples, seed, mode, err);
+}
+
+/* Quantiles by selection: stats_quantile_sorted reads only the order
+ * statistics at floor(h) and floor(h) + 1 (h = (n-1) q), or the first or
+ * last one at q <= 0 or >= 1, so those positions need to hold their sorted
+ * values, not the whole array: quickselect (Hoare, 1961) finds them in O(n)
+ * where a sort costs O(n log n) calls of a comparison function (8 % of a
+ * T = 100 prediction). After max_rounds partitions it sorts instead, so the
+ * worst case stays O(n log n). */
+static void swap_d(double *a, double *b)
+{
+    double t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* x[k] becomes the k-th smallest of x[0..n), with x[i] <= x[k] for i < k and
+ * x[i] >= x[k] for i > k. */
+static void select_kth(double *x, size_t n, size_t k)
+{
+    size_t lo = 0, hi = n - 1;
+    for (int round = 0; hi > lo; round++) {
+        if (round > 64) {
+            stats_quantile(x + lo, hi - lo + 1, 0.0); /* sorts x[lo..hi] */
+            return;
+        }
+        /* median of three as the pivot, at x[lo] */
+        size_t mid = lo + (hi - lo) / 2;
+        if (x[mid] < x[lo])
+            swap_d(&x[mid], &x[lo]);
+        if (x[hi] < x[lo])
+            swap_d(&x[hi], &x[lo]);
+        if (x[hi] < x[mid])
+            swap_d(&x[hi], &x[mid]);
+        swap_d(&x[lo], &x[mid]);
+        double pivot = x[lo];
+        size_t i = lo, j = hi + 1;
+        for (;;) { /* Hoare partition: x[lo+1..i] <= pivot <= x[j..hi] */
+            do
+                i++;
+            while (i <= hi && x[i] < pivot);
+            do
+                j--;
+            while (x[j] > pivot);
+            if (i >= j)
+                break;
+            swap_d(&x[i], &x[j]);
+        }
+        swap_d(&x[lo], &x[j]); /* pivot in its final place j */
+        if (j == k)
+            return;
+        if (k < j)
+            hi = j - 1;
+        else
+            lo = j + 1;
+    }
+}
+
+/* stats_quantile(x, n, q) without sorting all of x (reordered in place). */
+static double quantile_select(double *x, size_t n, double q)
+{
+    double h = (double)(n - 1) * q;
+    size_t k = q <= 0.0 ? 0 : q >= 1.0 ? n - 1 : (size_t)floor(h);
+    if (k > n - 1)
+        k = n - 1;
+    select_kth(x, n, k);
+    if (k + 1 < n) { /* the next order statistic: the least of what follows */
+        size_t m = k + 1;
+        for (size_t i = k + 2; i < n; i++)
+            m = x[i] < x[m] ? i : m;
+        swap_d(&x[k + 1], &x[m]);
+    }
+    return stats_quantile_sorted(x, n, q);
 }
 
 void bnn_summarize(struct bnn_prediction *out, const float *probs, size_t samples, size_t k, double coverage,
@@ -444,8 +476,8 @@ void bnn_summarize(struct bnn_prediction *out, const float *probs, size_t sample
         struct bnn_class_stats *cs = &out->classes[c];
         cs->mean = mean;
         cs->std = sqrt(ss / (double)samples); /* ddof = 0 */
-        cs->lower = stats_quantile(scratch, samples, lo_q);
-        cs->upper = stats_quantile_sorted(scratch, samples, hi_q);
+        cs->lower = quantile_select(scratch, samples, lo_q);
+        cs->upper = quantile_select(scratch, samples, hi_q);
         mean_p[c] = mean;
     }
     int best = 0;

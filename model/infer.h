@@ -10,10 +10,11 @@
  * Randomness: rng.h keyed by seed, addressed by (layer, pass, unit), so a
  * result depends only on (model, image, T, seed, mode) - never on threads or
  * on how the passes fall into blocks. Bit-exact replay holds for one build on
- * one CPU type: OpenBLAS picks its kernels by CPU and the compiler may fuse
- * multiply-adds, which moves last bits (not the distribution).
+ * one CPU type: OpenBLAS picks its kernels by CPU, and so does libbnn (cpu.h:
+ * one prediction runs on one code path; the AVX2 and AVX-512 ones fuse
+ * multiply-adds), which moves last bits (not the distribution).
  * A workspace is per thread (scratch bounded by BNN_BLOCK whatever T is,
- * plus room for the live rows of layer 1's weights: ~3.6 MB in all for the
+ * plus room for the live rows of layer 1's weights: ~3.5 MB in all for the
  * shipped 784-784-256-256-10 model, and bnn_predict's T x k buffer); the
  * model is shared read-only.
  */
@@ -23,10 +24,10 @@
 #include "bnn.h"
 
 /* Passes per GEMM block. OpenBLAS repacks the weight matrix on every call,
- * so taller blocks amortise that: 128 was 3-8 % faster than 64 at T = 100 and
- * 1000 on the dev box (Zen 4), 256 no better; scratch is 5 x 128 x width
- * floats (2 MB for the shipped model). */
-#define BNN_BLOCK 128
+ * so taller blocks amortise that (128 was 3-8 % faster than 64 at T = 100
+ * and 1000 on a Zen 4, 256 no better); scratch is 5 x 120 x width floats
+ * (1.9 MB for the shipped model). A multiple of BNN_GEMM_ROWS (infer.c). */
+#define BNN_BLOCK 120
 
 enum bnn_mode { BNN_MODE_LRT = 0, BNN_MODE_WEIGHTS = 1 };
 

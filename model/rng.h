@@ -14,11 +14,12 @@
  *   units 4b+2, 4b+3 = the same with (w2, w3).
  *   uniforms: unit 4b+j = u(wj).   rng_u64 index i: block i/2, words
  *   (2(i%2), 2(i%2)+1) as (low, high).
- * log, sin and cos are float polynomials accurate to a few 1e-7 (so that the
- * loops vectorise). The Philox words are exact everywhere; the normals' last
- * bit depends on whether the compiler fuses a*b+c into FMA (gcc -march=native,
- * the default build, does; clang -O1 without -march does not: ~17 % of draws
- * differ by 1 ulp). Within one build a draw depends only on its address.
+ * u(w) is rounded to float and capped at the float below 1 (it would round
+ * to 1 for w >> 8 = 2^24 - 1). log, sin and cos are float polynomials
+ * accurate to a few 1e-7; the square root is IEEE. The Philox words are
+ * exact everywhere; the normals' last bit depends on the CPU code path
+ * (cpu.h: the avx2 and avx512 paths fuse multiply-adds, baseline does not).
+ * Within one build and path a draw depends only on its address.
  */
 #ifndef BNN_RNG_H
 #define BNN_RNG_H

@@ -20,39 +20,20 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out="$build/bench"
 mkdir -p "$out"
 command -v wrk >/dev/null || { echo "http.sh: error: wrk not installed (apt-get install wrk)" >&2; exit 1; }
+# shellcheck source=tests/bench/lib.sh
+. "$root/tests/bench/lib.sh"
 
-model="$root/model/weights/mnist-bnn.safetensors"
-model_note="shipped weights"
-if [ ! -f "$model" ]; then
-    model="$out/random.safetensors"
-    "$build/bnn-mkmodel" "$model" 7
-    model_note="random model (shipped weights missing)"
-fi
+bench_model "$build" "$out"
 png="$root/tests/data/png/digit_gray8.png"
-lua="$root/tests/bench/post-png.lua"
 export BNN_PNG="$png"
-
-ready_file="$out/daemon.stdout"
-t0=$(date +%s%N)
-"$build/bnn-serve" --port 0 --model "$model" --workers "$workers" --access-log false \
-    >"$ready_file" 2>"$out/daemon.log" &
-pid=$!
+start_bnn_serve "$build" "$out" "$workers"
+pid=$BNN_PID
 trap 'kill -TERM $pid 2>/dev/null; wait $pid 2>/dev/null || true' EXIT
-port=""
-for _ in $(seq 1 300); do
-    port=$(sed -n 's/.*listening on http:\/\/[^ ]*:\([0-9]*\) .*/\1/p' "$ready_file")
-    if [ -n "$port" ] && curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1; then break; fi
-    sleep 0.01
-done
-t1=$(date +%s%N)
-[ -n "$port" ] || { echo "http.sh: error: daemon did not start"; cat "$out/daemon.log"; exit 1; }
-url="http://127.0.0.1:$port/predict?samples=$samples"
+url="http://127.0.0.1:$BNN_PORT/predict?samples=$samples"
 rss() { awk -v k="$1" '$1 == k":" {printf "%.1f", $2 / 1024}' "/proc/$pid/status"; }
-ready_ms=$(( (t1 - t0) / 1000000 ))
 rss_idle=$(rss VmRSS)
 
-wrk -t2 -c"$conns" -d2s -s "$lua" "$url" >/dev/null
-wrk -t2 -c"$conns" -d"${secs}s" --timeout 10s --latency -s "$lua" "$url" >"$out/wrk.log" 2>&1 &
+run_wrk "$url" "$secs" "$out/wrk.log" >/dev/null &
 wrk_pid=$!
 peak=0
 while kill -0 $wrk_pid 2>/dev/null; do
@@ -62,16 +43,16 @@ while kill -0 $wrk_pid 2>/dev/null; do
 done
 wait $wrk_pid
 result=$(sed -n 's/^RESULT //p' "$out/wrk.log")
-get() { echo "$result" | tr ' ' '\n' | sed -n "s/^$1=//p"; }
-threads=$(sed -n 's/.*, \([0-9]*\) workers,.*/\1/p' "$ready_file")
+get() { result_get "$result" "$1"; }
+threads=$(sed -n 's/.*, \([0-9]*\) workers,.*/\1/p' "$out/daemon.stdout")
 
 {
-    echo "bnn-serve HTTP benchmark ($(date -u +%FT%TZ), $(nproc) CPUs, $threads workers, $model_note)"
+    echo "bnn-serve HTTP benchmark ($(date -u +%FT%TZ), $(nproc) CPUs, $threads workers, $MODEL_NOTE)"
     echo "  POST /predict?samples=$samples, image/png $(stat -c %s "$png") bytes, $conns connections, ${secs} s"
     printf '  requests/s        %s\n' "$(get rps)"
     printf '  latency p50 / p90 / p99 / max   %s / %s / %s / %s ms\n' "$(get p50_ms)" "$(get p90_ms)" "$(get p99_ms)" "$(get max_ms)"
     printf '  requests %s, socket errors %s, statuses %s\n' "$(get requests)" "$(get errors)" "$(get statuses)"
-    printf '  start to ready    %s ms\n' "$ready_ms"
+    printf '  start to ready    %s ms\n' "$BNN_READY_MS"
     printf '  RSS idle          %s MiB\n' "$rss_idle"
     printf '  RSS under load    %s MiB (peak sampled), high-water mark %s MiB\n' \
         "$(awk -v k="$peak" 'BEGIN{printf "%.1f", k/1024}')" "$(rss VmHWM)"
