@@ -1,10 +1,12 @@
 /* api_response.c - see api_response.h. */
 #include "api_response.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "api.h"
+#include "cpu.h"
 #include "preprocess.h"
 
 /* jansson refuses NaN and infinities; a statistic that is not finite would
@@ -119,6 +121,12 @@ static json_t *policy_json(const struct bnn_policy *p, const struct cfg *c)
                      c->default_set_coverage);
 }
 
+/* What computes the answers: our kernels' code path and OpenBLAS's. */
+static json_t *compute_json(void)
+{
+    return json_pack("{s:s,s:s}", "kernels", bnn_cpu_path_name(), "openblas", openblas_get_corename());
+}
+
 json_t *api_model_json(const struct bnn_model *m, const struct bnn_policy *policy, const struct cfg *c)
 {
     char arch[128];
@@ -140,7 +148,8 @@ json_t *api_model_json(const struct bnn_model *m, const struct bnn_policy *polic
                      (json_int_t)c->max_samples, "max_batch", (json_int_t)c->max_batch, "max_body_bytes",
                      (json_int_t)c->max_body_bytes, "max_image_side", (json_int_t)c->max_image_side,
                      "queue_depth", (json_int_t)c->queue_depth);
-    if (doc && json_object_set_new(doc, "policy", policy_json(policy, c)) != 0) {
+    if (doc && (json_object_set_new(doc, "policy", policy_json(policy, c)) != 0 ||
+                json_object_set_new(doc, "compute", compute_json()) != 0)) {
         json_decref(doc);
         doc = NULL;
     }

@@ -22,6 +22,7 @@
 
 #include "bnn.h"
 #include "config.h"
+#include "cpu.h"
 #include "http.h"
 #include "log.h"
 #include "metrics.h"
@@ -161,7 +162,8 @@ static int take_option(struct options *o, int opt, size_t n_keys)
         usage(stdout);
         return 0;
     case OPT_VERSION:
-        printf("bnn-serve %s (libmicrohttpd %s)\n", BNN_SERVE_VERSION, MHD_get_version());
+        printf("bnn-serve %s (libmicrohttpd %s, OpenBLAS %s, kernels %s)\n", BNN_SERVE_VERSION,
+               MHD_get_version(), openblas_get_corename(), bnn_cpu_path_name());
         return 0;
     case OPT_CONFIG:
         o->config_path = optarg;
@@ -312,6 +314,10 @@ static int start_model(struct daemon *d)
 {
     const struct cfg *cfg = d->cfg;
     char berr[BNN_ERR_LEN], perr[POOL_ERR_LEN], herr[HTTP_ERR_LEN], merr[MODEL_PATH_ERR_LEN];
+    if (bnn_cpu_init(berr) != BNN_OK) { /* a bad BNN_CPU_PATH stops start-up */
+        fprintf(stderr, "bnn-serve: error: %s\n", berr);
+        return -1;
+    }
     if (model_path_resolve(d->model_file, sizeof d->model_file, cfg->model, merr) != 0) {
         fprintf(stderr, "bnn-serve: error: model: %s\n", merr);
         return -1;

@@ -35,6 +35,21 @@ class CliTest(unittest.TestCase):
         r = daemon.run_server("--version")
         self.assertEqual(r.returncode, 0)
         self.assertRegex(r.stdout, r"^bnn-serve \d+\.\d+\.\d+")
+        self.assertRegex(r.stdout, r"kernels (baseline|avx2|avx512)\)")
+
+    def test_cpu_path_can_be_capped(self):
+        """BNN_CPU_PATH caps our kernels' code path: --version and /v1/model
+        name the one in use; a bad value stops start-up with its name."""
+        r = daemon.run_server("--version", env=clean_env(BNN_CPU_PATH="baseline"))
+        self.assertIn("kernels baseline)", r.stdout)
+        with daemon.Daemon(env=clean_env(BNN_CPU_PATH="baseline")) as d:
+            st, _, body = d.get("/v1/model")
+            import json
+            self.assertEqual(json.loads(body)["compute"]["kernels"], "baseline")
+        r = daemon.run_server("--port", "0", env=clean_env(BNN_CPU_PATH="avx9000"))
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("BNN_CPU_PATH", r.stderr)
+        self.assertIn("avx9000", r.stderr)
 
     def test_precedence(self):
         with tempfile.NamedTemporaryFile("w", suffix=".conf", delete=False) as f:
