@@ -11,6 +11,9 @@
  * b_rho), so the optimizer is one loop. All randomness comes from rng.h keyed
  * by the config's seed, so a run is reproducible for a given seed and thread
  * count. Library code: nothing prints; progress goes through a callback.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_TRAIN_H
 #define BNN_TRAIN_H

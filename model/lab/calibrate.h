@@ -6,6 +6,9 @@
  *
  * Pure functions of their inputs; ties are broken by image index, so the
  * result is reproducible. Buffers are the caller's.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_CALIBRATE_H
 #define BNN_CALIBRATE_H

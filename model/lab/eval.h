@@ -25,6 +25,9 @@
  *   no_digit        share of pictures the canonicalisation found no digit in
  *   set_coverage    share of prediction sets holding the label
  *   set_size        mean number of classes in the prediction set
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_EVAL_H
 #define BNN_EVAL_H

@@ -13,6 +13,9 @@
  * Deterministic: every draw comes from rng.h addressed by (seed, pass,
  * image index), so an augmented copy does not depend on threads or order.
  * Pure, thread-safe, no allocation.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_AUGMENT_H
 #define BNN_AUGMENT_H

@@ -6,6 +6,9 @@
  * Pure functions of their inputs: no globals, no printing; results depend on
  * no thread or call order. Ties are broken by image index so every figure is
  * reproducible. Every buffer is owned by the caller.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_ROBUST_H
 #define BNN_ROBUST_H
