@@ -197,10 +197,14 @@ load: all data
 train: all data
 	$(BUILD)/bnn-train --data $(DATA) --out $(WEIGHTS) --log $(WEIGHTS:.safetensors=.train.csv) $(TRAIN_ARGS)
 
-# Robustness report (issue #5): corruptions, rotation, OOD, selective
-# prediction; figures and numbers into docs/. Env: SAMPLES, LIMIT, ROT_LIMIT.
+# Robustness report (issues 5, 9): what callers get, through the daemon's
+# path, on clean, corrupted, rotated, out-of-distribution and no-digit
+# pictures; figures and numbers into docs/. REPORT_MODEL must carry a
+# calibrated policy (bnn-train, or bnn-calibrate --write-meta). Env: SAMPLES,
+# MODEL_ONLY_SAMPLES, LIMIT, ROT_LIMIT, THREADS.
+REPORT_MODEL ?= $(WEIGHTS)
 report: all data
-	MODEL=$(WEIGHTS) DATA=$(DATA) scripts/report.sh $(BUILD)
+	MODEL=$(REPORT_MODEL) DATA=$(DATA) scripts/report.sh $(BUILD)
 
 clean:
 	rm -rf build/bnn-serve build/model build/service build/tests build/*.a build/asan build/tsan build/fuzz
