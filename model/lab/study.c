@@ -3,6 +3,7 @@
  */
 #include "study.h"
 
+#include <cblas.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -403,12 +404,15 @@ static int run_example(struct study *st, const struct bnn_model *m, char err[BNN
         snprintf(err, BNN_ERR_LEN, "example: out of memory for a workspace");
         return BNN_E_NOMEM;
     }
-    /* the same seed as the image's answer in its set: the same answer */
+    /* the same seed and one BLAS thread, as in its set: the same answer */
     const struct eval_options *o = &st->cfg.eval;
     struct bnn_question q = {o->samples, eval_image_seed(o, ex->index), o->coverage, o->mode, o->set_level};
+    int blas_threads = openblas_get_num_threads();
+    openblas_set_num_threads(1);
     int rc = bnn_answer_gray(&ex->a_clean, ws, m, o->policy, ex->clean, 28, 28, &q, err);
     if (rc == BNN_OK)
         rc = bnn_answer_gray(&ex->a_corrupted, ws, m, o->policy, ex->corrupted, 28, 28, &q, err);
+    openblas_set_num_threads(blas_threads);
     bnn_workspace_free(ws);
     return rc;
 }
