@@ -7,10 +7,13 @@
  * files the gnuplot scripts in docs/ plot and the markdown of the report.
  * A thin main over study.h and study_report.h: options, run, report.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <libgen.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bnn.h"
 #include "decide.h"
@@ -254,9 +257,33 @@ static int load_policy(struct inputs *in, const struct options *o, char err[BNN_
     return 0;
 }
 
+/* The outputs' places must be writable before a long run, not after it:
+ * the --plots directory, and the directories of --json and --markdown. */
+static int check_outputs(const struct options *o, char err[BNN_ERR_LEN])
+{
+    const char *files[] = {o->json, o->markdown};
+    if (o->plots && access(o->plots, W_OK | X_OK) != 0) {
+        snprintf(err, BNN_ERR_LEN, "--plots %.200s: %s", o->plots, strerror(errno));
+        return -1;
+    }
+    for (int i = 0; i < 2; i++) {
+        char dir[4096];
+        if (!files[i])
+            continue;
+        snprintf(dir, sizeof dir, "%s", files[i]);
+        if (access(dirname(dir), W_OK | X_OK) != 0) {
+            snprintf(err, BNN_ERR_LEN, "--%s %.200s: %s", i ? "markdown" : "json", files[i], strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int load_inputs(struct inputs *in, const struct options *o, char err[BNN_ERR_LEN])
 {
     memset(in, 0, sizeof *in);
+    if (check_outputs(o, err))
+        return -1;
     if (bnn_weights_load(&in->model, o->model, err) != BNN_OK || load_policy(in, o, err))
         return -1;
     if (idx_load_mnist(&in->test, &in->test_labels, o->data, "t10k", err) != BNN_OK ||

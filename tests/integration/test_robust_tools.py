@@ -532,6 +532,13 @@ class RobustTool(unittest.TestCase):
         r = run([ROBUST, "--model", "/nonexistent.safetensors", "--data", MNIST])
         self.assertEqual(r.returncode, 1)
         self.assertIn("/nonexistent.safetensors", r.stderr)
+        # unwritable outputs are refused before the run, not after it
+        for flag, place in (("--plots", "/nonexistent"), ("--markdown", "/nonexistent/n.md"),
+                            ("--json", "/nonexistent/r.json")):
+            r = run([ROBUST, "--model", self.model, "--data", MNIST, flag, place])
+            self.assertEqual(r.returncode, 1, flag)
+            self.assertIn("%s %s: No such file or directory" % (flag, place), r.stderr)
+            self.assertNotIn("clean", r.stderr, "the run started")
 
 
 if __name__ == "__main__":
