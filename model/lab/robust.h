@@ -64,8 +64,8 @@ struct robust_reliability {
     double confidence[ROBUST_BINS];
     double accuracy[ROBUST_BINS];
 };
-void robust_reliability(struct robust_reliability *out, const double *confidence, const unsigned char *correct,
-                        size_t n);
+void robust_reliability(struct robust_reliability *out, const double *confidence,
+                        const unsigned char *correct, size_t n);
 
 /* Histogram of values over n_bins equal bins of [lo, hi] (values outside are
  * clamped into the end bins), as fractions of n summing to 1. */
