@@ -51,7 +51,9 @@ struct eval_options {
 void eval_options_default(struct eval_options *o);
 
 /* The seed of image i's passes under o: a replay of one image with
- * bnn_answer_gray and this seed gives the answer eval_model gave it. */
+ * bnn_answer_gray (or, with pipeline 0, bnn_answer_canonical on
+ * pixel / 255.0f), this seed and one BLAS thread - eval_model runs its
+ * workers so - gives the answer eval_model gave it, bit for bit. */
 uint64_t eval_image_seed(const struct eval_options *o, size_t i);
 
 struct eval_metrics {
