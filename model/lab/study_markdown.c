@@ -45,31 +45,38 @@ static void header(FILE *f, const struct study *st)
 {
     const struct study_config *c = &st->cfg;
     const struct bnn_policy *p = c->eval.policy;
+    fprintf(f,
+            "Model `%s` (%s). Every figure comes from the daemon's path (answer.h: the canonicalisation, "
+            "T = %zu passes, then the abstain rule and the prediction sets of the policy)",
+            c->model_name ? c->model_name : "?", st->arch, c->eval.samples);
+    if (c->model_samples)
+        fprintf(
+            f,
+            ", except the \"model alone\" columns: the network on pixel/255 without the canonicalisation, "
+            "T = %zu",
+            c->model_samples);
     fprintf(
         f,
-        "Model `%s` (%s). Every figure comes from the daemon's path (answer.h: the canonicalisation, "
-        "T = %zu passes, then the abstain rule and the prediction sets of the policy), except the "
-        "\"model alone\" columns: the network on pixel/255 without the canonicalisation, T = %zu. Seed %llu, "
-        "%s mode, %.0f %% intervals; %zu MNIST test images per set, %zu Fashion-MNIST images, %zu per "
-        "rotation angle, %zu pictures without a digit. Run time %.0f s on %zu threads.\n\n",
-        c->model_name ? c->model_name : "?", st->arch, c->eval.samples, c->model_samples,
+        ". Seed %llu, %s mode, %.0f %% intervals; %zu MNIST test images per set, %zu Fashion-MNIST images, "
+        "%zu per rotation angle, %zu pictures without a digit. Run time %.0f s on %zu threads.\n\n",
         (unsigned long long)c->eval.seed, bnn_mode_name(c->eval.mode), 100 * c->eval.coverage,
         st->data.n_test, st->data.n_fashion, c->n_rotation, c->n_no_digit, st->seconds, c->eval.threads);
     fprintf(f, "The policy (%s): flag an answer when the picture holds no digit",
             c->policy_source ? c->policy_source : "?");
     if (isfinite(p->entropy_max))
-        fprintf(f, ", when its entropy is above %.4g nats", p->entropy_max);
+        fprintf(f, ", or when its entropy is above %.4g nats", p->entropy_max);
     if (isfinite(p->epistemic_max))
-        fprintf(f, ", when its epistemic part is above %.4g nats", p->epistemic_max);
+        fprintf(f, ", or when its epistemic part is above %.4g nats", p->epistemic_max);
+    fprintf(f, ".");
     if (!isfinite(p->entropy_max) || !isfinite(p->epistemic_max))
-        fprintf(f, " (no %s threshold)",
+        fprintf(f, " There is no %s threshold.",
                 isfinite(p->epistemic_max) ? "entropy"
                 : isfinite(p->entropy_max) ? "epistemic"
                                            : "entropy or epistemic");
     if (!isnan(p->clean_flag_rate))
-        fprintf(f, " (calibrated at T = %zu to flag %s of the validation digits)", p->samples,
-                pct(p->clean_flag_rate, 1).s);
-    fprintf(f, ". Conformal levels:");
+        fprintf(f, " The thresholds were calibrated at T = %zu to flag %s of the validation digits.",
+                p->samples, pct(p->clean_flag_rate, 1).s);
+    fprintf(f, " Conformal levels:");
     for (size_t l = 0; l < p->n_levels; l++)
         fprintf(f, "%s %.2f (mean probability >= %.4g)", l ? "," : "", p->coverage[l], p->min_prob[l]);
     fprintf(f, "%s.\n\n", p->n_levels ? "" : " none, so no prediction-set figures");
