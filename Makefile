@@ -42,16 +42,36 @@ PKGS    := libmicrohttpd jansson libpng openblas
 # Lazy (=) so that pkg-config runs only after `make deps` has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))
-CPPFLAGS_ALL = -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L -Imodel -Iservice $(PKG_CFLAGS)
+CPPFLAGS_ALL = -D_DEFAULT_SOURCE -D_POSIX_C_SOURCE=200809L $(PKG_CFLAGS)
 CFLAGS_ALL   = $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) -MMD -MP
 LDLIBS_ALL   = $(PKG_LIBS) -lz -lm -lpthread
 
+# Who may include whom (issue 10). model/ is the runtime the daemon links
+# (libbnn.a); model/lab/ the lab - training, evaluation, corruptions,
+# calibration, MNIST IDX - that only the tools and tests link (libbnnlab.a).
+# Each directory is compiled with the include path of what it may use, so
+# that a wrong include fails the build: the runtime sees only model/, the
+# daemon model/ and service/, the lab and the tools model/ and model/lab/,
+# the tests everything.
+INC_RUNTIME := -Imodel
+INC_LAB     := -Imodel -Imodel/lab
+INC_SERVICE := -Imodel -Iservice
+INC_TESTS   := -Imodel -Imodel/lab -Iservice
+$(BUILD)/model/%.o:       INC = $(INC_RUNTIME)
+$(BUILD)/model/lab/%.o:   INC = $(INC_LAB)
+$(BUILD)/model/tools/%.o: INC = $(INC_LAB)
+$(BUILD)/service/%.o:     INC = $(INC_SERVICE)
+$(BUILD)/tests/%.o:       INC = $(INC_TESTS)
+
 MODEL_SRC   := $(filter-out model/kernels.c,$(wildcard model/*.c))
+LAB_SRC     := $(wildcard model/lab/*.c)
 SERVICE_SRC := $(filter-out service/main.c,$(wildcard service/*.c))
 KERNEL_OBJ  := $(CPU_PATHS:%=$(BUILD)/model/kernels-%.o)
 MODEL_OBJ   := $(MODEL_SRC:%.c=$(BUILD)/%.o) $(KERNEL_OBJ)
+LAB_OBJ     := $(LAB_SRC:%.c=$(BUILD)/%.o)
 SERVICE_OBJ := $(SERVICE_SRC:%.c=$(BUILD)/%.o)
 LIBBNN      := $(BUILD)/libbnn.a
+LIBLAB      := $(BUILD)/libbnnlab.a
 LIBSERVICE  := $(BUILD)/libservice.a
 TOOLS       := $(patsubst model/tools/%.c,$(BUILD)/%,$(wildcard model/tools/*.c))
 SERVER      := $(BUILD)/bnn-serve
@@ -66,15 +86,19 @@ all: $(SERVER) $(TOOLS)
 
 $(BUILD)/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(INC) -c $< -o $@
 
 # model/kernels.c once per code path (model/cpu.h). -fno-math-errno lets
 # the scalar fallback's sqrt be the instruction.
 $(BUILD)/model/kernels-%.o: model/kernels.c
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS_ALL) $(CPU_FLAGS_$*) -fno-math-errno -DBNN_KERNEL_PATH=$* -c $< -o $@
+	$(CC) $(CFLAGS_ALL) $(INC) $(CPU_FLAGS_$*) -fno-math-errno -DBNN_KERNEL_PATH=$* -c $< -o $@
 
 $(LIBBNN): $(MODEL_OBJ)
+	@mkdir -p $(@D)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBLAB): $(LAB_OBJ)
 	@mkdir -p $(@D)
 	rm -f $@ && ar rcs $@ $^
 
@@ -85,10 +109,11 @@ $(LIBSERVICE): $(SERVICE_OBJ)
 $(SERVER): $(BUILD)/service/main.o $(LIBSERVICE) $(LIBBNN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL)
 
-$(BUILD)/%: $(BUILD)/model/tools/%.o $(LIBBNN)
+# The daemon links the runtime only; the tools and tests the lab too.
+$(BUILD)/%: $(BUILD)/model/tools/%.o $(LIBLAB) $(LIBBNN)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL)
 
-$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVICE) $(LIBBNN)
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBSERVICE) $(LIBLAB) $(LIBBNN)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS_ALL) -lcmocka
 
@@ -175,8 +200,8 @@ FUZZ_SMOKE_SECONDS ?= 20
 FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 FUZZ_BINS = $(patsubst tests/fuzz/%.c,$(BUILD)/%,$(wildcard tests/fuzz/fuzz_*.c))
 
-$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSERVICE) $(LIBBNN)
-	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) -fsanitize=fuzzer -o $@ $< $(LIBSERVICE) $(LIBBNN) \
+$(BUILD)/fuzz_%: tests/fuzz/fuzz_%.c $(LIBSERVICE) $(LIBLAB) $(LIBBNN)
+	$(CC) $(WARN) $(CFLAGS) $(CPPFLAGS_ALL) $(INC_TESTS) -fsanitize=fuzzer -o $@ $< $(LIBSERVICE) $(LIBLAB) $(LIBBNN) \
 	  $(LDFLAGS) $(LDLIBS_ALL)
 
 fuzz-bins: $(FUZZ_BINS)
@@ -203,10 +228,14 @@ load: all data
 train: all data
 	$(BUILD)/bnn-train --data $(DATA) --out $(WEIGHTS) --log $(WEIGHTS:.safetensors=.train.csv) $(TRAIN_ARGS)
 
-# Robustness report (issue #5): corruptions, rotation, OOD, selective
-# prediction; figures and numbers into docs/. Env: SAMPLES, LIMIT, ROT_LIMIT.
+# Robustness report (issues 5, 9): what callers get, through the daemon's
+# path, on clean, corrupted, rotated, out-of-distribution and no-digit
+# pictures; figures and numbers into docs/. REPORT_MODEL must carry a
+# calibrated policy (bnn-train, or bnn-calibrate --write-meta). Env: SAMPLES,
+# MODEL_ONLY_SAMPLES, LIMIT, ROT_LIMIT, THREADS.
+REPORT_MODEL ?= $(WEIGHTS)
 report: all data
-	MODEL=$(WEIGHTS) DATA=$(DATA) scripts/report.sh $(BUILD)
+	MODEL=$(REPORT_MODEL) DATA=$(DATA) scripts/report.sh $(BUILD)
 
 clean:
 	rm -rf build/bnn-serve build/model build/service build/tests build/*.a build/asan build/tsan build/fuzz \

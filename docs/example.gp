@@ -1,5 +1,6 @@
 # The blog's figure: per-class mean probability with 2.5-97.5 % whiskers for a
-# clean test digit (top) beside the same digit corrupted (bottom).
+# clean test digit (top) beside the same digit corrupted (bottom), each
+# answered through the daemon's path, with the abstain rule's verdict.
 # gnuplot -e "dir='build/report'; out='docs/example.png'" docs/example.gp
 if (!exists("dir")) dir = 'build/report'
 if (!exists("out")) out = 'docs/example.png'
@@ -26,10 +27,10 @@ set xlabel "class"; set ylabel "probability"
 set grid ytics
 set style fill solid 0.6 border -1
 set boxwidth 0.6
-set title sprintf("clean: predicted %s, epistemic %s nats", word(info, 4), word(info, 5))
+set title sprintf("clean: predicted %s, epistemic %s nats, %s", word(info, 4), word(info, 5), word(info, 8))
 plot dir.'/example.tsv' using 1:2 with boxes lc rgb "#4477aa", \
      '' using 1:2:3:4 with yerrorbars lc rgb "black" pt 0 lw 1.5
-set title sprintf("%s: predicted %s, epistemic %s nats", kind, word(info, 6), word(info, 7))
+set title sprintf("%s: predicted %s, epistemic %s nats, %s", kind, word(info, 6), word(info, 7), word(info, 9))
 plot dir.'/example.tsv' using 1:5 with boxes lc rgb "#cc6677", \
      '' using 1:5:6:7 with yerrorbars lc rgb "black" pt 0 lw 1.5
 unset multiplot

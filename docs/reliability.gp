@@ -1,10 +1,10 @@
-# Reliability diagram of the clean test set: accuracy per confidence bin
+# Reliability diagram of the clean test set through the daemon's path: accuracy per confidence bin
 # (15 equal-width bins, as the ECE) against the diagonal; counts on the right.
 if (!exists("dir")) dir = 'build/report'
 if (!exists("out")) out = 'docs/reliability.png'
 set terminal pngcairo size 720,560 font "sans,10" noenhanced
 set output out
-ece = real(system(sprintf("awk 'NR==2{print $4}' %s/corruptions.tsv", dir)))
+ece = real(system(sprintf("awk 'NR==2{print $5}' %s/corruptions.tsv", dir)))
 set title sprintf("Reliability diagram, clean MNIST test set: ECE %.2f %%", 100 * ece)
 set xlabel "confidence (max mean probability), 15 bins"
 set ylabel "accuracy in bin"

@@ -1,4 +1,5 @@
-/* weights.c - safetensors <-> bnn_model.
+/* weights.c - safetensors -> bnn_model (parse, load); the writer is
+ * weights_save.c.
  *
  * File = u64 LE header length N, N bytes of JSON, then the data section. The
  * JSON maps tensor names to {"dtype", "shape", "data_offsets": [begin, end]}
@@ -12,17 +13,15 @@
 #include "fault.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
-#error "weights.c reads and writes little-endian F32 by memcpy: big-endian hosts are not supported"
+#error "weights.c reads little-endian F32 by memcpy: big-endian hosts are not supported"
 #endif
 _Static_assert(sizeof(float) == 4, "F32 tensors need a 4-byte float");
 
@@ -240,9 +239,22 @@ static int parse_metadata(const json_t *meta, char err[BNN_ERR_LEN])
     return BNN_OK;
 }
 
-int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, char err[BNN_ERR_LEN])
+/* The tensors a header names, as parse_entry validated them, and the layer
+ * widths they imply. */
+struct layout {
+    struct tensor_ref refs[BNN_MAX_LAYERS][T_COUNT];
+    struct span spans[BNN_MAX_LAYERS * T_COUNT];
+    size_t n_spans, dims[BNN_MAX_LAYERS + 1];
+    int n_layers;
+};
+
+/* Step 1, the header: the 8-byte length and its caps, and the JSON object it
+ * frames. *root is new (owned by caller, also on failure); *data and
+ * *data_len the data section after it. */
+static int read_header(json_t **root, const uint8_t **data, size_t *data_len, const uint8_t *buf, size_t len,
+                       char err[BNN_ERR_LEN])
 {
-    *out = NULL;
+    *root = NULL;
     if (len < 8) {
         snprintf(err, BNN_ERR_LEN, "safetensors: truncated: %zu bytes, the header length alone needs 8", len);
         return BNN_E_FORMAT;
@@ -260,133 +272,147 @@ int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, ch
                  (unsigned long long)hlen, len - 8);
         return BNN_E_FORMAT;
     }
-    const uint8_t *data = buf + 8 + hlen;
-    size_t data_len = len - 8 - (size_t)hlen;
-
+    *data = buf + 8 + hlen;
+    *data_len = len - 8 - (size_t)hlen;
     json_error_t jerr;
-    json_t *root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
-    if (!root) {
+    *root = json_loadb((const char *)buf + 8, (size_t)hlen, JSON_REJECT_DUPLICATES, &jerr);
+    if (!*root) {
         snprintf(err, BNN_ERR_LEN, "safetensors: header is not valid JSON: %s (byte %d)", jerr.text,
                  jerr.position);
         return BNN_E_FORMAT;
     }
-    int rc = BNN_E_FORMAT;
-    struct bnn_model *m = NULL;
-    struct tensor_ref refs[BNN_MAX_LAYERS][T_COUNT];
-    struct span spans[BNN_MAX_LAYERS * T_COUNT];
-    size_t n_spans = 0;
-    memset(refs, 0, sizeof refs);
-    if (!json_is_object(root)) {
+    if (!json_is_object(*root)) {
         snprintf(err, BNN_ERR_LEN, "safetensors: header must be a JSON object");
-        goto fail;
+        return BNN_E_FORMAT;
     }
+    return BNN_OK;
+}
 
+/* Step 2a: every entry but __metadata__ is a known tensor with a valid
+ * entry; fills refs, spans and n_layers; then the metadata. */
+static int read_entries(struct layout *ly, json_t *root, size_t data_len, char err[BNN_ERR_LEN])
+{
     const char *name;
     json_t *val;
-    int n_layers = 0;
     json_object_foreach(root, name, val)
     {
         if (strcmp(name, "__metadata__") == 0)
             continue;
-        int layer, kind, r = parse_name(name, &layer, &kind);
+        int layer, kind, r = parse_name(name, &layer, &kind), rc;
         if (r == -1) {
             snprintf(err, BNN_ERR_LEN,
                      "%.80s: unknown tensor (expected layers.{i}.kernel_loc|kernel_scale|"
                      "bias_loc|bias_scale)",
                      name);
-            goto fail;
+            return BNN_E_FORMAT;
         }
         if (r == -2) {
             snprintf(err, BNN_ERR_LEN, "%.80s: layer index out of range 0..%d", name, BNN_MAX_LAYERS - 1);
-            goto fail;
+            return BNN_E_FORMAT;
         }
-        if ((rc = parse_entry(&refs[layer][kind], name, val, data_len, err)) != BNN_OK)
-            goto fail;
-        rc = BNN_E_FORMAT;
-        spans[n_spans++] = (struct span){refs[layer][kind].begin, refs[layer][kind].end, layer, kind};
-        if (layer + 1 > n_layers)
-            n_layers = layer + 1;
+        if ((rc = parse_entry(&ly->refs[layer][kind], name, val, data_len, err)) != BNN_OK)
+            return rc;
+        ly->spans[ly->n_spans++] =
+            (struct span){ly->refs[layer][kind].begin, ly->refs[layer][kind].end, layer, kind};
+        if (layer + 1 > ly->n_layers)
+            ly->n_layers = layer + 1;
     }
-    if (n_layers == 0) {
+    if (ly->n_layers == 0) {
         snprintf(err, BNN_ERR_LEN, "safetensors: no tensors (expected layers.0.kernel_loc ...)");
-        goto fail;
+        return BNN_E_FORMAT;
     }
-    if ((rc = parse_metadata(json_object_get(root, "__metadata__"), err)) != BNN_OK)
-        goto fail;
-    rc = BNN_E_FORMAT;
+    return parse_metadata(json_object_get(root, "__metadata__"), err);
+}
 
-    /* Overlap: sorted by begin, each non-empty span must end before the next. */
-    qsort(spans, n_spans, sizeof spans[0], span_cmp);
-    for (size_t i = 1; i < n_spans; i++) {
-        const struct span *a = &spans[i - 1], *b = &spans[i];
+/* Step 2b: no two tensors overlap (sorted by begin, each non-empty span ends
+ * before the next begins). */
+static int check_overlap(struct layout *ly, char err[BNN_ERR_LEN])
+{
+    qsort(ly->spans, ly->n_spans, sizeof ly->spans[0], span_cmp);
+    for (size_t i = 1; i < ly->n_spans; i++) {
+        const struct span *a = &ly->spans[i - 1], *b = &ly->spans[i];
         if (b->begin < a->end && b->begin < b->end) {
             snprintf(err, BNN_ERR_LEN, "layers.%d.%s: data_offsets [%zu,%zu] overlap layers.%d.%s [%zu,%zu]",
                      b->layer, tensor_suffix[b->kind], b->begin, b->end, a->layer, tensor_suffix[a->kind],
                      a->begin, a->end);
-            goto fail;
+            return BNN_E_FORMAT;
         }
     }
+    return BNN_OK;
+}
 
-    /* Presence and shapes. Widths: n_in of layer 0 from its kernel, n_out of
-     * each layer from its bias, n_in of layer i+1 = n_out of layer i; every
-     * other shape is checked against those. */
-    size_t dims[BNN_MAX_LAYERS + 1];
-    for (int i = 0; i < n_layers; i++) {
+/* A 2-D kernel_loc [n_in >= 1, ...] (layer 0) or 1-D bias_loc [n_out >= 1]:
+ * the shape that fixes a width. */
+static int check_width(const struct tensor_ref *t, int layer, int kind, char err[BNN_ERR_LEN])
+{
+    size_t rank = kind == T_KLOC ? 2 : 1;
+    if (t->rank == rank && t->shape[0] > 0)
+        return BNN_OK;
+    char got[96];
+    fmt_shape(got, sizeof got, t->shape, t->rank);
+    snprintf(err, BNN_ERR_LEN, "layers.%d.%s: expected shape %s with %s >= 1, got %s", layer,
+             tensor_suffix[kind], kind == T_KLOC ? "[n_in,n_out]" : "[n_out]",
+             kind == T_KLOC ? "n_in" : "n_out", got);
+    return BNN_E_FORMAT;
+}
+
+/* Step 2c: every layer has its four tensors, and their shapes chain. Widths:
+ * n_in of layer 0 from its kernel, n_out of each layer from its bias, n_in
+ * of layer i+1 = n_out of layer i; every other shape is checked against
+ * those. Fills dims. */
+static int check_shapes(struct layout *ly, char err[BNN_ERR_LEN])
+{
+    size_t *dims = ly->dims;
+    for (int i = 0; i < ly->n_layers; i++) {
+        const struct tensor_ref *r = ly->refs[i];
         for (int k = 0; k < T_COUNT; k++) {
-            if (!refs[i][k].present) {
+            if (!r[k].present) {
                 snprintf(err, BNN_ERR_LEN, "layers.%d.%s: missing (model has %d layers)", i, tensor_suffix[k],
-                         n_layers);
-                goto fail;
+                         ly->n_layers);
+                return BNN_E_FORMAT;
             }
         }
-        const struct tensor_ref *kl = &refs[i][T_KLOC], *bl = &refs[i][T_BLOC];
-        if (i == 0) {
-            if (kl->rank != 2 || kl->shape[0] == 0) {
-                char got[96];
-                fmt_shape(got, sizeof got, kl->shape, kl->rank);
-                snprintf(err, BNN_ERR_LEN,
-                         "layers.0.kernel_loc: expected shape [n_in,n_out] with n_in >= 1, got %s", got);
-                goto fail;
-            }
-            dims[0] = kl->shape[0];
-        }
-        if (bl->rank != 1 || bl->shape[0] == 0) {
-            char got[96];
-            fmt_shape(got, sizeof got, bl->shape, bl->rank);
-            snprintf(err, BNN_ERR_LEN, "layers.%d.bias_loc: expected shape [n_out] with n_out >= 1, got %s",
-                     i, got);
-            goto fail;
-        }
-        dims[i + 1] = bl->shape[0];
-        if ((rc = check_shape(kl, i, T_KLOC, dims[i], dims[i + 1], 2, err)) ||
-            (rc = check_shape(&refs[i][T_KSCALE], i, T_KSCALE, dims[i], dims[i + 1], 2, err)) ||
-            (rc = check_shape(&refs[i][T_BSCALE], i, T_BSCALE, dims[i + 1], 0, 1, err)))
-            goto fail;
-        rc = BNN_E_FORMAT; /* the default for the checks that follow */
+        if ((i == 0 && check_width(&r[T_KLOC], 0, T_KLOC, err)) || check_width(&r[T_BLOC], i, T_BLOC, err))
+            return BNN_E_FORMAT;
+        if (i == 0)
+            dims[0] = r[T_KLOC].shape[0];
+        dims[i + 1] = r[T_BLOC].shape[0];
+        int rc;
+        if ((rc = check_shape(&r[T_KLOC], i, T_KLOC, dims[i], dims[i + 1], 2, err)) ||
+            (rc = check_shape(&r[T_KSCALE], i, T_KSCALE, dims[i], dims[i + 1], 2, err)) ||
+            (rc = check_shape(&r[T_BSCALE], i, T_BSCALE, dims[i + 1], 0, 1, err)))
+            return rc;
     }
-    if (dims[n_layers] > BNN_MAX_CLASSES) {
-        snprintf(err, BNN_ERR_LEN, "layers.%d.bias_loc: %zu classes, at most %d supported", n_layers - 1,
-                 dims[n_layers], BNN_MAX_CLASSES);
-        goto fail;
+    if (dims[ly->n_layers] > BNN_MAX_CLASSES) {
+        snprintf(err, BNN_ERR_LEN, "layers.%d.bias_loc: %zu classes, at most %d supported", ly->n_layers - 1,
+                 dims[ly->n_layers], BNN_MAX_CLASSES);
+        return BNN_E_FORMAT;
     }
+    return BNN_OK;
+}
 
-    if (!(m = bnn_model_new(dims, (size_t)n_layers, err))) {
-        rc = BNN_E_NOMEM;
-        goto fail;
-    }
-    for (int i = 0; i < n_layers; i++) {
+/* Step 3, the copy: a new model of the layout's widths with every tensor
+ * checked value by value, and the metadata. */
+static int copy_model(struct bnn_model **out, const struct layout *ly, const uint8_t *data,
+                      const json_t *meta, char err[BNN_ERR_LEN])
+{
+    struct bnn_model *m = bnn_model_new(ly->dims, (size_t)ly->n_layers, err);
+    int rc = BNN_E_NOMEM;
+    if (!m)
+        return rc;
+    for (int i = 0; i < ly->n_layers; i++) {
         struct bnn_layer *L = &m->layers[i];
         float *dst[T_COUNT] = {L->w_mu, L->w_sigma, L->b_mu, L->b_sigma};
         for (int k = 0; k < T_COUNT; k++) {
-            const struct tensor_ref *t = &refs[i][k];
+            const struct tensor_ref *t = &ly->refs[i][k];
             if ((rc = copy_tensor(dst[k], data + t->begin, (t->end - t->begin) / 4, i, k, err)) != BNN_OK)
                 goto fail;
         }
     }
     bnn_model_update_var(m);
-
     const char *key;
-    json_object_foreach(json_object_get(root, "__metadata__"), key, val)
+    const json_t *val;
+    json_object_foreach((json_t *)meta, key, val)
     {
         if (bnn_meta_set(m, key, json_string_value(val)) != BNN_OK) {
             snprintf(err, BNN_ERR_LEN, "__metadata__.%.64s: out of memory", key);
@@ -394,11 +420,25 @@ int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, ch
             goto fail;
         }
     }
-    json_decref(root);
     *out = m;
     return BNN_OK;
 fail:
     bnn_model_free(m);
+    return rc;
+}
+
+int bnn_weights_parse(struct bnn_model **out, const uint8_t *buf, size_t len, char err[BNN_ERR_LEN])
+{
+    *out = NULL;
+    json_t *root;
+    const uint8_t *data = NULL;
+    size_t data_len = 0;
+    struct layout ly;
+    memset(&ly, 0, sizeof ly);
+    int rc = read_header(&root, &data, &data_len, buf, len, err);
+    if (rc == BNN_OK && (rc = read_entries(&ly, root, data_len, err)) == BNN_OK &&
+        (rc = check_overlap(&ly, err)) == BNN_OK && (rc = check_shapes(&ly, err)) == BNN_OK)
+        rc = copy_model(out, &ly, data, json_object_get(root, "__metadata__"), err);
     json_decref(root);
     return rc;
 }
@@ -447,185 +487,4 @@ int bnn_weights_load(struct bnn_model **out, const char *path, char err[BNN_ERR_
     if (rc != BNN_OK)
         bnn_err_prefix(err, path);
     return rc;
-}
-
-static int set_tensor(json_t *root, const char *name, const size_t *shape, size_t rank, size_t begin,
-                      size_t end)
-{
-    json_t *sh = json_array(), *offs = json_array(), *entry = json_object();
-    int bad = !sh || !offs || !entry;
-    for (size_t i = 0; i < rank && !bad; i++)
-        bad = json_array_append_new(sh, json_integer((json_int_t)shape[i])) != 0;
-    bad = bad || json_array_append_new(offs, json_integer((json_int_t)begin)) ||
-          json_array_append_new(offs, json_integer((json_int_t)end));
-    bad = bad || json_object_set_new(entry, "dtype", json_string("F32"));
-    if (bad) {
-        json_decref(sh);
-        json_decref(offs);
-        json_decref(entry);
-        return -1;
-    }
-    json_object_set_new(entry, "shape", sh);
-    json_object_set_new(entry, "data_offsets", offs);
-    return json_object_set_new(root, name, entry);
-}
-
-int bnn_weights_serialize(uint8_t **buf, size_t *len, const struct bnn_model *m, char err[BNN_ERR_LEN])
-{
-    *buf = NULL;
-    *len = 0;
-    json_t *root = json_object(), *meta = json_object();
-    char *hdr = NULL;
-    int rc = BNN_E_NOMEM;
-    if (!root || !meta) {
-        json_decref(meta);
-        snprintf(err, BNN_ERR_LEN, "serialize: out of memory (JSON header)");
-        goto fail;
-    }
-    if (json_object_set_new(root, "__metadata__", meta) != 0) {
-        snprintf(err, BNN_ERR_LEN, "serialize: out of memory (JSON header)");
-        goto fail;
-    }
-    for (size_t i = 0; i < m->n_meta; i++) {
-        if (strcmp(m->meta[i].key, "format") == 0)
-            continue;
-        json_t *s = json_string(m->meta[i].value);
-        if (!s || json_object_set_new(meta, m->meta[i].key, s) != 0) {
-            snprintf(err, BNN_ERR_LEN, "serialize: __metadata__.%.64s: not valid UTF-8 or out of memory",
-                     m->meta[i].key);
-            rc = BNN_E_INVALID;
-            goto fail;
-        }
-    }
-    if (json_object_set_new(meta, "format", json_string(BNN_WEIGHTS_FORMAT)) != 0) {
-        snprintf(err, BNN_ERR_LEN, "serialize: out of memory (JSON header)");
-        goto fail;
-    }
-    /* Data in the order of the sorted names (layers.0.bias_loc, bias_scale,
-     * kernel_loc, kernel_scale, layers.1...), so the file reads in order. */
-    static const int order[T_COUNT] = {T_BLOC, T_BSCALE, T_KLOC, T_KSCALE};
-    size_t off = 0;
-    for (size_t i = 0; i < m->n_layers; i++) {
-        const struct bnn_layer *L = &m->layers[i];
-        for (int o = 0; o < T_COUNT; o++) {
-            int k = order[o];
-            size_t shape[2] = {k == T_BLOC || k == T_BSCALE ? L->n_out : L->n_in, L->n_out};
-            size_t rank = k == T_BLOC || k == T_BSCALE ? 1 : 2;
-            size_t bytes = 4 * (rank == 1 ? L->n_out : L->n_in * L->n_out);
-            char name[64];
-            snprintf(name, sizeof name, "layers.%zu.%s", i, tensor_suffix[k]);
-            if (set_tensor(root, name, shape, rank, off, off + bytes) != 0) {
-                snprintf(err, BNN_ERR_LEN, "serialize: out of memory (JSON header)");
-                goto fail;
-            }
-            off += bytes;
-        }
-    }
-    hdr = json_dumps(root, JSON_COMPACT | JSON_SORT_KEYS);
-    if (!hdr) {
-        snprintf(err, BNN_ERR_LEN, "serialize: out of memory (JSON header)");
-        goto fail;
-    }
-    /* Pad the header with spaces to a multiple of 8 so tensors are aligned
-     * (what the reference safetensors writer does). */
-    size_t hlen = strlen(hdr), padded = (hlen + 7) / 8 * 8, total = 8 + padded + off;
-    uint8_t *out = bnn_fault_malloc(total);
-    if (!out) {
-        snprintf(err, BNN_ERR_LEN, "serialize: out of memory (%zu bytes)", total);
-        goto fail;
-    }
-    for (int b = 0; b < 8; b++)
-        out[b] = (uint8_t)((uint64_t)padded >> (8 * b));
-    memcpy(out + 8, hdr, hlen);
-    memset(out + 8 + hlen, ' ', padded - hlen);
-    uint8_t *p = out + 8 + padded;
-    for (size_t i = 0; i < m->n_layers; i++) {
-        const struct bnn_layer *L = &m->layers[i];
-        const float *src[T_COUNT] = {L->w_mu, L->w_sigma, L->b_mu, L->b_sigma};
-        for (int o = 0; o < T_COUNT; o++) {
-            int k = order[o];
-            size_t bytes = 4 * (k == T_BLOC || k == T_BSCALE ? L->n_out : L->n_in * L->n_out);
-            memcpy(p, src[k], bytes);
-            p += bytes;
-        }
-    }
-    free(hdr);
-    json_decref(root);
-    *buf = out;
-    *len = total;
-    return BNN_OK;
-fail:
-    free(hdr);
-    json_decref(root);
-    return rc;
-}
-
-int bnn_weights_save(const char *path, const struct bnn_model *m, char err[BNN_ERR_LEN])
-{
-    uint8_t *buf;
-    size_t len;
-    int rc = bnn_weights_serialize(&buf, &len, m, err);
-    if (rc != BNN_OK)
-        return rc;
-    size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
-    if (!tmp) {
-        free(buf);
-        snprintf(err, BNN_ERR_LEN, "save %s: out of memory", path);
-        return BNN_E_NOMEM;
-    }
-    memcpy(tmp, path, plen);
-    memcpy(tmp + plen, ".tmp.XXXXXX", 12);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        snprintf(err, BNN_ERR_LEN, "create %s: %s", tmp, strerror(errno));
-        free(tmp);
-        free(buf);
-        return BNN_E_IO;
-    }
-    size_t done = 0;
-    const char *what = "write";
-    while (done < len) {
-        ssize_t n = write(fd, buf + done, len - done);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            goto io_fail;
-        done += (size_t)n;
-    }
-    what = "fchmod";
-    if (fchmod(fd, 0644) != 0)
-        goto io_fail;
-    what = "fsync";
-    if (fsync(fd) != 0)
-        goto io_fail;
-    what = "close";
-    int cfd = fd;
-    fd = -1;
-    if (close(cfd) != 0)
-        goto io_fail;
-    what = "rename";
-    if (rename(tmp, path) != 0)
-        goto io_fail;
-    /* Make the rename itself durable: fsync the directory (best effort - some
-     * file systems refuse fsync on a directory, and the file is complete). */
-    char *slash = strrchr(tmp, '/');
-    if (slash)
-        slash[slash == tmp ? 1 : 0] = '\0';
-    int dfd = open(slash ? tmp : ".", O_RDONLY);
-    if (dfd >= 0) {
-        (void)fsync(dfd);
-        close(dfd);
-    }
-    free(tmp);
-    free(buf);
-    return BNN_OK;
-io_fail:
-    snprintf(err, BNN_ERR_LEN, "save %s: %s %s: %s", path, what, tmp, strerror(errno ? errno : EIO));
-    if (fd >= 0)
-        close(fd);
-    unlink(tmp);
-    free(tmp);
-    free(buf);
-    return BNN_E_IO;
 }

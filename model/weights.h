@@ -5,7 +5,7 @@
  * plus __metadata__ (string -> string), which must carry format "bnn-serve/1".
  * Loading validates everything and names the tensor and the problem in err.
  * Tensors are memcpy'd as little-endian F32: big-endian hosts are refused at
- * compile time (weights.c), not supported.
+ * compile time, not supported. Reading is weights.c, writing weights_save.c.
  */
 #ifndef BNN_WEIGHTS_H
 #define BNN_WEIGHTS_H

@@ -4,7 +4,7 @@
  * the abstain thresholds for a stated share of clean digits flagged, and
  * the conformal prediction-set levels 0.90, 0.95 and 0.99. Prints them;
  * --write-meta stores them in the weights' metadata, where the daemon reads
- * them. A thin main over calibrate.h.
+ * them. A thin main over calibrate.h: options, calibrate, report.
  */
 #include <getopt.h>
 #include <math.h>
@@ -23,24 +23,17 @@
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " --model FILE --data DIR [options]\n"
-            "Calibrates the abstain rule and the conformal prediction sets of a Bayesian\n"
-            "network on the 5,000 validation digits (the last of MNIST's training split).\n"
-            "\n"
-            "  --model FILE      weights (safetensors)\n"
-            "  --data DIR        MNIST raw IDX files (train-images-idx3-ubyte, ...)\n"
-            "  --samples T       Monte-Carlo passes per image [100]\n"
-            "  --flag-rate F     share of clean validation digits to flag, in (0, 0.5] [0.05]\n"
-            "  --threads N       worker threads [2]\n"
-            "  --write-meta      store the policy in the model file's metadata\n"
-            "  --help            this text\n");
-}
-
-static int usage_error(const char *what, const char *arg)
-{
-    fprintf(stderr, PROG ": error: %s%s%s\ntry '" PROG " --help'\n", what, arg ? ": " : "", arg ? arg : "");
-    return 2;
+    fprintf(f, "usage: " PROG " --model FILE --data DIR [options]\n"
+               "Calibrates the abstain rule and the conformal prediction sets of a Bayesian\n"
+               "network on the 5,000 validation digits (the last of MNIST's training split).\n"
+               "\n"
+               "  --model FILE      weights (safetensors)\n"
+               "  --data DIR        MNIST raw IDX files (train-images-idx3-ubyte, ...)\n"
+               "  --samples T       Monte-Carlo passes per image [100]\n"
+               "  --flag-rate F     share of clean validation digits to flag, in (0, 0.5] [0.05]\n"
+               "  --threads N       worker threads [2]\n"
+               "  --write-meta      store the policy in the model file's metadata\n"
+               "  --help            this text\n");
 }
 
 struct options {
@@ -50,52 +43,68 @@ struct options {
     int write_meta;
 };
 
-/* 0 to go on, else the exit status (after --help or a usage error). */
-static int parse_options(struct options *o, int argc, char **argv, int *done)
+enum { O_MODEL = 256, O_DATA, O_SAMPLES, O_RATE, O_THREADS, O_META, O_HELP };
+
+static const struct option long_options[] = {{"model", required_argument, 0, O_MODEL},
+                                             {"data", required_argument, 0, O_DATA},
+                                             {"samples", required_argument, 0, O_SAMPLES},
+                                             {"flag-rate", required_argument, 0, O_RATE},
+                                             {"threads", required_argument, 0, O_THREADS},
+                                             {"write-meta", no_argument, 0, O_META},
+                                             {"help", no_argument, 0, O_HELP},
+                                             {0, 0, 0, 0}};
+
+/* One option into o; the expectation its value failed, or NULL. */
+static const char *parse_one(struct options *o, int c, const char *arg)
 {
-    enum { O_MODEL = 256, O_DATA, O_SAMPLES, O_RATE, O_THREADS, O_META, O_HELP };
-    static const struct option opts[] = {{"model", required_argument, 0, O_MODEL},
-                                         {"data", required_argument, 0, O_DATA},
-                                         {"samples", required_argument, 0, O_SAMPLES},
-                                         {"flag-rate", required_argument, 0, O_RATE},
-                                         {"threads", required_argument, 0, O_THREADS},
-                                         {"write-meta", no_argument, 0, O_META},
-                                         {"help", no_argument, 0, O_HELP},
-                                         {0, 0, 0, 0}};
-    *o = (struct options){NULL, NULL, 100, 2, 0.05, 0};
-    *done = 0;
-    int c;
-    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
-        int bad = 0;
-        switch (c) {
-        case O_MODEL: o->model = optarg; break;
-        case O_DATA: o->data = optarg; break;
-        case O_SAMPLES: bad = cli_parse_size(optarg, &o->samples) || o->samples < 1 || o->samples > 100000; break;
-        case O_THREADS: bad = cli_parse_size(optarg, &o->threads) || o->threads < 1 || o->threads > 64; break;
-        case O_RATE: bad = cli_parse_double(optarg, &o->flag_rate) || !(o->flag_rate > 0 && o->flag_rate <= 0.5);
-            break;
-        case O_META: o->write_meta = 1; break;
-        case O_HELP: usage(stdout); *done = 1; return 0;
-        default: *done = 1; return usage_error("unknown option", NULL);
-        }
-        if (bad) {
-            *done = 1;
-            return usage_error("invalid value", optarg);
-        }
+    switch (c) {
+    case O_MODEL:
+        o->model = arg;
+        return NULL;
+    case O_DATA:
+        o->data = arg;
+        return NULL;
+    case O_META:
+        o->write_meta = 1;
+        return NULL;
+    case O_SAMPLES:
+        return cli_parse_size(arg, &o->samples) || o->samples < 1 || o->samples > 100000
+                   ? "an integer in [1, 100000]"
+                   : NULL;
+    case O_THREADS:
+        return cli_parse_size(arg, &o->threads) || o->threads < 1 || o->threads > 64 ? "an integer in [1, 64]"
+                                                                                     : NULL;
+    case O_RATE:
+        return cli_parse_double(arg, &o->flag_rate) || !(o->flag_rate > 0 && o->flag_rate <= 0.5)
+                   ? "a share in (0, 0.5]"
+                   : NULL;
     }
-    *done = 1;
-    if (optind < argc)
-        return usage_error("unexpected argument", argv[optind]);
-    if (!o->model || !o->data)
-        return usage_error("--model and --data are required", NULL);
-    *done = 0;
-    return 0;
+    return "a known option";
+}
+
+static int parse_options(struct options *o, int argc, char **argv)
+{
+    *o = (struct options){NULL, NULL, 100, 2, 0.05, 0};
+    int c;
+    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
+        if (c == O_HELP) {
+            usage(stdout);
+            return 0;
+        }
+        if (c == '?')
+            return cli_unknown_option(PROG);
+        const char *expected = parse_one(o, c, optarg);
+        if (expected)
+            return cli_bad_value(PROG, long_options, c, expected, optarg);
+    }
+    return cli_finish(PROG, argc, argv, o->model && o->data, "--model and --data are required");
 }
 
 static void report(const struct bnn_policy *p)
 {
-    printf("abstain: entropy > %.6g or epistemic > %.6g nats (T = %zu): %.2f %% of validation digits flagged\n",
-           p->entropy_max, p->epistemic_max, p->samples, 100 * p->clean_flag_rate);
+    printf(
+        "abstain: entropy > %.6g or epistemic > %.6g nats (T = %zu): %.2f %% of validation digits flagged\n",
+        p->entropy_max, p->epistemic_max, p->samples, 100 * p->clean_flag_rate);
     for (size_t l = 0; l < p->n_levels; l++)
         printf("conformal %.2f: classes with mean probability >= %.6g\n", p->coverage[l], p->min_prob[l]);
 }
@@ -103,8 +112,8 @@ static void report(const struct bnn_policy *p)
 int main(int argc, char **argv)
 {
     struct options o;
-    int done, status = parse_options(&o, argc, argv, &done);
-    if (done)
+    int status = parse_options(&o, argc, argv);
+    if (status != CLI_RUN)
         return status;
     char err[BNN_ERR_LEN];
     struct bnn_model *m = NULL;

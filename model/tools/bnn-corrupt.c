@@ -2,7 +2,7 @@
  * OUT/NAME/t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte per corruption
  * (the layout of MNIST-C's per-corruption directories), and optionally the
  * first N images as PNG (OUT/NAME/png/00000-7.png, index and label).
- * A thin main over corrupt.h; deterministic for a seed.
+ * A thin main over corrupt.h (options, run); deterministic for a seed.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -15,38 +15,32 @@
 #include "corrupt.h"
 #include "idx.h"
 
+#include "cli.h"
+
 #define PROG "bnn-corrupt"
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: " PROG " --data DIR --out DIR [--corruption NAME|all] [--rotate DEG]\n"
-            "                   [--seed S] [--png N] [--limit N]\n"
-            "Writes corrupted copies of DIR/t10k-{images-idx3,labels-idx1}-ubyte to\n"
-            "OUT/NAME/ (IDX), and the first N of each as PNG to OUT/NAME/png/.\n"
-            "  --corruption NAME  one of the 15 below, or all (default)\n"
-            "  --rotate DEG       instead: the test set rotated by DEG degrees\n"
-            "                     (counter-clockwise), written to OUT/rotate_DEG/\n"
-            "  --seed S           random seed (default 0)\n"
-            "  --png N            also write the first N images as PNG (default 0)\n"
-            "  --limit N          only the first N test images (default all)\n"
-            "corruptions:");
-    for (int k = 0; k < CORRUPT_COUNT; k++) fprintf(f, " %s", corrupt_name((enum corrupt_kind)k));
+    fprintf(f, "usage: " PROG " --data DIR --out DIR [--corruption NAME|all] [--rotate DEG]\n"
+               "                   [--seed S] [--png N] [--limit N]\n"
+               "Writes corrupted copies of DIR/t10k-{images-idx3,labels-idx1}-ubyte to\n"
+               "OUT/NAME/ (IDX), and the first N of each as PNG to OUT/NAME/png/.\n"
+               "  --corruption NAME  one of the 15 below, or all (default)\n"
+               "  --rotate DEG       instead: the test set rotated by DEG degrees\n"
+               "                     (counter-clockwise), written to OUT/rotate_DEG/\n"
+               "  --seed S           random seed (default 0)\n"
+               "  --png N            also write the first N images as PNG (default 0)\n"
+               "  --limit N          only the first N test images (default all)\n"
+               "corruptions:");
+    for (int k = 0; k < CORRUPT_COUNT; k++)
+        fprintf(f, " %s", corrupt_name((enum corrupt_kind)k));
     fprintf(f, "\n");
-}
-
-static int parse_u64(const char *s, unsigned long long *out)
-{
-    char *end;
-    errno = 0;
-    if (*s == '-') return -1;
-    *out = strtoull(s, &end, 10);
-    return errno || end == s || *end ? -1 : 0;
 }
 
 static int make_dir(const char *path)
 {
-    if (mkdir(path, 0777) == 0 || errno == EEXIST) return 0;
+    if (mkdir(path, 0777) == 0 || errno == EEXIST)
+        return 0;
     fprintf(stderr, PROG ": error: mkdir %s: %s\n", path, strerror(errno));
     return -1;
 }
@@ -70,7 +64,8 @@ static int write_png(const char *path, const uint8_t *gray, int side)
     png_set_IHDR(png, info, (png_uint_32)side, (png_uint_32)side, 8, PNG_COLOR_TYPE_GRAY, PNG_INTERLACE_NONE,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_write_info(png, info);
-    for (int r = 0; r < side; r++) png_write_row(png, (png_const_bytep)(gray + (size_t)r * side));
+    for (int r = 0; r < side; r++)
+        png_write_row(png, (png_const_bytep)(gray + (size_t)r * side));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
     if (fclose(f) != 0) {
@@ -81,12 +76,13 @@ static int write_png(const char *path, const uint8_t *gray, int side)
 }
 
 /* kind < 0: rotation by degrees. Returns 0 or -1 (message printed). */
-static int write_set(const char *out_dir, const char *name, const struct idx_images *im, const struct idx_labels *lb,
-                     int kind, double degrees, uint64_t seed, size_t n_png)
+static int write_set(const char *out_dir, const char *name, const struct idx_images *im,
+                     const struct idx_labels *lb, int kind, double degrees, uint64_t seed, size_t n_png)
 {
     char dir[4096], path[4200], err[BNN_ERR_LEN];
     snprintf(dir, sizeof dir, "%s/%s", out_dir, name);
-    if (make_dir(dir) != 0) return -1;
+    if (make_dir(dir) != 0)
+        return -1;
     struct idx_images cor = {im->n, im->rows, im->cols, malloc(im->n * CORRUPT_PIXELS)};
     if (!cor.pixels) {
         fprintf(stderr, PROG ": error: out of memory for %zu images\n", im->n);
@@ -105,10 +101,13 @@ static int write_set(const char *out_dir, const char *name, const struct idx_ima
     }
     int rc = 0;
     snprintf(path, sizeof path, "%s/t10k-images-idx3-ubyte", dir);
-    if (idx_images_save(path, &cor, err) != BNN_OK) rc = -1;
+    if (idx_images_save(path, &cor, err) != BNN_OK)
+        rc = -1;
     snprintf(path, sizeof path, "%s/t10k-labels-idx1-ubyte", dir);
-    if (rc == 0 && idx_labels_save(path, lb, err) != BNN_OK) rc = -1;
-    if (rc != 0) fprintf(stderr, PROG ": error: %s\n", err);
+    if (rc == 0 && idx_labels_save(path, lb, err) != BNN_OK)
+        rc = -1;
+    if (rc != 0)
+        fprintf(stderr, PROG ": error: %s\n", err);
     if (rc == 0 && n_png > 0) {
         snprintf(path, sizeof path, "%s/png", dir);
         rc = make_dir(path);
@@ -121,99 +120,114 @@ static int write_set(const char *out_dir, const char *name, const struct idx_ima
     return rc;
 }
 
+struct options {
+    const char *data, *out, *which;
+    int all, rotate;
+    enum corrupt_kind kind;
+    double degrees;
+    size_t seed, n_png, limit;
+};
+
+static const struct option long_options[] = {
+    {"data", required_argument, NULL, 'd'},
+    {"out", required_argument, NULL, 'o'},
+    {"corruption", required_argument, NULL, 'c'},
+    {"rotate", required_argument, NULL, 'r'},
+    {"seed", required_argument, NULL, 's'},
+    {"png", required_argument, NULL, 'p'},
+    {"limit", required_argument, NULL, 'l'},
+    {"help", no_argument, NULL, 'h'},
+    {NULL, 0, NULL, 0},
+};
+
+/* One option into o; the expectation its value failed, or NULL. */
+static const char *parse_one(struct options *o, int c, const char *arg)
+{
+    switch (c) {
+    case 'd':
+        o->data = arg;
+        return NULL;
+    case 'o':
+        o->out = arg;
+        return NULL;
+    case 'c':
+        o->which = arg;
+        o->all = strcmp(arg, "all") == 0;
+        return o->all || corrupt_parse(arg, &o->kind) == 0 ? NULL : "all or a corruption name (see --help)";
+    case 'r':
+        o->rotate = 1;
+        return cli_parse_double(arg, &o->degrees) || o->degrees < -360.0 || o->degrees > 360.0
+                   ? "degrees in [-360, 360]"
+                   : NULL;
+    case 's':
+        return cli_parse_size(arg, &o->seed) ? "a non-negative integer" : NULL;
+    case 'p':
+        return cli_parse_size(arg, &o->n_png) ? "a non-negative integer" : NULL;
+    case 'l':
+        return cli_parse_size(arg, &o->limit) || o->limit == 0 ? "a positive integer" : NULL;
+    }
+    return "a known option";
+}
+
+static int parse_options(struct options *o, int argc, char **argv)
+{
+    *o = (struct options){.which = "all", .all = 1};
+    int c;
+    while ((c = getopt_long(argc, argv, "d:o:c:r:s:p:l:h", long_options, NULL)) != -1) {
+        if (c == 'h') {
+            usage(stdout);
+            return 0;
+        }
+        if (c == '?')
+            return cli_unknown_option(PROG);
+        const char *expected = parse_one(o, c, optarg);
+        if (expected)
+            return cli_bad_value(PROG, long_options, c, expected, optarg);
+    }
+    return cli_finish(PROG, argc, argv, o->data && o->out, "--data and --out are required");
+}
+
+/* Every set asked for; 0, or -1 with the message printed. */
+static int run(const struct options *o, const struct idx_images *im, const struct idx_labels *lb)
+{
+    if (make_dir(o->out) != 0)
+        return -1;
+    if (o->rotate) {
+        char name[64];
+        snprintf(name, sizeof name, "rotate_%g", o->degrees);
+        if (write_set(o->out, name, im, lb, -1, o->degrees, o->seed, o->n_png) != 0)
+            return -1;
+        printf("%s/%s: %zu images\n", o->out, name, im->n);
+        return 0;
+    }
+    for (int k = 0; k < CORRUPT_COUNT; k++) {
+        if (!o->all && k != (int)o->kind)
+            continue;
+        const char *name = corrupt_name((enum corrupt_kind)k);
+        if (write_set(o->out, name, im, lb, k, 0.0, o->seed, o->n_png) != 0)
+            return -1;
+        printf("%s/%s: %zu images\n", o->out, name, im->n);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"data", required_argument, NULL, 'd'},  {"out", required_argument, NULL, 'o'},
-        {"corruption", required_argument, NULL, 'c'}, {"rotate", required_argument, NULL, 'r'},
-        {"seed", required_argument, NULL, 's'},  {"png", required_argument, NULL, 'p'},
-        {"limit", required_argument, NULL, 'l'}, {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
-    };
-    const char *data = NULL, *out = NULL, *which = "all", *rotate = NULL;
-    unsigned long long seed = 0, n_png = 0, limit = 0;
-    int have_limit = 0, opt;
-    while ((opt = getopt_long(argc, argv, "d:o:c:r:s:p:l:h", opts, NULL)) != -1) {
-        switch (opt) {
-        case 'd': data = optarg; break;
-        case 'o': out = optarg; break;
-        case 'c': which = optarg; break;
-        case 'r': rotate = optarg; break;
-        case 's':
-            if (parse_u64(optarg, &seed) != 0) {
-                fprintf(stderr, PROG ": error: --seed: expected a non-negative integer, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'p':
-            if (parse_u64(optarg, &n_png) != 0) {
-                fprintf(stderr, PROG ": error: --png: expected a non-negative integer, got '%s'\n", optarg);
-                return 2;
-            }
-            break;
-        case 'l':
-            if (parse_u64(optarg, &limit) != 0 || limit == 0) {
-                fprintf(stderr, PROG ": error: --limit: expected a positive integer, got '%s'\n", optarg);
-                return 2;
-            }
-            have_limit = 1;
-            break;
-        case 'h': usage(stdout); return 0;
-        default: fprintf(stderr, "try '" PROG " --help'\n"); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, PROG ": error: unexpected argument '%s'\ntry '" PROG " --help'\n", argv[optind]);
-        return 2;
-    }
-    if (!data || !out) {
-        fprintf(stderr, PROG ": error: --data and --out are required\ntry '" PROG " --help'\n");
-        return 2;
-    }
-    enum corrupt_kind kind = CORRUPT_SHOT_NOISE;
-    int all = strcmp(which, "all") == 0;
-    if (!all && corrupt_parse(which, &kind) != 0) {
-        fprintf(stderr, PROG ": error: --corruption: unknown name '%s'\ntry '" PROG " --help'\n", which);
-        return 2;
-    }
-    double degrees = 0.0;
-    if (rotate) {
-        char *end;
-        errno = 0;
-        degrees = strtod(rotate, &end);
-        if (errno || end == rotate || *end || degrees < -360.0 || degrees > 360.0) {
-            fprintf(stderr, PROG ": error: --rotate: expected degrees in [-360, 360], got '%s'\n", rotate);
-            return 2;
-        }
-    }
-
+    struct options o;
+    int status = parse_options(&o, argc, argv);
+    if (status != CLI_RUN)
+        return status;
     char err[BNN_ERR_LEN];
     struct idx_images im = {0};
     struct idx_labels lb = {0};
-    if (idx_load_mnist(&im, &lb, data, "t10k", err) != BNN_OK) {
+    if (idx_load_mnist(&im, &lb, o.data, "t10k", err) != BNN_OK) {
         fprintf(stderr, PROG ": error: %s\n", err);
         return 1;
     }
-    if (have_limit && limit < im.n) im.n = lb.n = (size_t)limit;
-    if (make_dir(out) != 0) goto fail;
-    if (rotate) {
-        char name[64];
-        snprintf(name, sizeof name, "rotate_%g", degrees);
-        if (write_set(out, name, &im, &lb, -1, degrees, seed, (size_t)n_png) != 0) goto fail;
-        printf("%s/%s: %zu images\n", out, name, im.n);
-    } else {
-        for (int k = 0; k < CORRUPT_COUNT; k++) {
-            if (!all && k != (int)kind) continue;
-            const char *name = corrupt_name((enum corrupt_kind)k);
-            if (write_set(out, name, &im, &lb, k, 0.0, seed, (size_t)n_png) != 0) goto fail;
-            printf("%s/%s: %zu images\n", out, name, im.n);
-        }
-    }
+    if (o.limit && o.limit < im.n)
+        im.n = lb.n = o.limit;
+    status = run(&o, &im, &lb) == 0 ? 0 : 1;
     idx_images_free(&im);
     idx_labels_free(&lb);
-    return 0;
-fail:
-    idx_images_free(&im);
-    idx_labels_free(&lb);
-    return 1;
+    return status;
 }

@@ -1,15 +1,28 @@
-/* cli.h - the strict argument parsers and clock the bnn-* tools share.
- * Header-only (each tool is one .c file). Parsers take the whole string:
- * no sign on unsigned values, no trailing garbage, finite numbers only;
- * they return 0, or -1 leaving *out unchanged.
+/* cli.h - what the bnn-* tools share on the command line: strict argument
+ * parsers, the getopt epilogue and the usage-error messages, and a clock.
+ * Header-only (each tool is one .c file).
+ *
+ * Parsers take the whole string: no sign on unsigned values, no trailing
+ * garbage, finite numbers only (cli_parse_limit also "inf"); they return 0,
+ * or -1 leaving *out unchanged.
+ *
+ * Each tool's main is parse options / run / report. Its parse_options
+ * returns CLI_RUN to go on, or the exit status to leave with: 0 after
+ * --help, 2 after a usage error (the message already on stderr, in the
+ * form "PROG: error: what" followed by "try 'PROG --help'").
  */
 #ifndef BNN_TOOLS_CLI_H
 #define BNN_TOOLS_CLI_H
 
 #include <errno.h>
+#include <getopt.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
+
+#define CLI_RUN (-1) /* parse_options: the options are good, run */
 
 static inline int cli_parse_size(const char *s, size_t *out)
 {
@@ -31,6 +44,65 @@ static inline int cli_parse_double(const char *s, double *out)
         return -1;
     *out = v;
     return 0;
+}
+
+/* A threshold: a number >= 0, or "inf" (never reached). */
+static inline int cli_parse_limit(const char *s, double *out)
+{
+    if (strcmp(s, "inf") == 0) {
+        *out = INFINITY;
+        return 0;
+    }
+    double v;
+    if (cli_parse_double(s, &v) || v < 0)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* "PROG: error: WHAT" (": 'ARG'" when arg is not NULL) and the --help hint
+ * on stderr; returns 2, the usage-error exit status. */
+static inline int cli_usage_error(const char *prog, const char *what, const char *arg)
+{
+    if (arg)
+        fprintf(stderr, "%s: error: %s: '%s'\ntry '%s --help'\n", prog, what, arg, prog);
+    else
+        fprintf(stderr, "%s: error: %s\ntry '%s --help'\n", prog, what, prog);
+    return 2;
+}
+
+/* An option's bad value: "PROG: error: --NAME: expected EXPECTED, got 'ARG'"
+ * with NAME found in opts by the value getopt_long returned. Returns 2. */
+static inline int cli_bad_value(const char *prog, const struct option *opts, int c, const char *expected,
+                                const char *arg)
+{
+    const char *name = "?";
+    for (const struct option *o = opts; o->name; o++)
+        if (o->val == c)
+            name = o->name;
+    fprintf(stderr, "%s: error: --%s: expected %s, got '%s'\ntry '%s --help'\n", prog, name, expected, arg,
+            prog);
+    return 2;
+}
+
+/* getopt_long returned '?': it has reported the unknown option or missing
+ * argument; add the hint. Returns 2. */
+static inline int cli_unknown_option(const char *prog)
+{
+    fprintf(stderr, "try '%s --help'\n", prog);
+    return 2;
+}
+
+/* The getopt epilogue every tool ends its option loop with: operands left
+ * over, or a false `complete` (required options missing, as `missing`
+ * says), are usage errors. Returns CLI_RUN or 2. */
+static inline int cli_finish(const char *prog, int argc, char **argv, int complete, const char *missing)
+{
+    if (optind < argc)
+        return cli_usage_error(prog, "unexpected argument", argv[optind]);
+    if (!complete)
+        return cli_usage_error(prog, missing, NULL);
+    return CLI_RUN;
 }
 
 /* Monotonic seconds, for durations. */

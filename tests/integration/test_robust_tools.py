@@ -1,8 +1,12 @@
-"""bnn-corrupt and bnn-robust, run as built, on real MNIST: output formats,
-determinism, the --limit prefix property, an independent Python
+"""The lab's tools, run as built, on real MNIST: bnn-corrupt (output
+formats, determinism, the --limit prefix property, an independent Python
 re-implementation of the rotation warp and of stripe/brightness/translate,
-PNG output decoded and compared with the IDX output, the robustness JSON's
-internal consistency, and usage errors. Standard library only.
+PNG output decoded and compared with the IDX output), bnn-calibrate (the
+policy it writes into the metadata), bnn-eval (the daemon's path and
+--model-only, --write-meta) and bnn-robust (the robustness JSON's internal
+consistency, its agreement with bnn-eval, the policy it applies and its
+overrides, the generated report text); and usage errors. Standard library
+only.
 """
 import json
 import math
@@ -15,12 +19,14 @@ import unittest
 import zlib
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from daemon import main, model_path  # noqa: E402  (shipped weights, else a random model)
+from daemon import main, make_model, model_path  # noqa: E402  (shipped weights, else a random model)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BUILD = os.path.join(ROOT, os.environ.get("BNN_BUILD", "build"))
 CORRUPT = os.path.join(BUILD, "bnn-corrupt")
 ROBUST = os.path.join(BUILD, "bnn-robust")
+EVAL = os.path.join(BUILD, "bnn-eval")
+CALIBRATE = os.path.join(BUILD, "bnn-calibrate")
 MNIST = os.path.join(ROOT, "build", "data", "mnist")
 NAMES = ("shot_noise impulse_noise glass_blur motion_blur shear scale rotate brightness translate "
          "stripe fog spatter dotted_line zigzag canny_edges").split()
@@ -188,7 +194,7 @@ class CorruptTool(unittest.TestCase):
 
     def test_usage_errors(self):
         cases = [
-            (["--data", MNIST, "--out", self.tmp.name, "--corruption", "nope"], 2, "unknown name 'nope'"),
+            (["--data", MNIST, "--out", self.tmp.name, "--corruption", "nope"], 2, "--corruption: expected"),
             (["--data", MNIST, "--out", self.tmp.name, "--limit", "0"], 2, "--limit"),
             (["--data", MNIST], 2, "--out are required"),
             (["--data", MNIST, "--out", self.tmp.name, "--rotate", "abc"], 2, "--rotate"),
@@ -203,106 +209,336 @@ class CorruptTool(unittest.TestCase):
         self.assertIn("canny_edges", r.stdout)
 
 
+def read_metadata(path):
+    """The __metadata__ map of a safetensors file."""
+    with open(path, "rb") as f:
+        n, = struct.unpack("<Q", f.read(8))
+        return json.loads(f.read(n))["__metadata__"]
+
+
+def calibrated_copy(directory, samples=20):
+    """A copy of model_path() with the policy bnn-calibrate fits on the
+    5,000 validation digits written into its metadata."""
+    path = os.path.join(directory, "calibrated.safetensors")
+    with open(model_path(), "rb") as src, open(path, "wb") as dst:
+        dst.write(src.read())
+    r = run([CALIBRATE, "--model", path, "--data", MNIST, "--samples", str(samples), "--write-meta"])
+    assert r.returncode == 0, r.stderr
+    return path
+
+
+def last_json_line(stdout):
+    return json.loads(stdout.strip().splitlines()[-1])
+
+
+class CalibrateTool(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.path = calibrated_copy(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def test_policy_in_metadata(self):
+        meta = read_metadata(self.path)
+        self.assertEqual(meta["abstain_samples"], "20")
+        # 250 of the 5,000 validation digits: exactly the stated 5 %
+        self.assertEqual(meta["abstain_clean_flag_rate"], "0.0500")
+        for key in ("abstain_entropy", "abstain_epistemic"):
+            self.assertTrue(meta[key] == "inf" or float(meta[key]) >= 0, (key, meta[key]))
+        self.assertFalse(meta["abstain_entropy"] == meta["abstain_epistemic"] == "inf")
+        levels = [tuple(map(float, x.split(":"))) for x in meta["conformal"].split(",")]
+        self.assertEqual([c for c, _ in levels], [0.9, 0.95, 0.99])
+        probs = [q for _, q in levels]
+        self.assertEqual(probs, sorted(probs, reverse=True), "a higher level must admit more classes")
+
+    def test_usage_errors(self):
+        for args, code, text in ((["--model", "x", "--data", MNIST, "--flag-rate", "0.7"], 2, "--flag-rate"),
+                                 (["--data", MNIST], 2, "--model and --data are required"),
+                                 (["--model", "/nonexistent.safetensors", "--data", MNIST], 1,
+                                  "/nonexistent.safetensors")):
+            r = run([CALIBRATE] + args)
+            self.assertEqual(r.returncode, code, args)
+            self.assertIn(text, r.stderr)
+
+
+class EvalTool(unittest.TestCase):
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.path = calibrated_copy(cls.tmp.name)
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.tmp.cleanup()
+
+    def evaluate(self, *extra):
+        r = run([EVAL, "--model", self.path, "--data", MNIST, "--samples", "20", "--json"] + list(extra))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return last_json_line(r.stdout), r.stdout
+
+    def test_pipeline_by_default_and_model_only(self):
+        pipe, text = self.evaluate("--limit", "300")
+        alone, text_alone = self.evaluate("--limit", "300", "--model-only")
+        self.assertTrue(pipe["pipeline"])
+        self.assertFalse(alone["pipeline"])
+        self.assertIn("the daemon's", text)
+        self.assertIn("--model-only", text_alone)
+        # the policy is applied and the 0.95 sets measured on the daemon's path
+        self.assertIsNotNone(pipe["set_coverage"])
+        self.assertGreater(pipe["set_size"], 0)
+        self.assertGreaterEqual(pipe["flagged"], pipe["no_digit"])
+        self.assertEqual(alone["no_digit"], 0.0)  # the model alone never says "no digit"
+        # same seeds, different inputs: the canonicalisation changes the figures
+        self.assertNotEqual((pipe["nll"], pipe["epistemic"]), (alone["nll"], alone["epistemic"]))
+        for j in (pipe, alone):
+            self.assertEqual(j["images"], 300)
+            self.assertAlmostEqual(j["entropy"], j["aleatoric"] + j["epistemic"], places=5)
+
+    def test_write_meta(self):
+        path = os.path.join(self.tmp.name, "meta.safetensors")
+        with open(self.path, "rb") as src, open(path, "wb") as dst:
+            dst.write(src.read())
+        r = run([EVAL, "--model", path, "--data", MNIST, "--samples", "5", "--json", "--write-meta"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        j = last_json_line(r.stdout)
+        meta = read_metadata(path)
+        self.assertEqual(meta["test_samples"], "5")
+        self.assertEqual(meta["test_accuracy"], "%.4f" % j["accuracy"])
+        self.assertEqual(meta["test_flagged"], "%.4f" % j["flagged"])
+        self.assertEqual(meta["test_set_coverage_0.95"], "%.4f" % j["set_coverage"])
+        self.assertEqual(meta["abstain_samples"], "20", "the policy must survive the rewrite")
+
+    def test_usage_errors(self):
+        for args, text in ((["--write-meta", "--limit", "5"], "--write-meta needs the full test set"),
+                           (["--write-meta", "--model-only"], "--model-only"),
+                           (["--samples", "0"], "--samples: expected"),
+                           (["--mode", "x"], "--mode: expected lrt or weights")):
+            r = run([EVAL, "--model", self.path, "--data", MNIST] + args)
+            self.assertEqual(r.returncode, 2, args)
+            self.assertIn(text, r.stderr)
+
+
 class RobustTool(unittest.TestCase):
     N = 150
 
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory()
+        cls.model = calibrated_copy(cls.tmp.name)
         cls.plots = os.path.join(cls.tmp.name, "plots")
         os.mkdir(cls.plots)
         cls.json_path = os.path.join(cls.tmp.name, "r.json")
         cls.md = os.path.join(cls.tmp.name, "n.md")
-        r = run([ROBUST, "--model", model_path(), "--data", MNIST, "--limit", str(cls.N), "--samples", "20",
-                 "--json", cls.json_path, "--plots", cls.plots, "--markdown", cls.md, "--example", "3"])
+        r = run([ROBUST, "--model", cls.model, "--data", MNIST, "--limit", str(cls.N), "--validation", "500",
+                 "--no-digit", "40", "--json", cls.json_path, "--plots", cls.plots, "--markdown", cls.md,
+                 "--example", "3"])
         assert r.returncode == 0, r.stderr
         with open(cls.json_path) as f:
             cls.r = json.load(f)
+        with open(cls.md) as f:
+            cls.text = f.read()
 
     @classmethod
     def tearDownClass(cls):
         cls.tmp.cleanup()
+
+    def robust(self, *extra):
+        """A small second run into a JSON document."""
+        out = os.path.join(self.tmp.name, "x.json")
+        r = run([ROBUST, "--model", self.model, "--data", MNIST, "--limit", "60", "--rotation-limit", "10",
+                 "--validation", "0", "--no-digit", "6", "--model-only-samples", "0", "--json", out] + list(extra))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(out) as f:
+            return json.load(f)
+
+    def labelled_sets(self):
+        return [self.r["clean"]] + self.r["corruptions"] + self.r["rotation"]
 
     def test_structure(self):
         r = self.r
         self.assertEqual([c["name"] for c in r["corruptions"]], NAMES)
         self.assertEqual([a["degrees"] for a in r["rotation"]], list(range(0, 181, 15)))
         self.assertEqual(r["config"]["images"], self.N)
-        self.assertEqual(r["config"]["samples"], 20)
-        for s in [r["clean"]] + r["corruptions"] + r["rotation"]:
+        self.assertEqual(r["config"]["samples"], 20, "the default T is the policy's")
+        self.assertEqual(r["config"]["model_only_samples"], 20)
+        self.assertEqual(r["config"]["policy"]["samples"], 20)
+        self.assertEqual([x["coverage"] for x in r["config"]["policy"]["levels"]], [0.9, 0.95, 0.99])
+        for s in self.labelled_sets():
             self.assertEqual(s["n"], self.N)
-            for key in ("accuracy", "ece", "interval_width"):
-                self.assertTrue(0.0 <= s[key] <= 1.0, (s["name"], key, s[key]))
-            for key in ("entropy", "aleatoric", "epistemic"):  # nats, at most ln 10
-                self.assertTrue(0.0 <= s[key] <= math.log(10) + 1e-6, (s["name"], key, s[key]))
-            self.assertAlmostEqual(s["entropy"], s["aleatoric"] + s["epistemic"], places=4)
-        for key in ("auroc_entropy", "auroc_epistemic", "auroc_max_prob"):
+            for m in (s, s["model_only"]):
+                for key in ("accuracy", "ece", "interval_width", "flagged"):
+                    self.assertTrue(0.0 <= m[key] <= 1.0, (s["name"], key, m[key]))
+                for key in ("entropy", "aleatoric", "epistemic"):  # nats, at most ln 10
+                    self.assertTrue(0.0 <= m[key] <= math.log(10) + 1e-6, (s["name"], key, m[key]))
+                self.assertAlmostEqual(m["entropy"], m["aleatoric"] + m["epistemic"], places=4)
+            self.assertEqual(s["model_only"]["no_digit"], 0.0)
+            self.assertEqual([x["coverage"] for x in s["sets"]], [0.9, 0.95, 0.99])
+            self.assertEqual(s["sets"][1]["set_coverage"], s["set_coverage"])
+            sizes = [x["set_size"] for x in s["sets"]]
+            self.assertEqual(sizes, sorted(sizes), "a higher level must give larger sets")
+        for key in ("auroc_entropy", "auroc_epistemic", "auroc_max_prob", "auroc_entropy_model_only",
+                    "auroc_epistemic_model_only"):
             self.assertTrue(0.0 <= r["ood"][key] <= 1.0)
         self.assertIsNone(r["ood"]["accuracy"])  # no labels out of distribution
+        self.assertIsNone(r["ood"]["set_coverage"])
+        self.assertEqual(r["no_digit"]["n"], 40)
+        self.assertGreaterEqual(r["no_digit"]["flagged"], r["no_digit"]["no_digit"])
 
     def test_consistency(self):
         r = self.r
         # rotation by 0 is the clean set with the same per-image seeds
-        for key in ("accuracy", "nll", "ece", "epistemic", "interval_width"):
+        for key in ("accuracy", "nll", "ece", "epistemic", "interval_width", "flagged", "set_coverage"):
             self.assertEqual(r["rotation"][0][key], r["clean"][key], key)
+        self.assertEqual(r["rotation"][0]["model_only"], r["clean"]["model_only"])
+        for s in self.labelled_sets():
+            if s["wrong"]:
+                self.assertAlmostEqual(s["errors_flagged"], s["wrong_flagged"] / s["wrong"], places=5)
+            self.assertAlmostEqual(s["accuracy"], 1 - s["wrong"] / s["n"], places=5)
+            self.assertGreaterEqual(s["flagged"], s["no_digit"])  # no digit: always flagged
         sel = r["selective"]
         self.assertEqual(len(sel["abstain_fraction"]), 51)
         self.assertAlmostEqual(sel["clean_by_epistemic"][0], r["clean"]["accuracy"], places=5)
         self.assertAlmostEqual(sel["clean_by_entropy"][0], r["clean"]["accuracy"], places=5)
         pooled = (r["clean"]["accuracy"] + sum(c["accuracy"] for c in r["corruptions"])) / 16
         self.assertAlmostEqual(sel["pooled_by_epistemic"][0], pooled, places=5)  # JSON keeps 6 digits
-        t = r["threshold"]
-        self.assertLessEqual(abs(t["clean_flagged"] - 0.05), 1.0 / self.N + 1e-9)
-        self.assertLessEqual(t["epistemic_at_10pct"], t["epistemic"])
-        self.assertLessEqual(t["epistemic"], t["epistemic_at_1pct"])
-        cands = t["candidates"]
-        self.assertEqual([c["clean_abstain"] for c in cands], [0.01, 0.02, 0.05, 0.1, 0.2])
-        self.assertEqual(cands[2]["epistemic"], t["epistemic"])  # the recommended one
-        for a, b in zip(cands, cands[1:]):  # flagging more clean inputs lowers the bar
-            self.assertGreaterEqual(a["epistemic"], b["epistemic"])
-            self.assertLessEqual(a["fashion_flagged"], b["fashion_flagged"])
-            self.assertLessEqual(a["corrupted_flagged"], b["corrupted_flagged"])
-        g = r["targets"]
+        t = r["totals"]
+        wrong = sum(c["wrong"] for c in r["corruptions"])
+        caught = sum(c["wrong_flagged"] for c in r["corruptions"])
+        self.assertEqual((t["corruptions_wrong"], t["corruptions_wrong_flagged"]), (wrong, caught))
+        self.assertAlmostEqual(t["corruptions_errors_flagged"], caught / wrong, places=5)
+        self.assertAlmostEqual(t["corruptions_mean_accuracy"],
+                               sum(c["accuracy"] for c in r["corruptions"]) / 15, places=5)
+        self.assertAlmostEqual(t["corruptions_mean_accuracy_model_only"],
+                               sum(c["model_only"]["accuracy"] for c in r["corruptions"]) / 15, places=5)
+        self.assertEqual(t["clean_flagged"], r["clean"]["flagged"])
         above = sum(c["epistemic"] > r["clean"]["epistemic"] for c in r["corruptions"])
-        self.assertEqual(g["corruptions_epistemic_above_clean"], above)
+        self.assertEqual(t["corruptions_epistemic_above_clean"], above)
         self.assertEqual(r["example"]["index"], 3)
+
+    def test_targets(self):
+        g = {x["key"]: x for x in self.r["targets"]}
+        self.assertEqual(len(g), 9)
+        self.assertEqual(g["corruption_errors_flagged"]["value"], self.r["totals"]["corruptions_errors_flagged"])
+        self.assertEqual(g["clean_flagged"]["value"], self.r["clean"]["flagged"])
+        self.assertEqual(g["clean_set_coverage"]["value"], self.r["clean"]["set_coverage"])
+        self.assertEqual(g["no_digit_flagged"]["value"], self.r["no_digit"]["flagged"])
+        for x in g.values():
+            v = x["value"]
+            met = v is not None and (x["min"] is None or v >= x["min"]) and (x["max"] is None or v <= x["max"])
+            self.assertEqual(x["met"], met, x)
+            self.assertEqual(x["above_floor"], not met and x["floor"] is not None and v >= x["floor"], x)
+
+    def test_candidates(self):
+        cands = self.r["candidates"]
+        self.assertEqual([c["validation_flag_rate"] for c in cands], [0.01, 0.02, 0.05, 0.1, 0.2])
+        for a, b in zip(cands, cands[1:]):  # flagging more validation digits flags more everywhere
+            for key in ("clean_flagged", "corrupted_flagged", "fashion_flagged", "corrupted_errors_flagged"):
+                self.assertLessEqual(a[key], b[key] + 1e-12, key)
+
+    def test_agrees_with_bnn_eval(self):
+        """The clean set's figures are bnn-eval's, both ways (same seeds)."""
+        for extra, mine in (([], self.r["clean"]), (["--model-only"], self.r["clean"]["model_only"])):
+            r = run([EVAL, "--model", self.model, "--data", MNIST, "--samples", "20", "--limit", str(self.N),
+                     "--json"] + extra)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            j = last_json_line(r.stdout)
+            for key in ("accuracy", "nll", "ece", "interval_width", "epistemic", "flagged"):
+                self.assertAlmostEqual(j[key], mine[key], places=5, msg=(extra, key))
+
+    def test_policy_overrides(self):
+        never = self.robust("--entropy-max", "inf", "--epistemic-max", "inf")
+        for s in [never["clean"]] + never["corruptions"]:  # only pictures without a digit are flagged
+            self.assertEqual(s["flagged"], s["no_digit"], s["name"])
+        always = self.robust("--entropy-max", "0", "--epistemic-max", "0")
+        for s in [always["clean"]] + always["corruptions"] + [always["ood"]]:
+            self.assertEqual(s["flagged"], 1.0, s["name"])
+        self.assertIn("--entropy-max", always["config"]["policy"]["source"])
+        self.assertIsNone(never["config"]["policy"]["entropy_max"])  # infinity: never flags
+
+    def test_refuses_an_uncalibrated_model(self):
+        path = os.path.join(self.tmp.name, "plain.safetensors")
+        make_model(path)
+        r = run([ROBUST, "--model", path, "--data", MNIST, "--limit", "10"])
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("no calibrated policy", r.stderr)
+        self.assertIn("bnn-calibrate", r.stderr)
 
     def test_plot_files(self):
         def rows(name):
             with open(os.path.join(self.plots, name)) as f:
                 return [line.split() for line in f if not line.startswith("#")]
-        self.assertEqual(len(rows("corruptions.tsv")), 16)
+        cor = rows("corruptions.tsv")
+        self.assertEqual([x[0] for x in cor], ["clean"] + NAMES)
+        for x, s in zip(cor, [self.r["clean"]] + self.r["corruptions"]):
+            self.assertEqual(len(x), 14)
+            self.assertAlmostEqual(float(x[1]), s["accuracy"], places=5)
+            self.assertAlmostEqual(float(x[2]), s["model_only"]["accuracy"], places=5)
+            self.assertAlmostEqual(float(x[10]), s["errors_flagged"] or 0.0, places=5)
         rel = rows("reliability.tsv")
         self.assertEqual(len(rel), 15)
         self.assertEqual(sum(int(x[2]) for x in rel), self.N)
         hits = sum(float(x[4]) * int(x[2]) for x in rel)
         self.assertAlmostEqual(hits / self.N, self.r["clean"]["accuracy"], places=5)
-        self.assertEqual(len(rows("rotation.tsv")), 13)
+        rot = rows("rotation.tsv")
+        self.assertEqual(len(rot), 13)
+        self.assertAlmostEqual(float(rot[3][7]), self.r["rotation"][3]["model_only"]["accuracy"], places=5)
         hist = rows("ood_hist.tsv")
         for col in (1, 2, 4, 5):
             self.assertAlmostEqual(sum(float(x[col]) for x in hist), 1.0, places=4)
+        policy = rows("policy.txt")[0]
+        self.assertAlmostEqual(float(policy[0]), 100 * self.r["clean"]["flagged"], places=1)
         ex = rows("example.tsv")
         self.assertEqual(len(ex), 10)
         for x in ex:
             lo, mean, hi = float(x[2]), float(x[1]), float(x[3])
             self.assertTrue(lo <= hi and 0 <= mean <= 1)
+        words = rows("example.txt")[0]
+        self.assertEqual(len(words), 9)
+        self.assertEqual(int(words[0]), 3)
         self.assertEqual(len(rows("example_clean.mat")), 28)
         self.assertEqual(len(rows("gallery.mat")), 16 * 29 - 1)
-        with open(self.md) as f:
-            text = f.read()
+
+    def test_markdown_states_the_numbers(self):
+        text, r = self.text, self.r
         self.assertIn("| **clean** |", text)
         self.assertIn("| canny_edges |", text)
+        self.assertIn("### Targets (issue 9)", text)
+        self.assertIn("only for pictures like the calibration images", text)
+        defeat = next(line for line in text.splitlines() if line.startswith("* Corruptions that still defeat"))
+        below = [c for c in r["corruptions"] if c["accuracy"] < 0.85]
+        for c in below:  # each named with its number
+            self.assertIn("**%s %.1f %%**" % (c["name"], 100 * c["accuracy"]), defeat)
+        for c in r["corruptions"]:
+            if c["accuracy"] >= 0.85:
+                self.assertNotIn("**%s " % c["name"], defeat)
+        if not below:
+            self.assertTrue(defeat.endswith("none."))
+        total = "%.1f %% of the %d wrong answers" % (100 * r["totals"]["corruptions_errors_flagged"],
+                                                    r["totals"]["corruptions_wrong"])
+        self.assertIn(total, text)
 
     def test_usage_errors(self):
         for args, text in ((["--data", MNIST], "--model and --data are required"),
                            (["--model", "x", "--data", MNIST, "--samples", "1"], "--samples"),
-                           (["--model", "x", "--data", MNIST, "--abstain", "0.9"], "--abstain")):
+                           (["--model", "x", "--data", MNIST, "--entropy-max", "-1"], "--entropy-max"),
+                           (["--model", "x", "--data", MNIST, "--model-only-samples", "1"], "--model-only-samples"),
+                           (["--model", "x", "--data", MNIST, "stray"], "unexpected argument")):
             r = run([ROBUST] + args)
             self.assertEqual(r.returncode, 2, args)
             self.assertIn(text, r.stderr)
         r = run([ROBUST, "--model", "/nonexistent.safetensors", "--data", MNIST])
         self.assertEqual(r.returncode, 1)
         self.assertIn("/nonexistent.safetensors", r.stderr)
+        # unwritable outputs are refused before the run, not after it
+        for flag, place in (("--plots", "/nonexistent"), ("--markdown", "/nonexistent/n.md"),
+                            ("--json", "/nonexistent/r.json")):
+            r = run([ROBUST, "--model", self.model, "--data", MNIST, flag, place])
+            self.assertEqual(r.returncode, 1, flag)
+            self.assertIn("%s %s: No such file or directory" % (flag, place), r.stderr)
+            self.assertNotIn("clean", r.stderr, "the run started")
 
 
 if __name__ == "__main__":

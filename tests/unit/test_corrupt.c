@@ -53,7 +53,8 @@ static const uint8_t *digit(void **state, size_t i)
 static double mean_of(const uint8_t *x)
 {
     double s = 0;
-    for (int i = 0; i < CORRUPT_PIXELS; i++) s += x[i];
+    for (int i = 0; i < CORRUPT_PIXELS; i++)
+        s += x[i];
     return s / CORRUPT_PIXELS;
 }
 
@@ -108,7 +109,8 @@ static void bad_kind_leaves_output(void **state)
     uint8_t out[CORRUPT_PIXELS];
     memset(out, 7, sizeof out);
     assert_int_equal(corrupt_apply(out, digit(state, 0), CORRUPT_COUNT, 1, 0), -1);
-    for (int i = 0; i < CORRUPT_PIXELS; i++) assert_int_equal(out[i], 7);
+    for (int i = 0; i < CORRUPT_PIXELS; i++)
+        assert_int_equal(out[i], 7);
 }
 
 /* Same (seed, index) -> same bytes; every corruption changes a real digit;
@@ -116,9 +118,9 @@ static void bad_kind_leaves_output(void **state)
 static void deterministic_and_addressed(void **state)
 {
     static const int is_random[CORRUPT_COUNT] = {
-        [CORRUPT_SHOT_NOISE] = 1, [CORRUPT_IMPULSE_NOISE] = 1, [CORRUPT_GLASS_BLUR] = 1,
-        [CORRUPT_MOTION_BLUR] = 1, [CORRUPT_SHEAR] = 1,        [CORRUPT_ROTATE] = 1,
-        [CORRUPT_TRANSLATE] = 1,  [CORRUPT_FOG] = 1,           [CORRUPT_SPATTER] = 1,
+        [CORRUPT_SHOT_NOISE] = 1,  [CORRUPT_IMPULSE_NOISE] = 1, [CORRUPT_GLASS_BLUR] = 1,
+        [CORRUPT_MOTION_BLUR] = 1, [CORRUPT_SHEAR] = 1,         [CORRUPT_ROTATE] = 1,
+        [CORRUPT_TRANSLATE] = 1,   [CORRUPT_FOG] = 1,           [CORRUPT_SPATTER] = 1,
         [CORRUPT_DOTTED_LINE] = 1, [CORRUPT_ZIGZAG] = 1,
     };
     for (int k = 0; k < CORRUPT_COUNT; k++) {
@@ -230,7 +232,8 @@ static void translate_moves_3px(void **state)
         double lost = 0;
         for (int r = 0; r < 28; r++)
             for (int c = 0; c < 28; c++)
-                if (r < 3 || r >= 25 || c < 3 || c >= 25) lost += x[r * 28 + c];
+                if (r < 3 || r >= 25 || c < 3 || c >= 25)
+                    lost += x[r * 28 + c];
         if (lost == 0) {
             double r0, c0, r1, c1;
             centre_of_mass(x, &r0, &c0);
@@ -267,8 +270,10 @@ static void shot_noise_levels(void **state)
         uint8_t out[CORRUPT_PIXELS];
         corrupt_apply(out, digit(state, i), CORRUPT_SHOT_NOISE, 3, i);
         for (int p = 0; p < CORRUPT_PIXELS; p++) {
-            if (out[p] % 85 != 0) fail_msg("expected a multiple of 85, got %d", out[p]);
-            if (digit(state, i)[p] == 0) assert_int_equal(out[p], 0); /* Poisson(0) = 0 */
+            if (out[p] % 85 != 0)
+                fail_msg("expected a multiple of 85, got %d", out[p]);
+            if (digit(state, i)[p] == 0)
+                assert_int_equal(out[p], 0); /* Poisson(0) = 0 */
         }
         before += mean_of(digit(state, i));
         after += mean_of(out);
@@ -293,15 +298,18 @@ static void impulse_fraction(void **state)
         total += CORRUPT_PIXELS;
     }
     double frac = (double)changed / total, salt_frac = (double)salt / changed;
-    if (fabs(frac - 0.17) > 0.005) fail_msg("expected 17%% of pixels changed, got %.4f", frac);
-    if (fabs(salt_frac - 0.5) > 0.02) fail_msg("expected half salt, got %.4f", salt_frac);
+    if (fabs(frac - 0.17) > 0.005)
+        fail_msg("expected 17%% of pixels changed, got %.4f", frac);
+    if (fabs(salt_frac - 0.5) > 0.02)
+        fail_msg("expected half salt, got %.4f", salt_frac);
 }
 
 static void canny_binary_and_blank(void **state)
 {
     uint8_t blank[CORRUPT_PIXELS] = {0}, out[CORRUPT_PIXELS];
     corrupt_apply(out, blank, CORRUPT_CANNY_EDGES, 1, 0);
-    for (int p = 0; p < CORRUPT_PIXELS; p++) assert_int_equal(out[p], 0);
+    for (int p = 0; p < CORRUPT_PIXELS; p++)
+        assert_int_equal(out[p], 0);
     for (size_t i = 0; i < N_IMAGES; i++) {
         const uint8_t *x = digit(state, i);
         int edges = 0, far = 0;
@@ -310,13 +318,15 @@ static void canny_binary_and_blank(void **state)
             for (int c = 0; c < 28; c++) {
                 int v = out[r * 28 + c];
                 assert_true(v == 0 || v == 255);
-                if (!v) continue;
+                if (!v)
+                    continue;
                 edges++;
                 int near = 0; /* an edge has ink within 2 px */
                 for (int dr = -2; dr <= 2; dr++)
                     for (int dc = -2; dc <= 2; dc++) {
                         int rr = r + dr, cc = c + dc;
-                        if (rr >= 0 && rr < 28 && cc >= 0 && cc < 28 && x[rr * 28 + cc] > 0) near = 1;
+                        if (rr >= 0 && rr < 28 && cc >= 0 && cc < 28 && x[rr * 28 + cc] > 0)
+                            near = 1;
                     }
                 far += !near;
             }
@@ -331,11 +341,13 @@ static void canny_square_outline(void **state)
     (void)state;
     uint8_t sq[CORRUPT_PIXELS] = {0}, out[CORRUPT_PIXELS];
     for (int r = 8; r < 20; r++)
-        for (int c = 8; c < 20; c++) sq[r * 28 + c] = 255;
+        for (int c = 8; c < 20; c++)
+            sq[r * 28 + c] = 255;
     corrupt_apply(out, sq, CORRUPT_CANNY_EDGES, 1, 0);
     assert_int_equal(out[13 * 28 + 13], 0);
     int on_border = 0;
-    for (int r = 9; r < 19; r++) on_border += out[r * 28 + 7] || out[r * 28 + 8] || out[r * 28 + 19] || out[r * 28 + 20];
+    for (int r = 9; r < 19; r++)
+        on_border += out[r * 28 + 7] || out[r * 28 + 8] || out[r * 28 + 19] || out[r * 28 + 20];
     assert_true(on_border >= 9);
 }
 
@@ -348,7 +360,8 @@ static void blurs_spread_ink(void **state)
             const uint8_t *x = digit(state, i);
             corrupt_apply(out, x, kinds[k], 2, i);
             int lit0 = 0, lit1 = 0;
-            for (int p = 0; p < CORRUPT_PIXELS; p++) lit0 += x[p] > 0, lit1 += out[p] > 0;
+            for (int p = 0; p < CORRUPT_PIXELS; p++)
+                lit0 += x[p] > 0, lit1 += out[p] > 0;
             assert_true(lit1 > lit0); /* ink spreads */
             double m0 = mean_of(x), m1 = mean_of(out);
             assert_true(m1 > 0.85 * m0 && m1 < 1.05 * m0); /* ink is conserved */
@@ -379,7 +392,8 @@ static void fog_hazes_background(void **state)
         double bg = 0;
         int n_bg = 0, nonzero = 0;
         for (int p = 0; p < CORRUPT_PIXELS; p++)
-            if (x[p] == 0) bg += out[p], n_bg++, nonzero += out[p] > 0;
+            if (x[p] == 0)
+                bg += out[p], n_bg++, nonzero += out[p] > 0;
         /* background becomes 3 p / 4 * 255 with p the fractal in [0,1] */
         assert_true(bg / n_bg > 10.0);
         assert_true(nonzero > n_bg / 2);
@@ -394,7 +408,8 @@ static void spatter_is_mud(void **state)
         const uint8_t *x = digit(state, i % N_IMAGES);
         corrupt_apply(out, x, CORRUPT_SPATTER, 8, i);
         for (int p = 0; p < CORRUPT_PIXELS; p++) {
-            if (out[p] == x[p]) continue;
+            if (out[p] == x[p])
+                continue;
             touched++;
             /* x (1 - m) + 63 m with m in [0.8, 1]: pulled to within 20 % of 63 */
             assert_true(fabs(out[p] - 63.0) <= 0.2 * fabs(x[p] - 63.0) + 1.0);
@@ -412,7 +427,8 @@ static void dotted_line_dashes(void **state)
         int lit = 0;
         for (int r = 0; r < 28; r++)
             for (int c = 0; c < 28; c++) {
-                if (c % 4 < 2 || c == 27) assert_int_equal(out[r * 28 + c], 0);
+                if (c % 4 < 2 || c == 27)
+                    assert_int_equal(out[r * 28 + c], 0);
                 lit += out[r * 28 + c] > 0;
             }
         /* 6 dashes x 2 columns, each column 2-5 rows bright */
@@ -429,9 +445,11 @@ static void zigzag_spans_width(void **state)
         int cols = 0, rows_in_col = 0;
         for (int c = 0; c < 28; c++) {
             int lit = 0;
-            for (int r = 0; r < 28; r++) lit += out[r * 28 + c] > 0;
+            for (int r = 0; r < 28; r++)
+                lit += out[r * 28 + c] > 0;
             cols += lit > 0;
-            if (c < 2 || c > 26) assert_int_equal(lit, 0); /* from c0 = 2 to about c1 = 25 */
+            if (c < 2 || c > 26)
+                assert_int_equal(lit, 0); /* from c0 = 2 to about c1 = 25 */
             rows_in_col = lit > rows_in_col ? lit : rows_in_col;
         }
         assert_in_range(cols, 20, 25);

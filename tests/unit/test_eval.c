@@ -1,7 +1,11 @@
 /* test_eval.c - evaluation metrics on hand-made probability sets, and
- * eval_model on real MNIST: independent of the thread count, and in
- * agreement with the trainer's own LRT evaluation (a separate
- * implementation of the same predictive). */
+ * eval_model on real MNIST: independent of the thread count; the model
+ * alone in agreement with the trainer's own LRT evaluation (a separate
+ * implementation of the same predictive); each image's figures exactly
+ * the answer the daemon's path (answer.h) gives it on replay; the decision
+ * figures (flagged, wrong answers flagged, no digit, set coverage and
+ * size) recounted from the per-image answers; and the test figures as
+ * metadata. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -15,6 +19,7 @@
 
 #include <cblas.h>
 
+#include "answer.h"
 #include "bnn.h"
 #include "eval.h"
 #include "idx.h"
@@ -161,8 +166,6 @@ static int setup_model(void **state)
 static int teardown_model(void **state)
 {
     struct fixture *f = *state;
-    if (!f)
-        return 0;
     bnn_model_free(f->model);
     train_net_free(f->net);
     idx_images_free(&f->train_im);
@@ -192,8 +195,9 @@ static void test_eval_model_real(void **state)
     /* identical whatever the thread count */
     assert_true(e1.accuracy == e2.accuracy && e1.nll == e2.nll && e1.ece == e2.ece && e1.brier == e2.brier);
     assert_true(e1.interval_width == e2.interval_width && e1.epistemic == e2.epistemic);
-    print_message("small model, 2000 test images, T=30: accuracy %.4f nll %.4f ece %.4f brier %.5f width %.4f\n",
-                  e1.accuracy, e1.nll, e1.ece, e1.brier, e1.interval_width);
+    print_message(
+        "small model, 2000 test images, T=30: accuracy %.4f nll %.4f ece %.4f brier %.5f width %.4f\n",
+        e1.accuracy, e1.nll, e1.ece, e1.brier, e1.interval_width);
     assert_true(e1.accuracy > 0.80);
     assert_int_equal(e1.samples, 30);
     assert_true(e1.interval_width > 0 && e1.interval_width < 1);
@@ -212,7 +216,13 @@ static void test_eval_model_real(void **state)
     }
     assert_float_equal((double)hits / n, e2.accuracy, 1e-12);
 
-    /* the trainer's LRT evaluation, a separate implementation, agrees */
+    /* the model alone on pixel/255 agrees with the trainer's LRT
+     * evaluation, a separate implementation, on the same inputs */
+    struct eval_metrics alone;
+    o.pipeline = 0;
+    if (eval_model(&alone, NULL, NULL, f->model, f->test_im.pixels, f->test_lb.labels, n, &o, err))
+        fail_msg("eval_model: %s", err);
+    o.pipeline = 1;
     double acc, nll;
     float *x = malloc(n * 784 * sizeof *x);
     assert_non_null(x);
@@ -220,9 +230,11 @@ static void test_eval_model_real(void **state)
         x[i] = f->test_im.pixels[i] / 255.0f;
     train_evaluate(f->net, x, f->test_lb.labels, n, 30, 5, &acc, &nll);
     free(x);
-    print_message("trainer's evaluation: accuracy %.4f nll %.4f\n", acc, nll);
-    assert_true(fabs(acc - e1.accuracy) < 0.01);
-    assert_true(fabs(nll - e1.nll) < 0.02);
+    print_message("model alone: accuracy %.4f nll %.4f; trainer's evaluation: accuracy %.4f nll %.4f\n",
+                  alone.accuracy, alone.nll, acc, nll);
+    assert_true(fabs(acc - alone.accuracy) < 0.01);
+    assert_true(fabs(nll - alone.nll) < 0.02);
+    assert_float_equal(alone.no_digit, 0.0, 0);
 
     /* without labels: no accuracy, still uncertainty */
     struct eval_metrics e3;
@@ -233,10 +245,157 @@ static void test_eval_model_real(void **state)
 
     /* bad options are refused with the values */
     o.samples = 0;
-    assert_int_equal(eval_model(&e3, NULL, NULL, f->model, f->test_im.pixels, NULL, 10, &o, err), BNN_E_INVALID);
+    assert_int_equal(eval_model(&e3, NULL, NULL, f->model, f->test_im.pixels, NULL, 10, &o, err),
+                     BNN_E_INVALID);
     assert_non_null(strstr(err, "got 10, 0"));
     free(img);
     free(probs);
+}
+
+/* Each image's record is the answer the daemon's path gives it, replayed
+ * with its seed; and with pipeline = 0, the answer to pixel/255. */
+static void test_per_image_is_the_answer(void **state)
+{
+    struct fixture *f = *state;
+    char err[BNN_ERR_LEN];
+    enum { N = 40 };
+    struct eval_options o;
+    eval_options_default(&o);
+    o.samples = 16;
+    o.seed = 5;
+    struct bnn_policy none;
+    bnn_policy_none(&none);
+    struct bnn_workspace *ws = bnn_workspace_new(f->model);
+    assert_non_null(ws);
+    for (int pipeline = 1; pipeline >= 0; pipeline--) {
+        struct eval_image img[N];
+        struct eval_metrics e;
+        o.pipeline = pipeline;
+        if (eval_model(&e, img, NULL, f->model, f->test_im.pixels, f->test_lb.labels, N, &o, err))
+            fail_msg("eval_model: %s", err);
+        for (size_t i = 0; i < N; i++) {
+            struct bnn_question q = {o.samples, eval_image_seed(&o, i), o.coverage, o.mode, -1};
+            struct bnn_answer a;
+            const uint8_t *px = f->test_im.pixels + i * 784;
+            if (pipeline) {
+                assert_int_equal(bnn_answer_gray(&a, ws, f->model, &none, px, 28, 28, &q, err), BNN_OK);
+            } else {
+                float x[784];
+                for (size_t u = 0; u < 784; u++)
+                    x[u] = px[u] / 255.0f;
+                assert_int_equal(bnn_answer_canonical(&a, ws, f->model, &none, x, 1, &q, err), BNN_OK);
+            }
+            assert_int_equal(img[i].predicted, a.pr.predicted);
+            if (!(img[i].entropy == (float)a.pr.entropy && img[i].epistemic == (float)a.pr.epistemic))
+                fail_msg("image %zu, pipeline %d: entropy %.9g vs %.9g, epistemic %.9g vs %.9g", i, pipeline,
+                         img[i].entropy, a.pr.entropy, img[i].epistemic, a.pr.epistemic);
+            assert_true(img[i].confidence == (float)a.pr.classes[a.pr.predicted].mean);
+            assert_int_equal(img[i].digit_found, pipeline ? a.prep.verdict == PREP_DIGIT : 1);
+        }
+    }
+    bnn_workspace_free(ws);
+}
+
+/* flagged, errors_flagged, no_digit, set_coverage and set_size recounted
+ * from the per-image answers; blank pictures have no digit and are always
+ * flagged on the daemon's path, never on the model alone's. */
+static void test_decision_figures(void **state)
+{
+    struct fixture *f = *state;
+    char err[BNN_ERR_LEN];
+    enum { N = 300, BLANK = 20 };
+    static uint8_t px[N * 784], labels[N];
+    memcpy(px, f->test_im.pixels, (N - BLANK) * 784);
+    memcpy(labels, f->test_lb.labels, N);
+    for (size_t i = N - BLANK; i < N; i++)
+        memset(px + i * 784, i % 2 ? 255 : 0, 784); /* white and black pages */
+    struct bnn_policy p;
+    bnn_policy_none(&p);
+    p.entropy_max = 0.3;
+    p.epistemic_max = 0.02;
+    p.n_levels = 1;
+    p.coverage[0] = 0.95;
+    p.min_prob[0] = 0.1;
+    struct eval_options o;
+    eval_options_default(&o);
+    o.samples = 16;
+    o.policy = &p;
+    o.set_level = 0;
+    static struct eval_image img[N];
+    static double probs[N * 10];
+    for (int pipeline = 1; pipeline >= 0; pipeline--) {
+        o.pipeline = pipeline;
+        struct eval_metrics e;
+        if (eval_model(&e, img, probs, f->model, px, labels, N, &o, err))
+            fail_msg("eval_model: %s", err);
+        size_t flagged = 0, wrong = 0, caught = 0, none = 0, covered = 0, size = 0;
+        for (size_t i = 0; i < N; i++) {
+            unsigned want = bnn_decide(&p, img[i].entropy, img[i].epistemic, img[i].digit_found);
+            assert_int_equal(img[i].reasons, want);
+            unsigned set = bnn_prediction_set(&p, 0, probs + i * 10, 10);
+            assert_int_equal(img[i].set, set);
+            flagged += want != 0;
+            none += !img[i].digit_found;
+            wrong += img[i].predicted != labels[i];
+            caught += img[i].predicted != labels[i] && want;
+            covered += (set >> labels[i]) & 1u;
+            size += (size_t)__builtin_popcount(set);
+            if (i >= N - BLANK && pipeline)
+                assert_true(!img[i].digit_found && (want & BNN_REASON_NO_DIGIT));
+        }
+        print_message("%s: flagged %zu, wrong %zu (%zu flagged), no digit %zu, sets cover %zu, size %zu\n",
+                      pipeline ? "daemon's path" : "model alone", flagged, wrong, caught, none, covered,
+                      size);
+        assert_true(flagged > 0 && flagged < N && wrong > 0);
+        assert_float_equal(e.flagged, (double)flagged / N, 1e-12);
+        assert_float_equal(e.errors_flagged, (double)caught / (double)wrong, 1e-12);
+        assert_float_equal(e.no_digit, (double)none / N, 1e-12);
+        assert_float_equal(e.set_coverage, (double)covered / N, 1e-12);
+        assert_float_equal(e.set_size, (double)size / N, 1e-12);
+        assert_int_equal(none, pipeline ? BLANK : 0);
+    }
+    /* without a level or a policy there are no set figures */
+    o.set_level = -1;
+    struct eval_metrics e;
+    assert_int_equal(eval_model(&e, NULL, NULL, f->model, px, labels, 50, &o, err), BNN_OK);
+    assert_true(isnan(e.set_coverage) && isnan(e.set_size));
+    o.policy = NULL;
+    o.set_level = 0;
+    assert_int_equal(eval_model(&e, NULL, NULL, f->model, px, NULL, 50, &o, err), BNN_OK);
+    assert_true(isnan(e.set_coverage) && isnan(e.errors_flagged));
+}
+
+static void test_metrics_to_meta(void **state)
+{
+    (void)state;
+    const size_t dims[] = {4, 3};
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m = bnn_model_new(dims, 1, err);
+    assert_non_null(m);
+    struct eval_metrics e = {.samples = 100,
+                             .accuracy = 0.98765,
+                             .nll = 0.04321,
+                             .ece = 0.0071,
+                             .brier = 0.002345,
+                             .interval_width = 0.0789,
+                             .flagged = 0.0512,
+                             .set_coverage = NAN,
+                             .set_size = NAN};
+    assert_int_equal(eval_metrics_to_meta(m, &e, 0.95), BNN_OK);
+    assert_string_equal(bnn_meta_get(m, "test_accuracy"), "0.9877");
+    assert_string_equal(bnn_meta_get(m, "test_nll"), "0.0432");
+    assert_string_equal(bnn_meta_get(m, "test_ece"), "0.0071");
+    assert_string_equal(bnn_meta_get(m, "test_brier"), "0.00234");
+    assert_string_equal(bnn_meta_get(m, "test_interval_width"), "0.0789");
+    assert_string_equal(bnn_meta_get(m, "test_flagged"), "0.0512");
+    assert_string_equal(bnn_meta_get(m, "test_samples"), "100");
+    assert_null(bnn_meta_get(m, "test_set_coverage_0.95")); /* no sets measured */
+    e.set_coverage = 0.9512;
+    e.set_size = 1.0234;
+    assert_int_equal(eval_metrics_to_meta(m, &e, 0.95), BNN_OK);
+    assert_string_equal(bnn_meta_get(m, "test_set_coverage_0.95"), "0.9512");
+    assert_string_equal(bnn_meta_get(m, "test_set_size_0.95"), "1.023");
+    bnn_model_free(m);
 }
 
 int main(void)
@@ -245,7 +404,13 @@ int main(void)
         cmocka_unit_test(test_metrics_hand_made),
         cmocka_unit_test(test_metrics_boundaries),
         cmocka_unit_test(test_metrics_errors_and_no_labels),
-        cmocka_unit_test_setup_teardown(test_eval_model_real, setup_model, teardown_model),
+        cmocka_unit_test(test_metrics_to_meta),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    const struct CMUnitTest real[] = {
+        cmocka_unit_test(test_eval_model_real),
+        cmocka_unit_test(test_per_image_is_the_answer),
+        cmocka_unit_test(test_decision_figures),
+    };
+    int failed = cmocka_run_group_tests(tests, NULL, NULL);
+    return failed + cmocka_run_group_tests(real, setup_model, teardown_model);
 }

@@ -69,11 +69,14 @@ static void auroc_matches_pair_count(void **state)
     float u[NP + NN];
     char err[BNN_ERR_LEN];
     rng_uniforms(u, NP + NN, 77, 1, 0, 0);
-    for (int i = 0; i < NP; i++) pos[i] = floor(u[i] * 8.0 + 1.0) / 8.0; /* shifted up */
-    for (int i = 0; i < NN; i++) neg[i] = floor(u[NP + i] * 8.0) / 8.0;
+    for (int i = 0; i < NP; i++)
+        pos[i] = floor(u[i] * 8.0 + 1.0) / 8.0; /* shifted up */
+    for (int i = 0; i < NN; i++)
+        neg[i] = floor(u[NP + i] * 8.0) / 8.0;
     double pairs = 0;
     for (int i = 0; i < NP; i++)
-        for (int j = 0; j < NN; j++) pairs += pos[i] > neg[j] ? 1.0 : (pos[i] == neg[j] ? 0.5 : 0.0);
+        for (int j = 0; j < NN; j++)
+            pairs += pos[i] > neg[j] ? 1.0 : (pos[i] == neg[j] ? 0.5 : 0.0);
     double a;
     assert_int_equal(robust_auroc(&a, pos, NP, neg, NN, err), BNN_OK);
     assert_true(fabs(a - pairs / (NP * NN)) < 1e-12);
@@ -108,7 +111,8 @@ static void threshold_and_fraction(void **state)
 {
     (void)state;
     double v[101];
-    for (int i = 0; i < 101; i++) v[100 - i] = i / 100.0; /* unsorted on purpose */
+    for (int i = 0; i < 101; i++)
+        v[100 - i] = i / 100.0; /* unsorted on purpose */
     double t = robust_threshold(v, 101, 0.05);
     assert_true(fabs(t - 0.95) < 1e-12);
     assert_true(v[0] == 1.0); /* input untouched */
@@ -154,7 +158,8 @@ static void reliability_bins(void **state)
     assert_int_equal(r.count[14], 1);
     assert_true(r.accuracy[14] == 1.0);
     size_t total = 0;
-    for (int b = 0; b < ROBUST_BINS; b++) total += r.count[b];
+    for (int b = 0; b < ROBUST_BINS; b++)
+        total += r.count[b];
     assert_int_equal(total, 5);
 }
 
@@ -178,7 +183,8 @@ static void corrupt_set_matches_per_image(void **state)
     float u[N * CORRUPT_PIXELS];
     char err[BNN_ERR_LEN];
     rng_uniforms(u, N * CORRUPT_PIXELS, 3, 2, 0, 0);
-    for (int i = 0; i < N * CORRUPT_PIXELS; i++) in[i] = (uint8_t)(u[i] * 256.0f);
+    for (int i = 0; i < N * CORRUPT_PIXELS; i++)
+        in[i] = (uint8_t)(u[i] * 256.0f);
     assert_int_equal(robust_corrupt_set(out, in, N, CORRUPT_ZIGZAG, 9, err), BNN_OK);
     for (int i = 0; i < N; i++) {
         corrupt_apply(one, in + i * CORRUPT_PIXELS, CORRUPT_ZIGZAG, 9, (uint64_t)i);
@@ -192,11 +198,16 @@ static void corrupt_set_matches_per_image(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(auroc_hand_computed),      cmocka_unit_test(auroc_extremes),
-        cmocka_unit_test(auroc_errors),             cmocka_unit_test(auroc_matches_pair_count),
-        cmocka_unit_test(selective_hand_computed),  cmocka_unit_test(threshold_and_fraction),
-        cmocka_unit_test(flags_hand_computed),      cmocka_unit_test(reliability_bins),
-        cmocka_unit_test(histogram_sums_to_one),    cmocka_unit_test(corrupt_set_matches_per_image),
+        cmocka_unit_test(auroc_hand_computed),
+        cmocka_unit_test(auroc_extremes),
+        cmocka_unit_test(auroc_errors),
+        cmocka_unit_test(auroc_matches_pair_count),
+        cmocka_unit_test(selective_hand_computed),
+        cmocka_unit_test(threshold_and_fraction),
+        cmocka_unit_test(flags_hand_computed),
+        cmocka_unit_test(reliability_bins),
+        cmocka_unit_test(histogram_sums_to_one),
+        cmocka_unit_test(corrupt_set_matches_per_image),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

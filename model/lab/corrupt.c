@@ -12,23 +12,25 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "filters.h"
 #include "rng.h"
 
 #define SIDE CORRUPT_SIDE
 #define NPIX CORRUPT_PIXELS
 #define CORRUPT_STREAM 0x4d430000u /* "MC": separates these draws from inference's */
 #define CENTRE 13.5                /* (27 / 2): skimage's fixed point */
-#define MAX_RADIUS 8               /* Gaussian radius for sigma <= 1.875 */
 #define PLASMA_SIZE 256
 
 static const char *const corrupt_names[CORRUPT_COUNT] = {
-    "shot_noise", "impulse_noise", "glass_blur", "motion_blur", "shear",      "scale",  "rotate",     "brightness",
-    "translate",  "stripe",        "fog",        "spatter",     "dotted_line", "zigzag", "canny_edges",
+    "shot_noise", "impulse_noise", "glass_blur",  "motion_blur", "shear",
+    "scale",      "rotate",        "brightness",  "translate",   "stripe",
+    "fog",        "spatter",       "dotted_line", "zigzag",      "canny_edges",
 };
 
 const char *corrupt_name(enum corrupt_kind kind)
 {
-    if ((int)kind < 0 || kind >= CORRUPT_COUNT) return NULL;
+    if ((int)kind < 0 || kind >= CORRUPT_COUNT)
+        return NULL;
     return corrupt_names[kind];
 }
 
@@ -60,95 +62,37 @@ static double draw_uniform(struct draws *d)
 
 static void to_unit(double *x, const uint8_t *in)
 {
-    for (int i = 0; i < NPIX; i++) x[i] = in[i] / 255.0;
+    for (int i = 0; i < NPIX; i++)
+        x[i] = in[i] / 255.0;
 }
 
-static double clip01(double v) { return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v); }
+static double clip01(double v)
+{
+    return v < 0.0 ? 0.0 : (v > 1.0 ? 1.0 : v);
+}
 
 static void from_unit(uint8_t *out, const double *x)
 {
-    for (int i = 0; i < NPIX; i++) out[i] = (uint8_t)lround(clip01(x[i]) * 255.0);
+    for (int i = 0; i < NPIX; i++)
+        out[i] = (uint8_t)lround(clip01(x[i]) * 255.0);
 }
 
-static int clampi(int v, int lo, int hi) { return v < lo ? lo : (v > hi ? hi : v); }
-
-/* scipy.ndimage's Gaussian: radius int(truncate * sigma + 0.5), truncate 4,
- * weights exp(-k^2 / (2 sigma^2)) normalised. Returns the radius. */
-static int gauss_kernel(double w[2 * MAX_RADIUS + 1], double sigma)
+static int clampi(int v, int lo, int hi)
 {
-    int r = (int)(4.0 * sigma + 0.5);
-    if (r > MAX_RADIUS) r = MAX_RADIUS;
-    double sum = 0.0;
-    for (int k = -r; k <= r; k++) sum += w[k + r] = exp(-0.5 * k * k / (sigma * sigma));
-    for (int k = 0; k <= 2 * r; k++) w[k] /= sum;
-    return r;
-}
-
-enum border { BORDER_NEAREST, BORDER_CONSTANT };
-
-/* 1-D Gaussian along axis 0 (down the rows) or 1 (along a row). */
-static void blur_axis(double *out, const double *in, double sigma, int axis, enum border mode)
-{
-    double w[2 * MAX_RADIUS + 1];
-    int r = gauss_kernel(w, sigma);
-    for (int row = 0; row < SIDE; row++) {
-        for (int col = 0; col < SIDE; col++) {
-            double acc = 0.0;
-            for (int k = -r; k <= r; k++) {
-                int rr = row, cc = col;
-                if (axis == 0) rr += k; else cc += k;
-                if (rr < 0 || rr >= SIDE || cc < 0 || cc >= SIDE) {
-                    if (mode == BORDER_CONSTANT) continue;
-                    rr = clampi(rr, 0, SIDE - 1);
-                    cc = clampi(cc, 0, SIDE - 1);
-                }
-                acc += w[k + r] * in[rr * SIDE + cc];
-            }
-            out[row * SIDE + col] = acc;
-        }
-    }
-}
-
-static void blur_2d(double *out, const double *in, double sigma, enum border mode)
-{
-    double tmp[NPIX];
-    blur_axis(tmp, in, sigma, 0, mode);
-    blur_axis(out, tmp, sigma, 1, mode);
-}
-
-/* skimage.transform.warp(x, inverse_map) with order 1, mode constant, cval 0:
- * output (x, y) samples the input at m . (x, y) + t (m row-major 2x2), bilinearly, with the
- * neighbours outside the image counting as 0. */
-static void warp_inverse(double *out, const double *in, const double m[4], const double t[2])
-{
-    for (int row = 0; row < SIDE; row++) {
-        for (int col = 0; col < SIDE; col++) {
-            double xi = m[0] * col + m[1] * row + t[0];
-            double yi = m[2] * col + m[3] * row + t[1];
-            double x0 = floor(xi), y0 = floor(yi);
-            double fx = xi - x0, fy = yi - y0;
-            double acc = 0.0;
-            for (int dy = 0; dy <= 1; dy++) {
-                for (int dx = 0; dx <= 1; dx++) {
-                    double wgt = (dx ? fx : 1.0 - fx) * (dy ? fy : 1.0 - fy);
-                    double c = x0 + dx, r = y0 + dy;
-                    if (wgt == 0.0 || c < 0 || c > SIDE - 1 || r < 0 || r > SIDE - 1) continue;
-                    acc += wgt * in[(int)r * SIDE + (int)c];
-                }
-            }
-            out[row * SIDE + col] = acc;
-        }
-    }
+    return v < lo ? lo : (v > hi ? hi : v);
 }
 
 /* corruptions.py keeps the centre (13.5, 13.5) fixed: t = c - M c. */
 static void warp_about_centre(double *out, const double *in, const double m[4])
 {
     double t[2] = {CENTRE * (1.0 - m[0] - m[1]), CENTRE * (1.0 - m[2] - m[3])};
-    warp_inverse(out, in, m, t);
+    filt_warp(out, in, m, t);
 }
 
-static double random_sign(struct draws *d) { return draw_uniform(d) < 0.5 ? -1.0 : 1.0; }
+static double random_sign(struct draws *d)
+{
+    return draw_uniform(d) < 0.5 ? -1.0 : 1.0;
+}
 
 /* ---- noise -------------------------------------------------------------- */
 
@@ -170,7 +114,8 @@ static void shot_noise(double *x, struct draws *d)
 {
     float u[NPIX];
     rng_uniforms(u, NPIX, d->seed, d->stream, d->pass, 0);
-    for (int i = 0; i < NPIX; i++) x[i] = clip01(poisson_inverse(3.0 * x[i], u[i]) / 3.0);
+    for (int i = 0; i < NPIX; i++)
+        x[i] = clip01(poisson_inverse(3.0 * x[i], u[i]) / 3.0);
 }
 
 static void impulse_noise(double *x, struct draws *d)
@@ -178,7 +123,8 @@ static void impulse_noise(double *x, struct draws *d)
     float u[2 * NPIX];
     rng_uniforms(u, 2 * NPIX, d->seed, d->stream, d->pass, 0);
     for (int i = 0; i < NPIX; i++) {
-        if (u[2 * i] < 0.17f) x[i] = u[2 * i + 1] < 0.5f ? 1.0 : 0.0;
+        if (u[2 * i] < 0.17f)
+            x[i] = u[2 * i + 1] < 0.5f ? 1.0 : 0.0;
     }
 }
 
@@ -190,13 +136,15 @@ static void glass_blur(double *x, struct draws *d)
     const int delta = 1, iterations = 2;
     double y[NPIX];
     uint8_t u8[NPIX];
-    blur_axis(y, x, sigma, 0, BORDER_NEAREST);
-    for (int i = 0; i < NPIX; i++) u8[i] = (uint8_t)(clip01(y[i]) * 255.0); /* np.uint8 truncates */
+    filt_blur_axis(y, x, sigma, 0, FILT_NEAREST);
+    for (int i = 0; i < NPIX; i++)
+        u8[i] = (uint8_t)(clip01(y[i]) * 255.0); /* np.uint8 truncates */
     for (int it = 0; it < iterations; it++) {
         for (int h = SIDE - delta; h > delta; h--) {
             for (int w = SIDE - delta; w > delta; w--) {
                 /* np.random.choice([True, False]): swap with probability 1/2 */
-                if (draw_uniform(d) >= 0.5) continue;
+                if (draw_uniform(d) >= 0.5)
+                    continue;
                 /* randint(-delta, delta, size=2): {-1, 0} each, dx first */
                 int dx = (int)floor(draw_uniform(d) * 2 * delta) - delta;
                 int dy = (int)floor(draw_uniform(d) * 2 * delta) - delta;
@@ -207,8 +155,9 @@ static void glass_blur(double *x, struct draws *d)
             }
         }
     }
-    for (int i = 0; i < NPIX; i++) y[i] = u8[i] / 255.0;
-    blur_axis(x, y, sigma, 0, BORDER_NEAREST);
+    for (int i = 0; i < NPIX; i++)
+        y[i] = u8[i] / 255.0;
+    filt_blur_axis(x, y, sigma, 0, FILT_NEAREST);
 }
 
 /* ImageMagick MotionBlurImage(radius 10, sigma 3, angle): a one-sided
@@ -229,7 +178,8 @@ static void motion_blur(double *x, struct draws *d)
     }
     double in[NPIX];
     /* ImageMagick reads the 8-bit image: quantise first, as the PNG did */
-    for (int i = 0; i < NPIX; i++) in[i] = lround(clip01(x[i]) * 255.0) / 255.0;
+    for (int i = 0; i < NPIX; i++)
+        in[i] = lround(clip01(x[i]) * 255.0) / 255.0;
     for (int row = 0; row < SIDE; row++) {
         for (int col = 0; col < SIDE; col++) {
             double acc = 0.0;
@@ -274,7 +224,7 @@ static void translate(double *x, struct draws *d)
     t[0] = 3.0 * random_sign(d);
     t[1] = 3.0 * random_sign(d);
     double y[NPIX];
-    warp_inverse(y, x, m, t);
+    filt_warp(y, x, m, t);
     memcpy(x, y, sizeof y);
 }
 
@@ -292,7 +242,8 @@ static void stripe(double *x)
 {
     for (int row = 0; row < SIDE; row++) {
         for (int col = 0; col < SIDE; col++) {
-            if (col < 7 || col >= 21) x[row * SIDE + col] = 1.0 - x[row * SIDE + col];
+            if (col < 7 || col >= 21)
+                x[row * SIDE + col] = 1.0 - x[row * SIDE + col];
         }
     }
 }
@@ -306,7 +257,7 @@ static void plasma_fractal(double *map, size_t n, double decay, struct draws *d)
     double wibble = 100.0;
     map[0] = 0.0;
     float u[PLASMA_SIZE];
-#define AT(r, c) map[(size_t)(r) * n + (size_t)(c)]
+#define AT(r, c) map[(size_t)(r)*n + (size_t)(c)]
 #define WIB(k) (wibble * (-wibble + 2.0 * wibble * u[(k)]))
     for (size_t s = n; s >= 2; s /= 2) {
         size_t cells = n / s, h = s / 2;
@@ -348,21 +299,26 @@ static void plasma_fractal(double *map, size_t n, double decay, struct draws *d)
 #undef WIB
     double lo = map[0], hi = map[0];
     for (size_t i = 0; i < n * n; i++) {
-        if (map[i] < lo) lo = map[i];
-        if (map[i] > hi) hi = map[i];
+        if (map[i] < lo)
+            lo = map[i];
+        if (map[i] > hi)
+            hi = map[i];
     }
     double span = hi - lo > 0.0 ? hi - lo : 1.0;
-    for (size_t i = 0; i < n * n; i++) map[i] = (map[i] - lo) / span;
+    for (size_t i = 0; i < n * n; i++)
+        map[i] = (map[i] - lo) / span;
 }
 
 static int fog(double *x, struct draws *d)
 {
     const double strength = 3.0, decay = 1.4;
     double *map = malloc(sizeof *map * PLASMA_SIZE * PLASMA_SIZE);
-    if (!map) return -1;
+    if (!map)
+        return -1;
     plasma_fractal(map, PLASMA_SIZE, decay, d);
     double m = 0.0;
-    for (int i = 0; i < NPIX; i++) m = x[i] > m ? x[i] : m;
+    for (int i = 0; i < NPIX; i++)
+        m = x[i] > m ? x[i] : m;
     for (int row = 0; row < SIDE; row++) {
         for (int col = 0; col < SIDE; col++) {
             double v = x[row * SIDE + col] + strength * map[row * PLASMA_SIZE + col];
@@ -380,15 +336,18 @@ static void spatter(double *x, struct draws *d)
     float z[NPIX];
     double liquid[NPIX], blurred[NPIX], mask[NPIX], m[NPIX];
     rng_normals(z, NPIX, d->seed, d->stream, d->pass, 0);
-    for (int i = 0; i < NPIX; i++) liquid[i] = loc + scale_ * z[i];
-    blur_2d(blurred, liquid, sigma, BORDER_NEAREST);
+    for (int i = 0; i < NPIX; i++)
+        liquid[i] = loc + scale_ * z[i];
+    filt_blur(blurred, liquid, sigma, FILT_NEAREST);
     for (int i = 0; i < NPIX; i++) {
-        if (blurred[i] < threshold) blurred[i] = 0.0;
+        if (blurred[i] < threshold)
+            blurred[i] = 0.0;
         mask[i] = blurred[i] > threshold ? 1.0 : 0.0;
     }
-    blur_2d(m, mask, sigma_mask, BORDER_NEAREST);
+    filt_blur(m, mask, sigma_mask, FILT_NEAREST);
     for (int i = 0; i < NPIX; i++) {
-        if (m[i] < 0.8) m[i] = 0.0;
+        if (m[i] < 0.8)
+            m[i] = 0.0;
         x[i] = clip01(x[i] * (1.0 - m[i]) + 63.0 / 255.0 * m[i]);
     }
 }
@@ -398,14 +357,17 @@ static void spatter(double *x, struct draws *d)
  * floor(c0) and from ceil(c1) on; added to acc and clipped to [0, 1]. */
 static void add_line(double *acc, double c0, double r0, double c1, double r1)
 {
-    if (c1 == c0) return;
+    if (c1 == c0)
+        return;
     double slope = (r1 - r0) / (c1 - c0);
     int left = (int)floor(c0), right = (int)ceil(c1);
     for (int row = 0; row < SIDE; row++) {
         for (int col = 0; col < SIDE; col++) {
-            if (col < left || col >= right) continue;
+            if (col < left || col >= right)
+                continue;
             double dist = fabs(row - (slope * (col - c0) + r0));
-            if (dist > 2.3 - 1e-10) dist = 2.3 - 1e-10;
+            if (dist > 2.3 - 1e-10)
+                dist = 2.3 - 1e-10;
             double v = clip01(log(1.0 - dist / 2.3) + 1.0);
             acc[row * SIDE + col] = clip01(acc[row * SIDE + col] + v);
         }
@@ -420,10 +382,12 @@ static void dotted_line(double *x, struct draws *d)
     for (int c = 0; c < 27; c += 4) { /* 2 px off, 2 px on */
         for (int row = 0; row < SIDE; row++) {
             line[row * SIDE + c] = 0.0;
-            if (c + 1 < SIDE) line[row * SIDE + c + 1] = 0.0;
+            if (c + 1 < SIDE)
+                line[row * SIDE + c + 1] = 0.0;
         }
     }
-    for (int i = 0; i < NPIX; i++) x[i] = clip01(x[i] + line[i]);
+    for (int i = 0; i < NPIX; i++)
+        x[i] = clip01(x[i] + line[i]);
 }
 
 static void zigzag(double *x, struct draws *d)
@@ -458,122 +422,38 @@ static void zigzag(double *x, struct draws *d)
         double cb = vx[i + 1] * ct - vy[i + 1] * st + c0, rb = vx[i + 1] * st + vy[i + 1] * ct + r0;
         add_line(zz, ca, ra, cb, rb);
     }
-    for (int i = 0; i < NPIX; i++) x[i] = clip01(x[i] + zz[i]);
-}
-
-/* ---- canny -------------------------------------------------------------- */
-
-static double at_reflect(const double *img, int r, int c)
-{
-    /* scipy 'reflect': d c b a | a b c d */
-    if (r < 0) r = -r - 1;
-    if (r >= SIDE) r = 2 * SIDE - r - 1;
-    if (c < 0) c = -c - 1;
-    if (c >= SIDE) c = 2 * SIDE - c - 1;
-    return img[r * SIDE + c];
-}
-
-/* skimage.feature.canny(x) with sigma 1, low 0.1, high 0.2 (float input). */
-static void canny_edges(double *x)
-{
-    const double sigma = 1.0, low = 0.1, high = 0.2;
-    double ones[NPIX], bleed[NPIX], smooth[NPIX], gi[NPIX], gj[NPIX], mag[NPIX];
-    for (int i = 0; i < NPIX; i++) ones[i] = 1.0;
-    /* masked smoothing: gaussian(x) / (gaussian(mask) + eps), mode constant */
-    blur_2d(bleed, ones, sigma, BORDER_CONSTANT);
-    blur_2d(smooth, x, sigma, BORDER_CONSTANT);
-    for (int i = 0; i < NPIX; i++) smooth[i] /= bleed[i] + 2.220446049250313e-16;
-    /* ndi.sobel, axis 0 (isobel: d/drow) and axis 1 (jsobel: d/dcol) */
-    for (int r = 0; r < SIDE; r++) {
-        for (int c = 0; c < SIDE; c++) {
-            double si = 0.0, sj = 0.0;
-            for (int k = -1; k <= 1; k++) {
-                double wk = k == 0 ? 2.0 : 1.0;
-                si += wk * (at_reflect(smooth, r + 1, c + k) - at_reflect(smooth, r - 1, c + k));
-                sj += wk * (at_reflect(smooth, r + k, c + 1) - at_reflect(smooth, r + k, c - 1));
-            }
-            gi[r * SIDE + c] = si;
-            gj[r * SIDE + c] = sj;
-            mag[r * SIDE + c] = hypot(si, sj);
-        }
-    }
-#define M(r, c) mag[(r) * SIDE + (c)]
-    unsigned char lmax[NPIX] = {0};
-    for (int r = 1; r < SIDE - 1; r++) { /* the eroded mask drops the border */
-        for (int c = 1; c < SIDE - 1; c++) {
-            int p = r * SIDE + c;
-            double is = gi[p], js = gj[p], ai = fabs(is), aj = fabs(js), m = mag[p];
-            if (!(m > 0.0)) continue;
-            /* the four sectors in skimage's order; a later one overrides on ties */
-            if (((is >= 0 && js >= 0) || (is <= 0 && js <= 0)) && ai >= aj) { /* 0-45 deg */
-                double w = aj / ai;
-                int plus = M(r + 1, c + 1) * w + M(r + 1, c) * (1 - w) <= m;
-                int minus = M(r - 1, c - 1) * w + M(r - 1, c) * (1 - w) <= m;
-                lmax[p] = (unsigned char)(plus && minus);
-            }
-            if (((is >= 0 && js >= 0) || (is <= 0 && js <= 0)) && ai <= aj) { /* 45-90 */
-                double w = ai / aj;
-                int plus = M(r + 1, c + 1) * w + M(r, c + 1) * (1 - w) <= m;
-                int minus = M(r - 1, c - 1) * w + M(r, c - 1) * (1 - w) <= m;
-                lmax[p] = (unsigned char)(plus && minus);
-            }
-            if (((is <= 0 && js >= 0) || (is >= 0 && js <= 0)) && ai <= aj) { /* 90-135 */
-                double w = ai / aj;
-                int plus = M(r - 1, c + 1) * w + M(r, c + 1) * (1 - w) <= m;
-                int minus = M(r + 1, c - 1) * w + M(r, c - 1) * (1 - w) <= m;
-                lmax[p] = (unsigned char)(plus && minus);
-            }
-            if (((is <= 0 && js >= 0) || (is >= 0 && js <= 0)) && ai >= aj) { /* 135-180 */
-                double w = aj / ai;
-                int plus = M(r - 1, c + 1) * w + M(r - 1, c) * (1 - w) <= m;
-                int minus = M(r + 1, c - 1) * w + M(r + 1, c) * (1 - w) <= m;
-                lmax[p] = (unsigned char)(plus && minus);
-            }
-        }
-    }
-#undef M
-    /* hysteresis: keep 8-connected components of (lmax & mag >= low) that
-     * contain a pixel with mag >= high; flood fill from the strong pixels */
-    unsigned char keep[NPIX] = {0};
-    int stack[NPIX], top = 0;
-    for (int p = 0; p < NPIX; p++) {
-        if (lmax[p] && mag[p] >= high && !keep[p]) {
-            keep[p] = 1;
-            stack[top++] = p;
-        }
-    }
-    while (top > 0) {
-        int p = stack[--top], r = p / SIDE, c = p % SIDE;
-        for (int dr = -1; dr <= 1; dr++) {
-            for (int dc = -1; dc <= 1; dc++) {
-                int rr = r + dr, cc = c + dc;
-                if (rr < 0 || rr >= SIDE || cc < 0 || cc >= SIDE) continue;
-                int q = rr * SIDE + cc;
-                if (!keep[q] && lmax[q] && mag[q] >= low) {
-                    keep[q] = 1;
-                    stack[top++] = q;
-                }
-            }
-        }
-    }
-    for (int i = 0; i < NPIX; i++) x[i] = keep[i] ? 1.0 : 0.0;
+    for (int i = 0; i < NPIX; i++)
+        x[i] = clip01(x[i] + zz[i]);
 }
 
 /* ---- dispatch ----------------------------------------------------------- */
 
 int corrupt_apply(uint8_t *out, const uint8_t *in, enum corrupt_kind kind, uint64_t seed, uint64_t index)
 {
-    if ((int)kind < 0 || kind >= CORRUPT_COUNT) return -1;
+    if ((int)kind < 0 || kind >= CORRUPT_COUNT)
+        return -1;
     struct draws d = {seed, CORRUPT_STREAM + (uint32_t)kind, (uint32_t)index, 0};
     double x[NPIX];
     to_unit(x, in);
     switch (kind) {
-    case CORRUPT_SHOT_NOISE: shot_noise(x, &d); break;
-    case CORRUPT_IMPULSE_NOISE: impulse_noise(x, &d); break;
-    case CORRUPT_GLASS_BLUR: glass_blur(x, &d); break;
-    case CORRUPT_MOTION_BLUR: motion_blur(x, &d); break;
-    case CORRUPT_SHEAR: shear(x, &d); break;
-    case CORRUPT_SCALE: scale(x); break;
+    case CORRUPT_SHOT_NOISE:
+        shot_noise(x, &d);
+        break;
+    case CORRUPT_IMPULSE_NOISE:
+        impulse_noise(x, &d);
+        break;
+    case CORRUPT_GLASS_BLUR:
+        glass_blur(x, &d);
+        break;
+    case CORRUPT_MOTION_BLUR:
+        motion_blur(x, &d);
+        break;
+    case CORRUPT_SHEAR:
+        shear(x, &d);
+        break;
+    case CORRUPT_SCALE:
+        scale(x);
+        break;
     case CORRUPT_ROTATE: {
         double y[NPIX];
         rotate_rad(y, x, 0.4 * random_sign(&d));
@@ -581,18 +461,33 @@ int corrupt_apply(uint8_t *out, const uint8_t *in, enum corrupt_kind kind, uint6
         break;
     }
     case CORRUPT_BRIGHTNESS:
-        for (int i = 0; i < NPIX; i++) x[i] = clip01(x[i] + 0.5); /* HSV value + 0.5 on gray */
+        for (int i = 0; i < NPIX; i++)
+            x[i] = clip01(x[i] + 0.5); /* HSV value + 0.5 on gray */
         break;
-    case CORRUPT_TRANSLATE: translate(x, &d); break;
-    case CORRUPT_STRIPE: stripe(x); break;
+    case CORRUPT_TRANSLATE:
+        translate(x, &d);
+        break;
+    case CORRUPT_STRIPE:
+        stripe(x);
+        break;
     case CORRUPT_FOG:
-        if (fog(x, &d) != 0) return -1;
+        if (fog(x, &d) != 0)
+            return -1;
         break;
-    case CORRUPT_SPATTER: spatter(x, &d); break;
-    case CORRUPT_DOTTED_LINE: dotted_line(x, &d); break;
-    case CORRUPT_ZIGZAG: zigzag(x, &d); break;
-    case CORRUPT_CANNY_EDGES: canny_edges(x); break;
-    case CORRUPT_COUNT: return -1;
+    case CORRUPT_SPATTER:
+        spatter(x, &d);
+        break;
+    case CORRUPT_DOTTED_LINE:
+        dotted_line(x, &d);
+        break;
+    case CORRUPT_ZIGZAG:
+        zigzag(x, &d);
+        break;
+    case CORRUPT_CANNY_EDGES:
+        filt_canny(x, 1.0, 0.1, 0.2);
+        break; /* canny(x), its defaults */
+    case CORRUPT_COUNT:
+        return -1;
     }
     from_unit(out, x);
     return 0;

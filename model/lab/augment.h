@@ -13,6 +13,9 @@
  * Deterministic: every draw comes from rng.h addressed by (seed, pass,
  * image index), so an augmented copy does not depend on threads or order.
  * Pure, thread-safe, no allocation.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_AUGMENT_H
 #define BNN_AUGMENT_H
@@ -21,19 +24,19 @@
 #include <stdint.h>
 
 struct augment_config {
-    double p;             /* probability that an image is augmented at all */
-    double rotate_deg;    /* rotation ~ U(-r, r) degrees */
-    double shear;         /* shear factor ~ U(-s, s) */
-    double scale;         /* per-axis scale ~ U(1 - s, 1 + s) */
-    double translate;     /* shift ~ U(-t, t) pixels per axis */
-    double elastic_p;     /* probability of an elastic deformation */
-    double elastic_px;    /* std of the control points' displacement, px */
-    double stroke_p;      /* probability of a thicker or thinner stroke */
-    double background_p;  /* probability of a smooth non-black background */
-    double contrast_min;  /* ink amplitude ~ U(contrast_min, 1) */
-    double invert_p;      /* probability of dark ink on a light page */
-    double noise_p;       /* probability of pixel noise */
-    double noise_sigma;   /* its Gaussian std ~ U(0, noise_sigma), of 0..1 */
+    double p;            /* probability that an image is augmented at all */
+    double rotate_deg;   /* rotation ~ U(-r, r) degrees */
+    double shear;        /* shear factor ~ U(-s, s) */
+    double scale;        /* per-axis scale ~ U(1 - s, 1 + s) */
+    double translate;    /* shift ~ U(-t, t) pixels per axis */
+    double elastic_p;    /* probability of an elastic deformation */
+    double elastic_px;   /* std of the control points' displacement, px */
+    double stroke_p;     /* probability of a thicker or thinner stroke */
+    double background_p; /* probability of a smooth non-black background */
+    double contrast_min; /* ink amplitude ~ U(contrast_min, 1) */
+    double invert_p;     /* probability of dark ink on a light page */
+    double noise_p;      /* probability of pixel noise */
+    double noise_sigma;  /* its Gaussian std ~ U(0, noise_sigma), of 0..1 */
 };
 
 /* The trainer's default (the shipped weights' augmentation). */

@@ -1,6 +1,9 @@
 /* idx.h - MNIST IDX files (big-endian magic 0x00000803 images,
  * 0x00000801 labels). Reads whole files; refuses wrong magic, dimensions
  * that do not match the file size, and truncation, with a precise message.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_IDX_H
 #define BNN_IDX_H

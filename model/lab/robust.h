@@ -6,6 +6,9 @@
  * Pure functions of their inputs: no globals, no printing; results depend on
  * no thread or call order. Ties are broken by image index so every figure is
  * reproducible. Every buffer is owned by the caller.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_ROBUST_H
 #define BNN_ROBUST_H
@@ -61,8 +64,8 @@ struct robust_reliability {
     double confidence[ROBUST_BINS];
     double accuracy[ROBUST_BINS];
 };
-void robust_reliability(struct robust_reliability *out, const double *confidence, const unsigned char *correct,
-                        size_t n);
+void robust_reliability(struct robust_reliability *out, const double *confidence,
+                        const unsigned char *correct, size_t n);
 
 /* Histogram of values over n_bins equal bins of [lo, hi] (values outside are
  * clamped into the end bins), as fractions of n summing to 1. */

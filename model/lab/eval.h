@@ -25,6 +25,9 @@
  *   no_digit        share of pictures the canonicalisation found no digit in
  *   set_coverage    share of prediction sets holding the label
  *   set_size        mean number of classes in the prediction set
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_EVAL_H
 #define BNN_EVAL_H
@@ -34,18 +37,24 @@
 #include "infer.h"
 
 struct eval_options {
-    size_t samples;     /* T, passes per image (>= 1) */
+    size_t samples; /* T, passes per image (>= 1) */
     uint64_t seed;
-    enum bnn_mode mode; /* lrt or weights */
-    size_t threads;     /* worker threads, one workspace each (>= 1) */
-    double coverage;    /* interval coverage in (0, 1) */
-    int pipeline;       /* 1: the daemon's path; 0: the model on pixel/255 */
+    enum bnn_mode mode;              /* lrt or weights */
+    size_t threads;                  /* worker threads, one workspace each (>= 1) */
+    double coverage;                 /* interval coverage in (0, 1) */
+    int pipeline;                    /* 1: the daemon's path; 0: the model on pixel/255 */
     const struct bnn_policy *policy; /* abstain rule and sets; NULL = none */
-    int set_level;      /* policy's conformal level for the sets, or -1 */
+    int set_level;                   /* policy's conformal level for the sets, or -1 */
 };
 
 /* T 100, seed 1, LRT, 2 threads, coverage 0.95, the pipeline, no policy. */
 void eval_options_default(struct eval_options *o);
+
+/* The seed of image i's passes under o: a replay of one image with
+ * bnn_answer_gray (or, with pipeline 0, bnn_answer_canonical on
+ * pixel / 255.0f), this seed and one BLAS thread - eval_model runs its
+ * workers so - gives the answer eval_model gave it, bit for bit. */
+uint64_t eval_image_seed(const struct eval_options *o, size_t i);
 
 struct eval_metrics {
     size_t n, samples;
@@ -73,8 +82,8 @@ struct eval_image {
  * the sample-based fields are set to NAN and samples to 0. Returns BNN_OK, or
  * BNN_E_INVALID (n == 0, k out of range, a label >= k) / BNN_E_NOMEM with err
  * filled. */
-int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const uint8_t *labels, size_t n, size_t k,
-                            char err[BNN_ERR_LEN]);
+int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const uint8_t *labels, size_t n,
+                            size_t k, char err[BNN_ERR_LEN]);
 
 /* Runs the model on pixels (n, n_in) with o->threads pthreads, each with its
  * own bnn_workspace; OpenBLAS is set to one thread meanwhile and restored
@@ -82,8 +91,15 @@ int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const
  * (n * n_classes doubles, caller-allocated) may be NULL. labels may be NULL.
  * Returns BNN_OK or an error with err filled (bad options, out of memory, or
  * an inference error naming the image). */
-int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *mean_probs, const struct bnn_model *m,
-               const uint8_t *pixels, const uint8_t *labels, size_t n, const struct eval_options *o,
-               char err[BNN_ERR_LEN]);
+int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *mean_probs,
+               const struct bnn_model *m, const uint8_t *pixels, const uint8_t *labels, size_t n,
+               const struct eval_options *o, char err[BNN_ERR_LEN]);
+
+/* Records test-set figures in m's metadata, as bnn-train and bnn-eval
+ * --write-meta do: test_accuracy, test_nll, test_ece, test_brier,
+ * test_interval_width, test_samples, test_flagged and, when e has sets,
+ * test_set_coverage_C and test_set_size_C for C = set_coverage (e.g.
+ * "test_set_coverage_0.95"). BNN_OK or BNN_E_NOMEM. */
+int eval_metrics_to_meta(struct bnn_model *m, const struct eval_metrics *e, double set_coverage);
 
 #endif

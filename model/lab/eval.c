@@ -31,12 +31,18 @@ void eval_options_default(struct eval_options *o)
     o->set_level = -1;
 }
 
-int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const uint8_t *labels, size_t n, size_t k,
-                            char err[BNN_ERR_LEN])
+uint64_t eval_image_seed(const struct eval_options *o, size_t i)
+{
+    return rng_u64(o->seed, EVAL_STREAM, 0, i);
+}
+
+int eval_metrics_from_probs(struct eval_metrics *out, const double *probs, const uint8_t *labels, size_t n,
+                            size_t k, char err[BNN_ERR_LEN])
 {
     memset(out, 0, sizeof *out);
     if (n == 0 || k < 2 || k > BNN_MAX_CLASSES) {
-        snprintf(err, BNN_ERR_LEN, "expected n >= 1 and 2 <= k <= %d, got n %zu, k %zu", BNN_MAX_CLASSES, n, k);
+        snprintf(err, BNN_ERR_LEN, "expected n >= 1 and 2 <= k <= %d, got n %zu, k %zu", BNN_MAX_CLASSES, n,
+                 k);
         return BNN_E_INVALID;
     }
     double *conf = malloc(n * sizeof *conf);
@@ -102,7 +108,8 @@ struct eval_job {
 };
 
 /* One image's answer into its per-image record and its mean probabilities. */
-static void record(struct eval_image *r, double *mp, const struct bnn_answer *a, const uint8_t *label, size_t k)
+static void record(struct eval_image *r, double *mp, const struct bnn_answer *a, const uint8_t *label,
+                   size_t k)
 {
     const struct bnn_prediction *pr = &a->pr;
     for (size_t c = 0; c < k; c++)
@@ -135,7 +142,7 @@ static void *eval_worker(void *p)
     for (size_t i = j->lo; i < j->hi; i++) {
         const uint8_t *px = j->pixels + i * n_in;
         /* a seed per image, addressed by its index: thread-count independent */
-        struct bnn_question q = {j->o->samples, rng_u64(j->o->seed, EVAL_STREAM, 0, i), j->o->coverage, j->o->mode,
+        struct bnn_question q = {j->o->samples, eval_image_seed(j->o, i), j->o->coverage, j->o->mode,
                                  j->o->policy ? j->o->set_level : -1};
         struct bnn_answer a;
         char err[BNN_ERR_LEN];
@@ -144,7 +151,7 @@ static void *eval_worker(void *p)
             rc = bnn_answer_gray(&a, ws, j->m, pol, px, BNN_MNIST_SIDE, BNN_MNIST_SIDE, &q, err);
         } else {
             for (size_t u = 0; u < n_in; u++)
-                x[u] = (float)px[u] * (1.0f / 255.0f);
+                x[u] = (float)px[u] / 255.0f; /* pixel/255, correctly rounded */
             rc = bnn_answer_canonical(&a, ws, j->m, pol, x, 1, &q, err);
         }
         if (rc) {
@@ -163,8 +170,8 @@ done:
 
 /* The sample-based means and the decision figures over the per-image
  * records. */
-static void summarise(struct eval_metrics *out, const struct eval_image *images, const uint8_t *labels, size_t n,
-                      int sets)
+static void summarise(struct eval_metrics *out, const struct eval_image *images, const uint8_t *labels,
+                      size_t n, int sets)
 {
     double width = 0, alea = 0, epi = 0, flagged = 0, no_digit = 0, wrong = 0, wrong_flagged = 0, covered = 0,
            size = 0;
@@ -193,15 +200,17 @@ static void summarise(struct eval_metrics *out, const struct eval_image *images,
     out->set_size = sets ? size / (double)n : NAN;
 }
 
-int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *mean_probs, const struct bnn_model *m,
-               const uint8_t *pixels, const uint8_t *labels, size_t n, const struct eval_options *o,
-               char err[BNN_ERR_LEN])
+int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *mean_probs,
+               const struct bnn_model *m, const uint8_t *pixels, const uint8_t *labels, size_t n,
+               const struct eval_options *o, char err[BNN_ERR_LEN])
 {
     memset(out, 0, sizeof *out);
     size_t k = bnn_model_n_classes(m);
     if (n == 0 || o->samples < 1 || o->threads < 1 || !(o->coverage > 0 && o->coverage < 1)) {
-        snprintf(err, BNN_ERR_LEN, "expected images >= 1, samples >= 1, threads >= 1, coverage in (0,1); got %zu, %zu, "
-                 "%zu, %g", n, o->samples, o->threads, o->coverage);
+        snprintf(err, BNN_ERR_LEN,
+                 "expected images >= 1, samples >= 1, threads >= 1, coverage in (0,1); got %zu, %zu, "
+                 "%zu, %g",
+                 n, o->samples, o->threads, o->coverage);
         return BNN_E_INVALID;
     }
     if (labels) {
@@ -232,8 +241,8 @@ int eval_model(struct eval_metrics *out, struct eval_image *per_image, double *m
     size_t started = 0;
     for (size_t t = 0; t < threads; t++) {
         struct eval_job *j = &jobs[t];
-        *j = (struct eval_job){.m = m, .o = o, .pixels = pixels, .labels = labels, .mean_probs = probs,
-                               .images = images};
+        *j = (struct eval_job){
+            .m = m, .o = o, .pixels = pixels, .labels = labels, .mean_probs = probs, .images = images};
         j->lo = t * chunk < n ? t * chunk : n;
         j->hi = j->lo + chunk < n ? j->lo + chunk : n;
         if (t == 0)
@@ -268,4 +277,28 @@ done:
         free(images);
     free(jobs);
     return rc;
+}
+
+int eval_metrics_to_meta(struct bnn_model *m, const struct eval_metrics *e, double set_coverage)
+{
+    static const char *const keys[] = {"test_accuracy",       "test_nll",    "test_ece", "test_brier",
+                                       "test_interval_width", "test_flagged"};
+    const double values[] = {e->accuracy, e->nll, e->ece, e->brier, e->interval_width, e->flagged};
+    char buf[64], key[64];
+    int rc = 0;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        snprintf(buf, sizeof buf, i == 3 ? "%.5f" : "%.4f", values[i]);
+        rc |= bnn_meta_set(m, keys[i], buf);
+    }
+    snprintf(buf, sizeof buf, "%zu", e->samples);
+    rc |= bnn_meta_set(m, "test_samples", buf);
+    if (!isnan(e->set_coverage)) {
+        snprintf(key, sizeof key, "test_set_coverage_%g", set_coverage);
+        snprintf(buf, sizeof buf, "%.4f", e->set_coverage);
+        rc |= bnn_meta_set(m, key, buf);
+        snprintf(key, sizeof key, "test_set_size_%g", set_coverage);
+        snprintf(buf, sizeof buf, "%.3f", e->set_size);
+        rc |= bnn_meta_set(m, key, buf);
+    }
+    return rc ? BNN_E_NOMEM : BNN_OK;
 }

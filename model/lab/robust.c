@@ -17,7 +17,8 @@ struct scored {
 static int cmp_scored_asc(const void *pa, const void *pb)
 {
     const struct scored *a = pa, *b = pb;
-    if (a->score != b->score) return a->score < b->score ? -1 : 1;
+    if (a->score != b->score)
+        return a->score < b->score ? -1 : 1;
     return a->index < b->index ? -1 : (a->index > b->index);
 }
 
@@ -26,8 +27,8 @@ int robust_auroc(double *auroc, const double *pos, size_t n_pos, const double *n
 {
     *auroc = NAN;
     if (n_pos == 0 || n_neg == 0) {
-        snprintf(err, BNN_ERR_LEN, "AUROC needs both sets non-empty, got %zu positives and %zu negatives", n_pos,
-                 n_neg);
+        snprintf(err, BNN_ERR_LEN, "AUROC needs both sets non-empty, got %zu positives and %zu negatives",
+                 n_pos, n_neg);
         return BNN_E_INVALID;
     }
     size_t n = n_pos + n_neg;
@@ -53,10 +54,12 @@ int robust_auroc(double *auroc, const double *pos, size_t n_pos, const double *n
     double rank_sum = 0.0;
     for (size_t lo = 0; lo < n;) {
         size_t hi = lo + 1;
-        while (hi < n && all[hi].score == all[lo].score) hi++;
+        while (hi < n && all[hi].score == all[lo].score)
+            hi++;
         double avg_rank = (double)(lo + 1 + hi) / 2.0; /* mean of lo+1 .. hi */
         for (size_t i = lo; i < hi; i++)
-            if (all[i].index < n_pos) rank_sum += avg_rank;
+            if (all[i].index < n_pos)
+                rank_sum += avg_rank;
         lo = hi;
     }
     free(all);
@@ -86,12 +89,14 @@ int robust_selective(double *acc, const double *fractions, size_t n_fractions, c
         snprintf(err, BNN_ERR_LEN, "out of memory for %zu inputs", n);
         return BNN_E_NOMEM;
     }
-    for (size_t i = 0; i < n; i++) order[i] = (struct scored){uncertainty[i], i};
+    for (size_t i = 0; i < n; i++)
+        order[i] = (struct scored){uncertainty[i], i};
     /* ascending by (uncertainty, index): the last k are the ones to abstain on */
     qsort(order, n, sizeof *order, cmp_scored_asc);
     /* kept_correct[m] = number correct among the m most certain */
     kept_correct[0] = 0.0;
-    for (size_t i = 0; i < n; i++) kept_correct[i + 1] = kept_correct[i] + (correct[order[i].index] ? 1.0 : 0.0);
+    for (size_t i = 0; i < n; i++)
+        kept_correct[i + 1] = kept_correct[i] + (correct[order[i].index] ? 1.0 : 0.0);
     for (size_t j = 0; j < n_fractions; j++) {
         size_t abstain = (size_t)llround(fractions[j] * (double)n);
         size_t kept = n - (abstain > n ? n : abstain);
@@ -104,10 +109,13 @@ int robust_selective(double *acc, const double *fractions, size_t n_fractions, c
 
 double robust_threshold(const double *uncertainty, size_t n, double abstain)
 {
-    if (n == 0) return NAN;
+    if (n == 0)
+        return NAN;
     double *copy = malloc(n * sizeof *copy);
-    if (!copy) return NAN;
-    for (size_t i = 0; i < n; i++) copy[i] = uncertainty[i];
+    if (!copy)
+        return NAN;
+    for (size_t i = 0; i < n; i++)
+        copy[i] = uncertainty[i];
     double t = stats_quantile(copy, n, 1.0 - abstain);
     free(copy);
     return t;
@@ -115,9 +123,11 @@ double robust_threshold(const double *uncertainty, size_t n, double abstain)
 
 double robust_fraction_above(const double *values, size_t n, double threshold)
 {
-    if (n == 0) return NAN;
+    if (n == 0)
+        return NAN;
     size_t above = 0;
-    for (size_t i = 0; i < n; i++) above += values[i] > threshold;
+    for (size_t i = 0; i < n; i++)
+        above += values[i] > threshold;
     return (double)above / (double)n;
 }
 
@@ -128,26 +138,32 @@ void robust_flags(struct robust_flags *out, const double *uncertainty, const uns
     for (size_t i = 0; i < n; i++) {
         int f = uncertainty[i] > threshold;
         flagged += f;
-        if (!correct) continue;
-        if (!f) kept++, kept_ok += correct[i] != 0;
-        if (!correct[i]) wrong++, wrong_flagged += f;
+        if (!correct)
+            continue;
+        if (!f)
+            kept++, kept_ok += correct[i] != 0;
+        if (!correct[i])
+            wrong++, wrong_flagged += f;
     }
     out->flagged = n ? (double)flagged / (double)n : NAN;
     out->kept_accuracy = correct && kept ? (double)kept_ok / (double)kept : NAN;
     out->errors_flagged = correct && wrong ? (double)wrong_flagged / (double)wrong : NAN;
 }
 
-void robust_reliability(struct robust_reliability *out, const double *confidence, const unsigned char *correct,
-                        size_t n)
+void robust_reliability(struct robust_reliability *out, const double *confidence,
+                        const unsigned char *correct, size_t n)
 {
     double conf_sum[ROBUST_BINS] = {0}, hit_sum[ROBUST_BINS] = {0};
-    for (size_t b = 0; b < ROBUST_BINS; b++) out->count[b] = 0;
+    for (size_t b = 0; b < ROBUST_BINS; b++)
+        out->count[b] = 0;
     for (size_t i = 0; i < n; i++) {
         /* right-closed (b/15, (b+1)/15]: bin = ceil(15 c) - 1, c == 0 -> 0 */
         double c = confidence[i];
         long b = (long)ceil(c * ROBUST_BINS) - 1;
-        if (b < 0) b = 0;
-        if (b >= ROBUST_BINS) b = ROBUST_BINS - 1;
+        if (b < 0)
+            b = 0;
+        if (b >= ROBUST_BINS)
+            b = ROBUST_BINS - 1;
         out->count[b]++;
         conf_sum[b] += c;
         hit_sum[b] += correct[i] ? 1.0 : 0.0;
@@ -160,13 +176,17 @@ void robust_reliability(struct robust_reliability *out, const double *confidence
 
 void robust_histogram(double *fraction, size_t n_bins, double lo, double hi, const double *values, size_t n)
 {
-    for (size_t b = 0; b < n_bins; b++) fraction[b] = 0.0;
-    if (n == 0 || n_bins == 0 || !(hi > lo)) return;
+    for (size_t b = 0; b < n_bins; b++)
+        fraction[b] = 0.0;
+    if (n == 0 || n_bins == 0 || !(hi > lo))
+        return;
     for (size_t i = 0; i < n; i++) {
         double pos = (values[i] - lo) / (hi - lo) * (double)n_bins;
         long b = (long)floor(pos);
-        if (b < 0) b = 0;
-        if (b >= (long)n_bins) b = (long)n_bins - 1;
+        if (b < 0)
+            b = 0;
+        if (b >= (long)n_bins)
+            b = (long)n_bins - 1;
         fraction[b] += 1.0 / (double)n;
     }
 }
@@ -189,5 +209,6 @@ int robust_corrupt_set(uint8_t *out, const uint8_t *in, size_t n, enum corrupt_k
 
 void robust_rotate_set(uint8_t *out, const uint8_t *in, size_t n, double degrees)
 {
-    for (size_t i = 0; i < n; i++) corrupt_rotate(out + i * CORRUPT_PIXELS, in + i * CORRUPT_PIXELS, degrees);
+    for (size_t i = 0; i < n; i++)
+        corrupt_rotate(out + i * CORRUPT_PIXELS, in + i * CORRUPT_PIXELS, degrees);
 }

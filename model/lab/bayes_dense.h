@@ -6,6 +6,9 @@
  * backward sees the in, in_sq, eps and sd of the forward it follows.
  * Ownership: nothing here allocates or keeps a pointer; arrays are borrowed
  * for the call. No threads, randomness or errors: train.c owns those.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_BAYES_DENSE_H
 #define BNN_BAYES_DENSE_H

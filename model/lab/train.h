@@ -11,6 +11,9 @@
  * b_rho), so the optimizer is one loop. All randomness comes from rng.h keyed
  * by the config's seed, so a run is reproducible for a given seed and thread
  * count. Library code: nothing prints; progress goes through a callback.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_TRAIN_H
 #define BNN_TRAIN_H
@@ -21,27 +24,27 @@
 
 /* What a run optimises and how. train_config_recipe fills one. */
 struct train_config {
-    char recipe[16];        /* "default" or "seed" (for the metadata) */
+    char recipe[16]; /* "default" or "seed" (for the metadata) */
     uint64_t seed;
-    size_t batch;           /* examples per step */
-    size_t epochs;          /* maximum epochs (also the cosine period) */
-    double lr;              /* Adam step size at the start */
-    int lr_cosine;          /* 1: cosine decay to 0 over `epochs`; 0: constant */
-    double beta;            /* KL weight: 1 is the per-example ELBO, < 1 tempered */
-    double prior_scale;     /* prior N(0, prior_scale^2) on weights and biases */
-    size_t warmup_epochs;   /* linear KL warm-up from 0 to 1 over this many epochs */
-    size_t patience;        /* stop after this many epochs without a better
-                               validation accuracy; 0 = never stop early */
-    double init_rho;        /* initial sigma = softplus(init_rho) */
-    double init_mu_std;     /* > 0: means ~ N(0, init_mu_std^2);
-                               0: He, N(0, 2 / n_in) */
-    double dropout;         /* drop probability after each hidden ReLU */
-    int threads;            /* OpenBLAS threads (and elementwise workers) */
-    size_t limit;           /* train on the first `limit` images; 0 = all */
-    size_t val_count;       /* the last val_count images validate (5,000) */
-    size_t val_samples;     /* LRT passes per validation image */
-    double max_seconds;     /* stop after the epoch that passes this wall
-                               time; 0 = no limit */
+    size_t batch;                  /* examples per step */
+    size_t epochs;                 /* maximum epochs (also the cosine period) */
+    double lr;                     /* Adam step size at the start */
+    int lr_cosine;                 /* 1: cosine decay to 0 over `epochs`; 0: constant */
+    double beta;                   /* KL weight: 1 is the per-example ELBO, < 1 tempered */
+    double prior_scale;            /* prior N(0, prior_scale^2) on weights and biases */
+    size_t warmup_epochs;          /* linear KL warm-up from 0 to 1 over this many epochs */
+    size_t patience;               /* stop after this many epochs without a better
+                                      validation accuracy; 0 = never stop early */
+    double init_rho;               /* initial sigma = softplus(init_rho) */
+    double init_mu_std;            /* > 0: means ~ N(0, init_mu_std^2);
+                                      0: He, N(0, 2 / n_in) */
+    double dropout;                /* drop probability after each hidden ReLU */
+    int threads;                   /* OpenBLAS threads (and elementwise workers) */
+    size_t limit;                  /* train on the first `limit` images; 0 = all */
+    size_t val_count;              /* the last val_count images validate (5,000) */
+    size_t val_samples;            /* LRT passes per validation image */
+    double max_seconds;            /* stop after the epoch that passes this wall
+                                      time; 0 = no limit */
     struct augment_config augment; /* applied to every training image, then
                                       the serving canonicalisation */
 };
@@ -108,7 +111,8 @@ double train_kl(const struct train_net *net, double prior_scale);
 /* Gradients of  mean NLL + kl_weight * KL  with respect to every mu and rho,
  * into the net's gradient array (overwritten), after train_forward on the
  * same batch. */
-void train_backward(struct train_net *net, const uint8_t *y, size_t batch, double kl_weight, double prior_scale);
+void train_backward(struct train_net *net, const uint8_t *y, size_t batch, double kl_weight,
+                    double prior_scale);
 
 /* One Adam step (Kingma & Ba 2015; beta1 0.9, beta2 0.999, eps 1e-8) with
  * step size lr; t is the 1-based step count for the bias correction. Then
@@ -124,7 +128,8 @@ void train_evaluate(struct train_net *net, const float *x, const uint8_t *labels
 /* Runs fn(arg, lo, hi) over [0, n) split across `threads` pthreads (the
  * caller's thread takes the first part), or on the caller's thread alone
  * when n < min_n or threads <= 1. */
-void train_parallel(int threads, size_t n, size_t min_n, void (*fn)(void *arg, size_t lo, size_t hi), void *arg);
+void train_parallel(int threads, size_t n, size_t min_n, void (*fn)(void *arg, size_t lo, size_t hi),
+                    void *arg);
 
 /* Copies the net's parameters (or `params`, an array laid out like
  * train_net_param_data, when non-NULL) into a new bnn_model with
@@ -133,18 +138,18 @@ struct bnn_model *train_net_to_model(const struct train_net *net, const float *p
 
 /* One line of the training log. */
 struct train_epoch {
-    size_t epoch;      /* 1-based */
-    double loss;       /* nll + the epoch's last kl_weight * kl (the KL is
-                          computed once per epoch, not per step) */
-    double nll;        /* mean training NLL (with dropout and noise) */
-    double kl;         /* KL at the end of the epoch, nats, whole network */
-    double kl_factor;  /* warm-up factor at the end of the epoch */
-    double lr;         /* step size at the end of the epoch */
-    double train_acc;  /* of the noisy training passes */
-    double val_acc;    /* of the mean of val_samples LRT passes */
+    size_t epoch;     /* 1-based */
+    double loss;      /* nll + the epoch's last kl_weight * kl (the KL is
+                         computed once per epoch, not per step) */
+    double nll;       /* mean training NLL (with dropout and noise) */
+    double kl;        /* KL at the end of the epoch, nats, whole network */
+    double kl_factor; /* warm-up factor at the end of the epoch */
+    double lr;        /* step size at the end of the epoch */
+    double train_acc; /* of the noisy training passes */
+    double val_acc;   /* of the mean of val_samples LRT passes */
     double val_nll;
-    double seconds;    /* wall time of the epoch including validation */
-    int best;          /* 1 when this epoch is the best so far */
+    double seconds; /* wall time of the epoch including validation */
+    int best;       /* 1 when this epoch is the best so far */
 };
 
 /* Called after every epoch; a non-zero return stops training. */
@@ -152,10 +157,10 @@ typedef int (*train_epoch_fn)(const struct train_epoch *e, void *ctx);
 
 struct train_result {
     size_t epochs_run;
-    size_t best_epoch;       /* 1-based epoch of the kept checkpoint */
+    size_t best_epoch; /* 1-based epoch of the kept checkpoint */
     double best_val_acc;
     double best_val_nll;
-    double train_seconds;    /* wall time of the whole run */
+    double train_seconds; /* wall time of the whole run */
     size_t n_train, n_val;
 };
 
@@ -169,8 +174,8 @@ struct train_result {
  * caller), with metadata for the recipe filled in (format, architecture,
  * recipe, seed, objective, ... and the figures in *res). dims[0] must equal
  * the image size. Returns BNN_OK or an error with err filled. */
-int train_run(struct bnn_model **out, struct train_result *res, const struct train_config *c, const size_t *dims,
-              size_t n_layers, const struct idx_images *images, const struct idx_labels *labels, train_epoch_fn cb,
-              void *ctx, char err[BNN_ERR_LEN]);
+int train_run(struct bnn_model **out, struct train_result *res, const struct train_config *c,
+              const size_t *dims, size_t n_layers, const struct idx_images *images,
+              const struct idx_labels *labels, train_epoch_fn cb, void *ctx, char err[BNN_ERR_LEN]);
 
 #endif

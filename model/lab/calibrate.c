@@ -9,7 +9,6 @@
 #include "eval.h"
 
 #define SPLITS 20
-#define CALIB_SEED 7 /* passes' seed: any fixed value, recorded nowhere */
 
 const double calib_default_coverage[CALIB_LEVELS] = {0.90, 0.95, 0.99};
 
@@ -40,8 +39,8 @@ static double cut(const struct ranked *r, size_t n, size_t count)
 }
 
 /* Wrong answers and all answers flagged by (h, e). */
-static void count_flags(const double *entropy, const double *epistemic, const unsigned char *correct, size_t n,
-                        double h, double e, size_t *flagged, size_t *caught)
+static void count_flags(const double *entropy, const double *epistemic, const unsigned char *correct,
+                        size_t n, double h, double e, size_t *flagged, size_t *caught)
 {
     *flagged = *caught = 0;
     for (size_t i = 0; i < n; i++)
@@ -55,7 +54,8 @@ int calib_abstain(struct bnn_policy *p, const double *entropy, const double *epi
                   const unsigned char *correct, size_t n, double flag_rate, char err[BNN_ERR_LEN])
 {
     if (n == 0 || !(flag_rate > 0 && flag_rate <= 0.5)) {
-        snprintf(err, BNN_ERR_LEN, "expected images >= 1 and a flag rate in (0, 0.5], got %zu, %g", n, flag_rate);
+        snprintf(err, BNN_ERR_LEN, "expected images >= 1 and a flag rate in (0, 0.5], got %zu, %g", n,
+                 flag_rate);
         return BNN_E_INVALID;
     }
     struct ranked *ent = malloc(n * sizeof *ent), *epi = malloc(n * sizeof *epi);
@@ -132,8 +132,9 @@ int calib_conformal(struct bnn_policy *p, const double *label_prob, size_t n, co
     return BNN_OK;
 }
 
-int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t *pixels, const uint8_t *labels,
-                 size_t n, size_t samples, size_t threads, double flag_rate, char err[BNN_ERR_LEN])
+int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t *pixels,
+                 const uint8_t *labels, size_t n, size_t samples, size_t threads, double flag_rate,
+                 char err[BNN_ERR_LEN])
 {
     struct eval_options o;
     eval_options_default(&o);

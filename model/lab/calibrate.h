@@ -6,6 +6,9 @@
  *
  * Pure functions of their inputs; ties are broken by image index, so the
  * result is reproducible. Buffers are the caller's.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_CALIBRATE_H
 #define BNN_CALIBRATE_H
@@ -34,11 +37,15 @@ int calib_conformal(struct bnn_policy *p, const double *label_prob, size_t n, co
                     size_t n_levels, char err[BNN_ERR_LEN]);
 
 /* Both, from the answers to n labelled 28x28 pictures (n, 784) at T =
- * samples passes, the daemon's path; p->samples records T. The default
- * coverages are 0.90, 0.95, 0.99. */
+ * samples passes, the daemon's path (eval.h with seed CALIB_SEED, so
+ * eval_model with that seed, T and the resulting policy replays the very
+ * answers it was fitted on); p->samples records T. The default coverages
+ * are 0.90, 0.95, 0.99. */
+#define CALIB_SEED 7 /* the passes' seed: any fixed value */
 #define CALIB_LEVELS 3
 extern const double calib_default_coverage[CALIB_LEVELS];
-int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t *pixels, const uint8_t *labels,
-                 size_t n, size_t samples, size_t threads, double flag_rate, char err[BNN_ERR_LEN]);
+int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t *pixels,
+                 const uint8_t *labels, size_t n, size_t samples, size_t threads, double flag_rate,
+                 char err[BNN_ERR_LEN]);
 
 #endif

@@ -34,6 +34,9 @@
  *   - canny_edges: skimage's canny (sigma 1, thresholds 0.1 / 0.2, masked
  *     Gaussian smoothing, Sobel, 4-sector interpolated non-maximum
  *     suppression, 8-connected hysteresis) reimplemented.
+ *
+ * Part of the lab (model/lab/): linked by the tools and tests, never by
+ * the daemon, which links only the runtime in model/.
  */
 #ifndef BNN_CORRUPT_H
 #define BNN_CORRUPT_H
