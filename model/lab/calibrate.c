@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "augment.h"
 #include "eval.h"
 
 #define SPLITS 20
@@ -51,7 +52,8 @@ static void count_flags(const double *entropy, const double *epistemic, const un
 }
 
 int calib_abstain(struct bnn_policy *p, const double *entropy, const double *epistemic,
-                  const unsigned char *correct, size_t n, double flag_rate, char err[BNN_ERR_LEN])
+                  const unsigned char *correct, size_t n, double flag_rate, const struct calib_set *shifted,
+                  char err[BNN_ERR_LEN])
 {
     if (n == 0 || !(flag_rate > 0 && flag_rate <= 0.5)) {
         snprintf(err, BNN_ERR_LEN, "expected images >= 1 and a flag rate in (0, 0.5], got %zu, %g", n,
@@ -68,7 +70,7 @@ int calib_abstain(struct bnn_policy *p, const double *entropy, const double *epi
     for (size_t i = 0; i < n; i++)
         ent[i] = (struct ranked){entropy[i], i};
     qsort(ent, n, sizeof *ent, by_value_desc);
-    size_t budget = (size_t)llround(flag_rate * (double)n), best_caught = 0, best_flagged = 0;
+    size_t budget = (size_t)llround(flag_rate * (double)n), best_caught = 0, best_shifted = 0, best_flagged = 0;
     for (int g = 0; g <= SPLITS; g++) {
         size_t by_entropy = budget * (size_t)g / SPLITS;
         double h = cut(ent, n, by_entropy);
@@ -79,9 +81,13 @@ int calib_abstain(struct bnn_policy *p, const double *entropy, const double *epi
                 epi[m++] = (struct ranked){epistemic[i], i};
         qsort(epi, m, sizeof *epi, by_value_desc);
         double e = cut(epi, m, budget - by_entropy < m ? budget - by_entropy : m);
-        size_t flagged, caught;
+        size_t flagged, caught, s_flagged = 0, s_caught = 0;
         count_flags(entropy, epistemic, correct, n, h, e, &flagged, &caught);
-        if (g == 0 || caught >= best_caught) {
+        if (shifted)
+            count_flags(shifted->entropy, shifted->epistemic, shifted->correct, shifted->n, h, e, &s_flagged,
+                        &s_caught);
+        if (g == 0 || s_caught > best_shifted || (s_caught == best_shifted && caught >= best_caught)) {
+            best_shifted = s_caught;
             best_caught = caught;
             best_flagged = flagged;
             p->entropy_max = h;
@@ -132,6 +138,58 @@ int calib_conformal(struct bnn_policy *p, const double *label_prob, size_t n, co
     return BNN_OK;
 }
 
+/* The answers to n labelled pictures through the daemon's path, as the
+ * rule sees them (arrays owned by the caller: answers_free). */
+struct answers {
+    double *entropy, *epistemic, *label_prob;
+    unsigned char *correct;
+    struct calib_set set;
+};
+
+static void answers_free(struct answers *a)
+{
+    free(a->entropy);
+    free(a->epistemic);
+    free(a->label_prob);
+    free(a->correct);
+}
+
+static int answer_all(struct answers *a, const struct bnn_model *m, const uint8_t *pixels, const uint8_t *labels,
+                      size_t n, const struct eval_options *o, char err[BNN_ERR_LEN])
+{
+    struct eval_metrics em;
+    struct eval_image *img = malloc(n * sizeof *img);
+    a->entropy = malloc(n * sizeof *a->entropy);
+    a->epistemic = malloc(n * sizeof *a->epistemic);
+    a->label_prob = malloc(n * sizeof *a->label_prob);
+    a->correct = malloc(n ? n : 1);
+    int rc = BNN_E_NOMEM;
+    snprintf(err, BNN_ERR_LEN, "out of memory for %zu calibration images", n);
+    if (img && a->entropy && a->epistemic && a->label_prob && a->correct &&
+        !(rc = eval_model(&em, img, NULL, m, pixels, labels, n, o, err)))
+        for (size_t i = 0; i < n; i++) {
+            a->entropy[i] = img[i].entropy;
+            a->epistemic[i] = img[i].epistemic;
+            a->label_prob[i] = img[i].label_prob;
+            a->correct[i] = img[i].predicted == labels[i];
+        }
+    a->set = (struct calib_set){a->entropy, a->epistemic, a->correct, n};
+    free(img);
+    return rc;
+}
+
+/* Every picture redrawn by the trainer's default augmentation. */
+static uint8_t *augmented(const uint8_t *pixels, size_t n)
+{
+    struct augment_config ac;
+    augment_config_default(&ac);
+    ac.p = 1;
+    uint8_t *out = malloc(n * BNN_MNIST_PIXELS + 1);
+    for (size_t i = 0; out && i < n; i++)
+        augment_image(out + i * BNN_MNIST_PIXELS, pixels + i * BNN_MNIST_PIXELS, &ac, CALIB_SEED, 0, i);
+    return out;
+}
+
 int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t *pixels,
                  const uint8_t *labels, size_t n, size_t samples, size_t threads, double flag_rate,
                  char err[BNN_ERR_LEN])
@@ -141,32 +199,20 @@ int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t 
     o.samples = samples;
     o.threads = threads;
     o.seed = CALIB_SEED;
-    struct eval_metrics em;
-    struct eval_image *img = malloc(n * sizeof *img);
-    double *ent = malloc(n * sizeof *ent), *epi = malloc(n * sizeof *epi), *lp = malloc(n * sizeof *lp);
-    unsigned char *correct = malloc(n ? n : 1);
-    int rc = BNN_E_NOMEM;
-    snprintf(err, BNN_ERR_LEN, "out of memory for %zu calibration images", n);
-    if (!img || !ent || !epi || !lp || !correct)
-        goto done;
+    struct answers clean = {0}, shifted = {0};
+    uint8_t *redrawn = augmented(pixels, n);
     bnn_policy_none(p);
-    if ((rc = eval_model(&em, img, NULL, m, pixels, labels, n, &o, err)))
-        goto done;
-    for (size_t i = 0; i < n; i++) {
-        ent[i] = img[i].entropy;
-        epi[i] = img[i].epistemic;
-        lp[i] = img[i].label_prob;
-        correct[i] = img[i].predicted == labels[i];
-    }
-    if ((rc = calib_abstain(p, ent, epi, correct, n, flag_rate, err)))
-        goto done;
-    rc = calib_conformal(p, lp, n, calib_default_coverage, CALIB_LEVELS, err);
+    int rc = BNN_E_NOMEM;
+    if (!redrawn)
+        snprintf(err, BNN_ERR_LEN, "out of memory for %zu augmented images", n);
+    else if (!(rc = answer_all(&clean, m, pixels, labels, n, &o, err)) &&
+             !(rc = answer_all(&shifted, m, redrawn, labels, n, &o, err)) &&
+             !(rc = calib_abstain(p, clean.entropy, clean.epistemic, clean.correct, n, flag_rate, &shifted.set,
+                                  err)))
+        rc = calib_conformal(p, clean.label_prob, n, calib_default_coverage, CALIB_LEVELS, err);
     p->samples = samples;
-done:
-    free(img);
-    free(ent);
-    free(epi);
-    free(lp);
-    free(correct);
+    answers_free(&clean);
+    answers_free(&shifted);
+    free(redrawn);
     return rc;
 }

@@ -219,7 +219,7 @@ static int candidates(struct study *st, char err[BNN_ERR_LEN])
         struct study_candidate *c = &st->cand[j];
         c->rate = study_rates[j];
         bnn_policy_none(&c->policy);
-        int rc = calib_abstain(&c->policy, v->entropy, v->epistemic, v->correct, n, c->rate, err);
+        int rc = calib_abstain(&c->policy, v->entropy, v->epistemic, v->correct, n, c->rate, NULL, err);
         if (rc != BNN_OK)
             return rc;
         c->policy.samples = st->cfg.eval.samples;

@@ -30,7 +30,7 @@ static void usage(FILE *f)
                "  --model FILE      weights (safetensors)\n"
                "  --data DIR        MNIST raw IDX files (train-images-idx3-ubyte, ...)\n"
                "  --samples T       Monte-Carlo passes per image [100]\n"
-               "  --flag-rate F     share of clean validation digits to flag, in (0, 0.5] [0.05]\n"
+               "  --flag-rate F     share of clean validation digits to flag, in (0, 0.5] [0.045]\n"
                "  --threads N       worker threads [2]\n"
                "  --write-meta      store the policy in the model file's metadata\n"
                "  --help            this text\n");
@@ -84,7 +84,7 @@ static const char *parse_one(struct options *o, int c, const char *arg)
 
 static int parse_options(struct options *o, int argc, char **argv)
 {
-    *o = (struct options){NULL, NULL, 100, 2, 0.05, 0};
+    *o = (struct options){NULL, NULL, 100, 2, CALIB_FLAG_RATE, 0};
     int c;
     while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
         if (c == O_HELP) {

@@ -25,7 +25,6 @@
 
 #define PROG "bnn-train"
 #define CALIB_SAMPLES 100    /* T of the calibration: the daemon's default */
-#define CALIB_FLAG_RATE 0.05 /* clean validation digits flagged */
 #define SET_COVERAGE 0.95    /* the daemon's default prediction-set level */
 
 static void usage(FILE *f)

@@ -90,7 +90,7 @@ static void test_abstain_synthetic(void **state)
     for (size_t r = 0; r < sizeof rates / sizeof rates[0]; r++) {
         struct bnn_policy p;
         bnn_policy_none(&p);
-        assert_int_equal(calib_abstain(&p, ent, epi, correct, N, rates[r], err), BNN_OK);
+        assert_int_equal(calib_abstain(&p, ent, epi, correct, N, rates[r], NULL, err), BNN_OK);
         size_t caught, f = flagged_by(&p, ent, epi, correct, N, &caught);
         size_t want = (size_t)llround(rates[r] * N);
         if (f != want)
@@ -119,7 +119,7 @@ static void test_abstain_prefers_the_score_that_catches(void **state)
     }
     struct bnn_policy p;
     char err[BNN_ERR_LEN];
-    assert_int_equal(calib_abstain(&p, ent, epi, correct, N, 0.05, err), BNN_OK);
+    assert_int_equal(calib_abstain(&p, ent, epi, correct, N, 0.05, NULL, err), BNN_OK);
     size_t caught, f = flagged_by(&p, ent, epi, correct, N, &caught);
     assert_int_equal(f, 10);
     assert_int_equal(caught, 10);
@@ -138,14 +138,14 @@ static void test_abstain_ties_and_errors(void **state)
         same[i] = epi[i] = 0.3, correct[i] = 1;
     struct bnn_policy p;
     char err[BNN_ERR_LEN] = "";
-    assert_int_equal(calib_abstain(&p, same, epi, correct, 10, 0.2, err), BNN_OK);
+    assert_int_equal(calib_abstain(&p, same, epi, correct, 10, 0.2, NULL, err), BNN_OK);
     size_t caught, f = flagged_by(&p, same, epi, correct, 10, &caught);
     assert_int_equal(f, 0);
     assert_float_equal(p.clean_flag_rate, 0.0, 0);
-    assert_int_equal(calib_abstain(&p, same, epi, correct, 0, 0.05, err), BNN_E_INVALID);
+    assert_int_equal(calib_abstain(&p, same, epi, correct, 0, 0.05, NULL, err), BNN_E_INVALID);
     assert_non_null(strstr(err, "got 0, 0.05"));
-    assert_int_equal(calib_abstain(&p, same, epi, correct, 10, 0.0, err), BNN_E_INVALID);
-    assert_int_equal(calib_abstain(&p, same, epi, correct, 10, 0.6, err), BNN_E_INVALID);
+    assert_int_equal(calib_abstain(&p, same, epi, correct, 10, 0.0, NULL, err), BNN_E_INVALID);
+    assert_int_equal(calib_abstain(&p, same, epi, correct, 10, 0.6, NULL, err), BNN_E_INVALID);
     assert_non_null(strstr(err, "0.6"));
 }
 
