@@ -392,7 +392,8 @@ class OverloadAgainstSpec(unittest.TestCase):
         import threading
         with tempfile.TemporaryDirectory() as tmp:
             model = os.path.join(tmp, "small.safetensors")
-            make_model(model, dims="784-64-10")
+            # big enough that T = 10000 in weights mode outlasts the 300 ms deadline
+            make_model(model, dims="784-512-10")
             d = Daemon("--workers", "1", "--queue-depth", "1", "--overload-status", "429", "--retry-after", "2",
                        "--job-timeout-ms", "300", name="test_openapi_overload", model=model).start()
             try:
