@@ -332,6 +332,16 @@
       'Mean probability ' + fmt(best.mean) + ', ' + Math.round(data.interval * 1000) / 10 +
       '\u00a0% interval ' + fmt(best.lower) + '–' + fmt(best.upper) + ', over ' + data.samples + ' passes.';
     document.getElementById('uncertain').hidden = data.uncertain !== true;
+    const why = { no_digit: 'no digit was found in the picture',
+                  entropy: 'the answer\u2019s entropy is above the calibrated threshold',
+                  epistemic: 'the passes disagree (the epistemic part is above its threshold)' };
+    document.getElementById('uncertain-why').textContent =
+      (data.uncertain_reasons || []).map((r) => why[r] || r).join('; ');
+    const set = document.getElementById('set');
+    set.hidden = !Array.isArray(data.prediction_set);
+    if (!set.hidden)
+      set.textContent = 'Prediction set at ' + Math.round(data.set_coverage * 1000) / 10 + '\u00a0%: ' +
+        (data.prediction_set.length ? '{' + data.prediction_set.join(', ') + '}' : '{} (no digit is plausible enough)');
     document.getElementById('coverage-text').textContent = Math.round(data.interval * 1000) / 10 + '\u00a0%';
     drawChart(document.getElementById('chart'), data);
 

@@ -160,6 +160,8 @@ async function shownResult(page) {
     return {
       prediction: q('[data-testid=prediction]').textContent.trim(),
       uncertainVisible: !q('[data-testid=uncertain]').hidden,
+      uncertainWhy: q('[data-testid=uncertain-why]').textContent,
+      set: q('[data-testid=set]').hidden ? null : q('[data-testid=set]').textContent,
       entropy: q('#entropy').textContent, aleatoric: q('#aleatoric').textContent,
       epistemic: q('#epistemic').textContent, meta: q('[data-testid=meta]').textContent,
       bars, whiskers, rows,
@@ -204,6 +206,11 @@ function checkChart(shown, api) {
   assert.equal(shown.entropy, api.uncertainty.entropy.toFixed(3));
   assert.equal(shown.epistemic, api.uncertainty.epistemic.toFixed(3));
   assert.equal(shown.uncertainVisible, api.uncertain === true, 'uncertain flag shown/hidden wrongly');
+  // every reason the API gives is said on the page, and the set's digits shown
+  assert.equal(shown.uncertainWhy.split('; ').filter(Boolean).length, api.uncertain_reasons.length,
+    `reasons ${JSON.stringify(api.uncertain_reasons)} shown as '${shown.uncertainWhy}'`);
+  if (api.prediction_set === null) assert.equal(shown.set, null, 'a set shown without one');
+  else assert.ok(shown.set.includes('{' + api.prediction_set.join(', ') + '}'), `set ${shown.set} vs ${api.prediction_set}`);
 }
 
 const results = {};
