@@ -157,28 +157,38 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
 
 /* out = min (take_max 0) or max (1) of in over the (2r+1)^2 square, the
  * square cut off at the picture's edges. Separable: rows into tmp, then
- * columns. out may not alias in or tmp. */
+ * columns, each pass a loop along a row so that it vectorises (min and max
+ * are exact, so the order does not matter). out may not alias in or tmp. */
+#define SQUARE_PASSES(OP)                                                                                  \
+    for (int y = 0; y < h; y++) {                                                                          \
+        const float *row = in + y * w;                                                                     \
+        for (int x = 0; x < w; x++) {                                                                      \
+            float b = row[x];                                                                              \
+            for (int xx = x - r < 0 ? 0 : x - r; xx <= x + r && xx < w; xx++)                              \
+                b = OP(b, row[xx]);                                                                        \
+            tmp[y * w + x] = b;                                                                            \
+        }                                                                                                  \
+    }                                                                                                      \
+    for (int y = 0; y < h; y++) {                                                                          \
+        float *o = out + y * w;                                                                            \
+        memcpy(o, tmp + y * w, (size_t)w * sizeof *o);                                                     \
+        for (int yy = y - r < 0 ? 0 : y - r; yy <= y + r && yy < h; yy++) {                                \
+            const float *t = tmp + yy * w;                                                                 \
+            for (int x = 0; x < w; x++)                                                                    \
+                o[x] = OP(o[x], t[x]);                                                                     \
+        }                                                                                                  \
+    }
+
 static void square_filter(float *out, float *tmp, const float *in, int w, int h, int r, int take_max)
 {
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float b = in[y * w + x];
-            for (int xx = x - r < 0 ? 0 : x - r; xx <= x + r && xx < w; xx++) {
-                float v = in[y * w + xx];
-                b = take_max ? MAX(b, v) : MIN(b, v);
-            }
-            tmp[y * w + x] = b;
-        }
-    for (int y = 0; y < h; y++)
-        for (int x = 0; x < w; x++) {
-            float b = tmp[y * w + x];
-            for (int yy = y - r < 0 ? 0 : y - r; yy <= y + r && yy < h; yy++) {
-                float v = tmp[yy * w + x];
-                b = take_max ? MAX(b, v) : MIN(b, v);
-            }
-            out[y * w + x] = b;
-        }
+    if (take_max) {
+        SQUARE_PASSES(MAX)
+    } else {
+        SQUARE_PASSES(MIN)
+    }
 }
+
+#undef SQUARE_PASSES
 
 /* w->open becomes the structure max(px - open(px), close(px) - px) with a
  * (2r+1) square; returns its 99th percentile (in steps of 1/256). */
@@ -210,6 +220,24 @@ static int on_border(const struct work *w, int x, int y)
     return x == 0 || y == 0 || x == w->w - 1 || y == w->h - 1;
 }
 
+/* The 8-neighbours of pixel i inside the picture, row by row (dy = -1..1,
+ * then dx = -1..1): every search below visits them in this order, so the
+ * results do not depend on how the bounds are checked. Returns how many. */
+static int neighbours(const struct work *w, int i, int nb[8])
+{
+    int W = w->w, x = i % W, y = i / W, n = 0;
+    if (x > 0 && y > 0 && x < W - 1 && y < w->h - 1) {
+        const int all[8] = {i - W - 1, i - W, i - W + 1, i - 1, i + 1, i + W - 1, i + W, i + W + 1};
+        memcpy(nb, all, sizeof all);
+        return 8;
+    }
+    for (int dy = -1; dy <= 1; dy++)
+        for (int dx = -1; dx <= 1; dx++)
+            if ((dx || dy) && x + dx >= 0 && y + dy >= 0 && x + dx < W && y + dy < w->h)
+                nb[n++] = i + dy * W + dx;
+    return n;
+}
+
 /* Grows one background region from border pixel `seed` through calm
  * pixels in steps below `step` (8-connected), marking it state 1 and
  * label `region`. Returns its size. */
@@ -220,18 +248,15 @@ static int grow_region(struct work *w, int seed, int region, float calm, float s
     w->label[seed] = region;
     w->queue[tail++] = seed;
     while (head < tail) {
-        int i = w->queue[head++], x = i % w->w, y = i / w->w;
-        for (int dy = -1; dy <= 1; dy++)
-            for (int dx = -1; dx <= 1; dx++) {
-                int xx = x + dx, yy = y + dy, j = yy * w->w + xx;
-                if (xx < 0 || yy < 0 || xx >= w->w || yy >= w->h || w->state[j])
-                    continue;
-                if (w->open[j] >= calm || fabsf(w->px[j] - w->px[i]) >= step)
-                    continue;
-                w->state[j] = 1;
-                w->label[j] = region;
-                w->queue[tail++] = j;
-            }
+        int i = w->queue[head++], nb[8], n = neighbours(w, i, nb);
+        for (int k = 0; k < n; k++) {
+            int j = nb[k];
+            if (w->state[j] || w->open[j] >= calm || fabsf(w->px[j] - w->px[i]) >= step)
+                continue;
+            w->state[j] = 1;
+            w->label[j] = region;
+            w->queue[tail++] = j;
+        }
     }
     return tail;
 }
@@ -297,18 +322,15 @@ static void trim_background(struct work *w, int margin)
  * 0 when there is none. */
 static int fill_from_neighbours(struct work *w, int j, int region)
 {
-    int x = j % w->w, y = j / w->w, cnt = 0;
+    int nb[8], n = neighbours(w, j, nb), cnt = 0;
     double sum = 0;
-    for (int ey = y - 1; ey <= y + 1; ey++)
-        for (int ex = x - 1; ex <= x + 1; ex++) {
-            int k = ey * w->w + ex;
-            if (ex < 0 || ey < 0 || ex >= w->w || ey >= w->h || (w->state[k] != 1 && w->state[k] != 2))
-                continue;
-            if (region && w->label[k] != region)
-                continue;
-            sum += w->bg[k];
-            cnt++;
-        }
+    for (int m = 0; m < n; m++) {
+        int k = nb[m];
+        if ((w->state[k] != 1 && w->state[k] != 2) || (region && w->label[k] != region))
+            continue;
+        sum += w->bg[k];
+        cnt++;
+    }
     if (!cnt)
         return 0;
     w->bg[j] = (float)(sum / cnt);
@@ -335,16 +357,15 @@ static void fill_background(struct work *w)
                 w->queue[tail++] = i;
         }
         while (head < tail) {
-            int i = w->queue[head++], x = i % w->w, y = i / w->w;
-            for (int yy = y - 1; yy <= y + 1; yy++)
-                for (int xx = x - 1; xx <= x + 1; xx++) {
-                    int j = yy * w->w + xx;
-                    if (xx < 0 || yy < 0 || xx >= w->w || yy >= w->h || w->state[j] == 1 || w->state[j] == 2)
-                        continue;
-                    int region = w->state[j] == 3 && round == 0 ? w->label[j] : 0;
-                    if (fill_from_neighbours(w, j, region))
-                        w->queue[tail++] = j;
-                }
+            int i = w->queue[head++], nb[8], n_nb = neighbours(w, i, nb);
+            for (int k = 0; k < n_nb; k++) {
+                int j = nb[k];
+                if (w->state[j] == 1 || w->state[j] == 2)
+                    continue;
+                int region = w->state[j] == 3 && round == 0 ? w->label[j] : 0;
+                if (fill_from_neighbours(w, j, region))
+                    w->queue[tail++] = j;
+            }
         }
     }
 }
@@ -392,16 +413,15 @@ static int label_parts(struct work *w, float peak, double *mass)
         mass[parts] = 0;
         w->queue[tail++] = i;
         while (head < tail) {
-            int j = w->queue[head++], x = j % w->w, y = j / w->w;
+            int j = w->queue[head++], nb[8], n_nb = neighbours(w, j, nb);
             mass[parts] += ink[j];
-            for (int yy = y - 1; yy <= y + 1; yy++)
-                for (int xx = x - 1; xx <= x + 1; xx++) {
-                    int k = yy * w->w + xx;
-                    if (xx < 0 || yy < 0 || xx >= w->w || yy >= w->h || w->label[k] || ink[k] < INK_MASK * peak)
-                        continue;
-                    w->label[k] = parts;
-                    w->queue[tail++] = k;
-                }
+            for (int m = 0; m < n_nb; m++) {
+                int k = nb[m];
+                if (w->label[k] || ink[k] < INK_MASK * peak)
+                    continue;
+                w->label[k] = parts;
+                w->queue[tail++] = k;
+            }
         }
     }
     return parts;
