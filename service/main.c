@@ -11,6 +11,7 @@
  */
 #include <cblas.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <getopt.h>
 #include <microhttpd.h>
@@ -36,6 +37,7 @@
 #define BNN_SERVE_VERSION "0.1.0"
 #define DEFAULT_CONFIG "config/bnn-serve.conf"
 #define OPENAPI_MAX (4u << 20)
+#define MMAP_THRESHOLD (1 << 20) /* bytes */
 
 extern char **environ;
 
@@ -432,6 +434,11 @@ static int serve(const struct cfg *cfg, struct log *lg)
     /* Each worker runs its own single-threaded BLAS: parallelism comes from
      * serving several requests at once, not from splitting one GEMM. */
     openblas_set_num_threads(1);
+    /* Large blocks (a model's ~10 MiB of tensors, a weights file read for
+     * a reload, a big PNG) straight from and back to the kernel: a fixed
+     * threshold stops glibc from raising it after the first such free and
+     * then keeping every reloaded model's memory in a thread's arena. */
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     struct daemon d = {.cfg = cfg, .log = lg, .listen_fd = -1};
     sigset_t sigs;
     int rc = 1;
