@@ -1,5 +1,5 @@
 /* v2_request.h - the Open Inference Protocol (KServe V2 REST) request side,
- * without HTTP: which V2 path a URL names, and the body of POST .../infer -
+ * without HTTP: the body of POST .../infer (paths are v2_path.h's) -
  * a JSON header, then (binary tensor data extension) the tensors' raw bytes
  * - parsed into the same struct predict_input as every other route (images
  * and parameters) plus a struct v2_request saying how to answer (the id to
@@ -29,36 +29,7 @@
 #include "api.h"
 #include "config.h"
 #include "predict.h"
-
-#define V2_NAME_LEN 64
-
-/* --- paths ------------------------------------------------------------------------- */
-
-enum v2_path_kind {
-    V2_PATH_NONE = 0,    /* not under /v2 */
-    V2_PATH_UNKNOWN,     /* under /v2, but nothing served there */
-    V2_PATH_SERVER,      /* GET /v2 */
-    V2_PATH_LIVE,        /* GET /v2/health/live */
-    V2_PATH_READY,       /* GET /v2/health/ready */
-    V2_PATH_MODEL,       /* GET /v2/models/{m}[/versions/{v}] */
-    V2_PATH_MODEL_READY, /* GET /v2/models/{m}[/versions/{v}]/ready */
-    V2_PATH_INFER,       /* POST /v2/models/{m}[/versions/{v}]/infer */
-    V2_PATH_REPO_INDEX,  /* POST /v2/repository/index */
-    V2_PATH_REPO_LOAD,   /* POST /v2/repository/models/{m}/load */
-    V2_PATH_REPO_UNLOAD, /* POST /v2/repository/models/{m}/unload */
-    V2_PATH_COUNT
-};
-
-struct v2_path {
-    enum v2_path_kind kind;
-    char model[V2_NAME_LEN];   /* "" when the path names none */
-    char version[V2_NAME_LEN]; /* "" when the path names none */
-};
-
-/* Parses a URL path (no query string). Segments are non-empty and at most
- * V2_NAME_LEN - 1 bytes; anything else under /v2 is V2_PATH_UNKNOWN.
- * Returns p->kind. */
-enum v2_path_kind v2_path_parse(struct v2_path *p, const char *path);
+#include "v2_path.h"
 
 /* --- outputs ------------------------------------------------------------------------ */
 

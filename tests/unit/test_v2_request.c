@@ -1,5 +1,5 @@
 /* test_v2_request.c - the Open Inference Protocol request side without HTTP
- * (v2_request.h): V2 paths (table), infer bodies built byte by byte per the
+ * (v2_request.h): infer bodies built byte by byte per the
  * binary tensor data extension (JSON header, then each BYTES element as a
  * 4-byte little-endian length and the bytes), base64 JSON, pixel tensors
  * (UINT8 and FP32, flat and nested, JSON and binary), output selection and
@@ -28,55 +28,6 @@ static int setup(void **state)
     (void)state;
     cfg_defaults(&cfg);
     return 0;
-}
-
-/* --- paths ----------------------------------------------------------------------- */
-
-static void test_paths(void **state)
-{
-    (void)state;
-    static const struct {
-        const char *path;
-        enum v2_path_kind kind;
-        const char *model, *version;
-    } rows[] = {
-        {"/v2", V2_PATH_SERVER, "", ""},
-        {"/v2/", V2_PATH_SERVER, "", ""},
-        {"/v2/health/live", V2_PATH_LIVE, "", ""},
-        {"/v2/health/ready", V2_PATH_READY, "", ""},
-        {"/v2/health/other", V2_PATH_UNKNOWN, "", ""},
-        {"/v2/models/mnist-bnn", V2_PATH_MODEL, "mnist-bnn", ""},
-        {"/v2/models/mnist-bnn/ready", V2_PATH_MODEL_READY, "mnist-bnn", ""},
-        {"/v2/models/mnist-bnn/infer", V2_PATH_INFER, "mnist-bnn", ""},
-        {"/v2/models/m/versions/0123456789ab", V2_PATH_MODEL, "m", "0123456789ab"},
-        {"/v2/models/m/versions/7/ready", V2_PATH_MODEL_READY, "m", "7"},
-        {"/v2/models/m/versions/7/infer", V2_PATH_INFER, "m", "7"},
-        {"/v2/models/ready", V2_PATH_MODEL, "ready", ""}, /* a model may be called "ready" */
-        {"/v2/models/m/versions", V2_PATH_UNKNOWN, "", ""},
-        {"/v2/models/m/infer/x", V2_PATH_UNKNOWN, "", ""},
-        {"/v2/models/m/", V2_PATH_UNKNOWN, "", ""},
-        {"/v2/models//infer", V2_PATH_UNKNOWN, "", ""},
-        {"/v2/models", V2_PATH_UNKNOWN, "", ""},
-        {"/v2/repository/index", V2_PATH_REPO_INDEX, "", ""},
-        {"/v2/repository/models/m/load", V2_PATH_REPO_LOAD, "m", ""},
-        {"/v2/repository/models/m/unload", V2_PATH_REPO_UNLOAD, "m", ""},
-        {"/v2/repository/models/m/delete", V2_PATH_UNKNOWN, "", ""},
-        {"/v2x", V2_PATH_NONE, "", ""},
-        {"/v1/model", V2_PATH_NONE, "", ""},
-        {"/", V2_PATH_NONE, "", ""},
-        {"/v2/a/b/c/d/e/f/g", V2_PATH_UNKNOWN, "", ""},
-        /* a segment of V2_NAME_LEN bytes is too long */
-        {"/v2/models/0123456789012345678901234567890123456789012345678901234567890123", V2_PATH_UNKNOWN, "",
-         ""},
-    };
-    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
-        struct v2_path p;
-        enum v2_path_kind k = v2_path_parse(&p, rows[i].path);
-        if (k != rows[i].kind || p.kind != k)
-            fail_msg("%s: expected kind %d, got %d", rows[i].path, rows[i].kind, k);
-        assert_string_equal(p.model, rows[i].model);
-        assert_string_equal(p.version, rows[i].version);
-    }
 }
 
 /* --- building bodies ---------------------------------------------------------------- */
@@ -483,13 +434,9 @@ static void test_allocation_faults(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_paths),
-        cmocka_unit_test(test_binary_images),
-        cmocka_unit_test(test_json_images_and_outputs),
-        cmocka_unit_test(test_pixels),
-        cmocka_unit_test(test_bad_json),
-        cmocka_unit_test(test_bad_binary),
-        cmocka_unit_test(test_allocation_faults),
+        cmocka_unit_test(test_binary_images), cmocka_unit_test(test_json_images_and_outputs),
+        cmocka_unit_test(test_pixels),        cmocka_unit_test(test_bad_json),
+        cmocka_unit_test(test_bad_binary),    cmocka_unit_test(test_allocation_faults),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
