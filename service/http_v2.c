@@ -258,6 +258,15 @@ static unsigned submit_infer(struct http_request *r, struct http_v2 *v, struct h
     v->job = predict_job_new(srv->predict, &v->in, v2_infer_body, &v->req, on_done, v, r->request_id, &e);
     if (!v->job)
         return http_v2_error(srv, out, &e);
+    /* A version in the path is checked again against the model the job
+     * holds: a reload may have replaced it since the headers came. */
+    const char *version = predict_job_model_version(v->job);
+    if (v->path.version[0] && strcmp(v->path.version, version) != 0) {
+        predict_job_free(v->job);
+        v->job = NULL;
+        return fail(srv, out, API_E_NOT_FOUND, "model '%s' has no version '%s' (serving version %s)",
+                    v->path.model, v->path.version, version);
+    }
     suspend(r);
     predict_submit(v->job);
     return 0;

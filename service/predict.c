@@ -414,6 +414,11 @@ unsigned predict_job_samples(const struct predict_job *j)
     return j ? j->samples_run : 0;
 }
 
+const char *predict_job_model_version(const struct predict_job *j)
+{
+    return j->served->version;
+}
+
 void predict_job_free(struct predict_job *j)
 {
     if (!j)

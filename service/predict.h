@@ -201,6 +201,10 @@ int predict_job_answer(struct predict_job *job, struct predict_answer *a);
 /* Monte-Carlo passes computed (0 for NULL). */
 unsigned predict_job_samples(const struct predict_job *job);
 
+/* The model_version of the served model the job holds (borrowed until
+ * predict_job_free). */
+const char *predict_job_model_version(const struct predict_job *job);
+
 /* NULL-safe. Not while the job is queued or running. */
 void predict_job_free(struct predict_job *job);
 
