@@ -211,8 +211,11 @@ class Reload(unittest.TestCase):
         # Flat: the median RSS over the last five reloads within 8 MiB of
         # the median over reloads 2-6 (each model is ~10 MiB in memory, and
         # one may still be held by a request in flight when RSS is read;
-        # leaking them would add ~100 MiB between the two).
-        self.assertLess(statistics.median(rss[-5:]) - statistics.median(rss[1:6]), 8 * 1024, rss)
+        # leaking them would add ~100 MiB between the two). Under ASan,
+        # freed memory waits in its quarantine (256 MiB), so RSS says
+        # nothing there; LeakSanitizer checks the daemon at exit instead.
+        if not SLOW:
+            self.assertLess(statistics.median(rss[-5:]) - statistics.median(rss[1:6]), 8 * 1024, rss)
         self.assertGreaterEqual(self.metric(r'bnn_model_reloads_total\{result="ok"\} (\d+)'), 20)
 
     def test_2_in_flight_finish_on_their_model(self):
