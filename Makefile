@@ -38,7 +38,7 @@ WARN    := -std=c17 -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes \
 ifdef WERROR
 WARN    += -Werror
 endif
-PKGS    := libmicrohttpd jansson libpng openblas
+PKGS    := libmicrohttpd jansson libpng openblas nettle
 # Lazy (=) so that pkg-config runs only after `make deps` has installed them.
 PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS))
 PKG_LIBS   = $(shell pkg-config --libs $(PKGS))

@@ -4,7 +4,7 @@
 # Usage: scripts/deps.sh [build|test|all]   (default: all)
 set -eu
 set -- ${1:-all}
-BUILD_PKGS="make gcc pkg-config libmicrohttpd-dev libjansson-dev libpng-dev libopenblas-dev librandom123-dev"
+BUILD_PKGS="make gcc pkg-config libmicrohttpd-dev libjansson-dev libpng-dev libopenblas-dev librandom123-dev nettle-dev"
 # buildah + debootstrap: tests/integration/test_container.py builds and runs
 # the real image (docker/buildah-build.sh).
 TEST_PKGS="libcmocka-dev clang libclang-rt-14-dev clang-format pmccabe wrk curl python3 gnuplot-nox dataset-fashion-mnist chromium buildah debootstrap"

@@ -166,8 +166,8 @@ int api_param_set(struct predict_params *p, const struct cfg *c, const char *key
     }
     if (strcmp(key, "set_coverage") == 0) {
         if (parse_number(value, &v))
-            return api_fail(e, API_E_INVALID_PARAMETER, "set_coverage: expected a number such as 0.95, got '%s'",
-                            shown(value, b));
+            return api_fail(e, API_E_INVALID_PARAMETER,
+                            "set_coverage: expected a number such as 0.95, got '%s'", shown(value, b));
         return set_set_coverage(p, v, e);
     }
     if (strcmp(key, "seed") == 0) {
@@ -257,8 +257,8 @@ fail:
 
 /* --- JSON bodies ------------------------------------------------------------------------ */
 
-static int json_param(struct predict_params *p, const struct cfg *c, const char *key, json_t *v,
-                      struct api_error *e)
+int api_param_json(struct predict_params *p, const struct cfg *c, const char *key, json_t *v,
+                   struct api_error *e)
 {
     struct predict_params tmp = *p;
     int rc;
@@ -271,8 +271,9 @@ static int json_param(struct predict_params *p, const struct cfg *c, const char 
         rc = json_is_number(v) ? set_interval(&tmp, json_number_value(v), e)
                                : api_fail(e, API_E_INVALID_PARAMETER, "interval: expected a number in (0,1)");
     else if (strcmp(key, "set_coverage") == 0)
-        rc = json_is_number(v) ? set_set_coverage(&tmp, json_number_value(v), e)
-                               : api_fail(e, API_E_INVALID_PARAMETER, "set_coverage: expected a number such as 0.95");
+        rc = json_is_number(v)
+                 ? set_set_coverage(&tmp, json_number_value(v), e)
+                 : api_fail(e, API_E_INVALID_PARAMETER, "set_coverage: expected a number such as 0.95");
     else if (strcmp(key, "samples") == 0)
         rc = is_count
                  ? set_samples(&tmp, c, (uint64_t)json_integer_value(v), e)
@@ -282,11 +283,10 @@ static int json_param(struct predict_params *p, const struct cfg *c, const char 
                       : api_fail(e, API_E_INVALID_PARAMETER, "seed: expected an integer 0..%llu",
                                  (unsigned long long)PREDICT_SEED_MAX);
     else
-        rc =
-            api_fail(e, API_E_INVALID_PARAMETER,
-                     "unknown member '%.40s' (expected image or images, samples, interval, seed, mode, "
-                     "set_coverage)",
-                     key);
+        rc = api_fail(e, API_E_INVALID_PARAMETER,
+                      "unknown member '%.40s' (expected image or images, samples, interval, seed, mode, "
+                      "set_coverage)",
+                      key);
     if (rc == 0)
         keep_query(p, &tmp);
     return rc;
@@ -344,7 +344,7 @@ int api_parse_json(struct predict_input *in, const char *body, size_t len, const
     json_object_foreach(root, key, v)
     {
         if (rc == 0 && strcmp(key, image_key) != 0)
-            rc = json_param(&in->params, c, key, v, e);
+            rc = api_param_json(&in->params, c, key, v, e);
     }
     json_t *img = json_object_get(root, image_key);
     if (rc == 0 && !img)
@@ -459,9 +459,10 @@ int api_multipart_field(struct api_multipart *mp, const char *key, uint64_t off,
     if (strcmp(key, "samples") == 0 || strcmp(key, "interval") == 0 || strcmp(key, "seed") == 0 ||
         strcmp(key, "mode") == 0 || strcmp(key, "set_coverage") == 0)
         return text_piece(mp, key, off, data, size, e);
-    return api_fail(e, API_E_INVALID_REQUEST,
-                    "multipart: unknown field '%s' (expected image, samples, interval, seed, mode, set_coverage)",
-                    shown(key, b));
+    return api_fail(
+        e, API_E_INVALID_REQUEST,
+        "multipart: unknown field '%s' (expected image, samples, interval, seed, mode, set_coverage)",
+        shown(key, b));
 }
 
 int api_multipart_finish(struct api_multipart *mp, struct api_error *e)

@@ -16,6 +16,7 @@
 #ifndef BNN_API_REQUEST_H
 #define BNN_API_REQUEST_H
 
+#include <jansson.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -38,6 +39,13 @@ int api_body_cap(const struct cfg *c, uint64_t total, int declared, struct api_e
  * message such as "samples: expected 1..10000, got 20000". */
 int api_param_set(struct predict_params *p, const struct cfg *c, const char *key, const char *value,
                   struct api_error *e);
+
+/* A parameter given as a JSON value (as in a JSON body): samples and seed
+ * integers, interval and set_coverage numbers, mode a string; the same
+ * range checks as api_param_set. Validated on a copy and applied unless the
+ * query already gave it. Unknown keys fail with API_E_INVALID_PARAMETER. */
+int api_param_json(struct predict_params *p, const struct cfg *c, const char *key, json_t *v,
+                   struct api_error *e);
 
 /* Standard or URL-safe base64, padding optional, whitespace ignored; a
  * leading "data:<type>;base64," is skipped. *out is malloc'd (owned by

@@ -59,17 +59,19 @@ static const char *prep_text(const struct prep_result *p, char *buf, size_t len)
     return prep_describe(p->steps, buf, len);
 }
 
-json_t *api_result_json(const struct predict_result *r, const struct predict_params *p, double queue_ms)
+json_t *api_result_json(const struct predict_result *r, const struct predict_params *p,
+                        const char *model_version, double queue_ms)
 {
     const struct bnn_prediction *pr = &r->a.pr;
     char prep[160];
-    return json_pack("{s:i,s:I,s:f,s:I,s:s,s:s,s:o,s:{s:o,s:o,s:o},s:b,s:o,s:o,s:o,s:{s:f,s:f,s:f}}",
+    return json_pack("{s:i,s:I,s:f,s:I,s:s,s:s,s:s,s:o,s:{s:o,s:o,s:o},s:b,s:o,s:o,s:o,s:{s:f,s:f,s:f}}",
                      "prediction", pr->predicted, "samples", (json_int_t)p->samples, "interval", p->interval,
-                     "seed", (json_int_t)r->seed, "mode", bnn_mode_name(p->mode), "preprocessing",
-                     prep_text(&r->a.prep, prep, sizeof prep), "classes", classes_json(pr), "uncertainty",
-                     "entropy", real_or_null(pr->entropy), "aleatoric", real_or_null(pr->aleatoric), "epistemic",
-                     real_or_null(pr->epistemic), "uncertain", r->a.reasons != 0, "uncertain_reasons",
-                     reasons_json(r->a.reasons), "prediction_set", set_json(r), "set_coverage",
+                     "seed", (json_int_t)r->seed, "model_version", model_version, "mode",
+                     bnn_mode_name(p->mode), "preprocessing", prep_text(&r->a.prep, prep, sizeof prep),
+                     "classes", classes_json(pr), "uncertainty", "entropy", real_or_null(pr->entropy),
+                     "aleatoric", real_or_null(pr->aleatoric), "epistemic", real_or_null(pr->epistemic),
+                     "uncertain", r->a.reasons != 0, "uncertain_reasons", reasons_json(r->a.reasons),
+                     "prediction_set", set_json(r), "set_coverage",
                      r->set_level < 0 ? json_null() : json_real(r->set_coverage), "timing_ms", "decode",
                      r->decode_ms, "queue", queue_ms, "compute", r->compute_ms);
 }
@@ -79,12 +81,12 @@ char *api_predict_body(const struct predict_outcome *o, size_t *len)
     const struct predict_input *in = o->in;
     json_t *doc;
     if (!in->batch) {
-        doc = api_result_json(&o->results[0], &in->params, o->queue_ms);
+        doc = api_result_json(&o->results[0], &in->params, o->model_version, o->queue_ms);
     } else {
         json_t *results = json_array();
         for (size_t i = 0; results && i < in->n_images; i++) {
-            if (json_array_append_new(
-                    results, api_result_json(&o->results[i], &in->params, i == 0 ? o->queue_ms : 0.0)) != 0) {
+            if (json_array_append_new(results, api_result_json(&o->results[i], &in->params, o->model_version,
+                                                               i == 0 ? o->queue_ms : 0.0)) != 0) {
                 json_decref(results);
                 results = NULL;
             }
@@ -108,17 +110,16 @@ static json_t *policy_json(const struct bnn_policy *p, const struct cfg *c)
 {
     json_t *levels = json_array();
     for (size_t i = 0; levels && i < p->n_levels; i++)
-        json_array_append_new(levels, json_pack("{s:f,s:f}", "coverage", p->coverage[i], "min_probability",
-                                                p->min_prob[i]));
-    return json_pack("{s:{s:o,s:o,s:s,s:o,s:I},s:o,s:f}", "uncertain", "entropy_above",
-                     threshold_json(p->entropy_max), "epistemic_above", threshold_json(p->epistemic_max),
-                     "source",
-                     isnan(c->uncertain_entropy) && isnan(c->uncertain_epistemic) ? "model"
-                     : isnan(c->uncertain_entropy) || isnan(c->uncertain_epistemic) ? "model and config"
-                                                                                     : "config",
-                     "clean_flag_rate", real_or_null(p->clean_flag_rate), "calibrated_samples",
-                     (json_int_t)p->samples, "prediction_sets", levels, "default_set_coverage",
-                     c->default_set_coverage);
+        json_array_append_new(
+            levels, json_pack("{s:f,s:f}", "coverage", p->coverage[i], "min_probability", p->min_prob[i]));
+    return json_pack(
+        "{s:{s:o,s:o,s:s,s:o,s:I},s:o,s:f}", "uncertain", "entropy_above", threshold_json(p->entropy_max),
+        "epistemic_above", threshold_json(p->epistemic_max), "source",
+        isnan(c->uncertain_entropy) && isnan(c->uncertain_epistemic)   ? "model"
+        : isnan(c->uncertain_entropy) || isnan(c->uncertain_epistemic) ? "model and config"
+                                                                       : "config",
+        "clean_flag_rate", real_or_null(p->clean_flag_rate), "calibrated_samples", (json_int_t)p->samples,
+        "prediction_sets", levels, "default_set_coverage", c->default_set_coverage);
 }
 
 /* What computes the answers: our kernels' code path and OpenBLAS's. */
@@ -139,15 +140,15 @@ json_t *api_model_json(const struct bnn_model *m, const struct bnn_policy *polic
     json_t *meta = json_object();
     for (size_t i = 0; meta && i < m->n_meta; i++)
         json_object_set_new(meta, m->meta[i].key, json_string(m->meta[i].value));
-    json_t *doc = json_pack("{s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:[s,s],s:{s:I,s:f,s:s},s:{s:I,s:I,s:I,s:I,s:I}}",
-                     "architecture", arch, "layers", layers, "parameters",
-                     (json_int_t)bnn_model_param_count(m), "inputs", (json_int_t)bnn_model_n_in(m), "classes",
-                     (json_int_t)bnn_model_n_classes(m), "input", "mnist-28x28-gray", "metadata", meta,
-                     "modes", "lrt", "weights", "defaults", "samples", (json_int_t)c->default_samples,
-                     "interval", c->default_interval, "mode", "lrt", "limits", "max_samples",
-                     (json_int_t)c->max_samples, "max_batch", (json_int_t)c->max_batch, "max_body_bytes",
-                     (json_int_t)c->max_body_bytes, "max_image_side", (json_int_t)c->max_image_side,
-                     "queue_depth", (json_int_t)c->queue_depth);
+    json_t *doc =
+        json_pack("{s:s,s:o,s:I,s:I,s:I,s:s,s:o,s:[s,s],s:{s:I,s:f,s:s},s:{s:I,s:I,s:I,s:I,s:I}}",
+                  "architecture", arch, "layers", layers, "parameters", (json_int_t)bnn_model_param_count(m),
+                  "inputs", (json_int_t)bnn_model_n_in(m), "classes", (json_int_t)bnn_model_n_classes(m),
+                  "input", "mnist-28x28-gray", "metadata", meta, "modes", "lrt", "weights", "defaults",
+                  "samples", (json_int_t)c->default_samples, "interval", c->default_interval, "mode", "lrt",
+                  "limits", "max_samples", (json_int_t)c->max_samples, "max_batch", (json_int_t)c->max_batch,
+                  "max_body_bytes", (json_int_t)c->max_body_bytes, "max_image_side",
+                  (json_int_t)c->max_image_side, "queue_depth", (json_int_t)c->queue_depth);
     if (doc && (json_object_set_new(doc, "policy", policy_json(policy, c)) != 0 ||
                 json_object_set_new(doc, "compute", compute_json()) != 0)) {
         json_decref(doc);

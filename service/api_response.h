@@ -19,10 +19,12 @@
 #include "predict.h"
 
 /* The /predict object of one image (DESIGN.md): prediction, samples,
- * interval, seed, mode, preprocessing, classes, uncertainty, uncertain,
- * uncertain_reasons, prediction_set, set_coverage, timing_ms (queue_ms is the job's wait, shown on its first image). NULL
- * when out of memory. */
-json_t *api_result_json(const struct predict_result *r, const struct predict_params *p, double queue_ms);
+ * interval, seed, model_version, mode, preprocessing, classes, uncertainty,
+ * uncertain, uncertain_reasons, prediction_set, set_coverage, timing_ms
+ * (queue_ms is the job's wait, shown on its first image). NULL when out of
+ * memory. */
+json_t *api_result_json(const struct predict_result *r, const struct predict_params *p,
+                        const char *model_version, double queue_ms);
 
 /* predict_encode_fn for POST /predict and /predict/batch: the one object,
  * or {"results": [...]} in order when o->in->batch. */

@@ -31,7 +31,10 @@ const struct cfg_key cfg_keys[] = {
      "listen address (IPv4 or IPv6 literal; 0.0.0.0 or :: for all interfaces)"},
     {"port", CFG_UINT, F(port), 0, 65535, 0, NULL, "8080", "TCP port; 0 picks any free port"},
     {"model", CFG_STR, F(model), 0, 0, 0, NULL, "model/weights/mnist-bnn.safetensors",
-     "weights file (safetensors) loaded at start-up"},
+     "weights file (safetensors, or a directory holding one) loaded at start-up and on reload (SIGHUP, "
+     "POST /v2/repository/models/NAME/load)"},
+    {"model_name", CFG_STR, F(model_name), 0, 0, 0, NULL, "mnist-bnn",
+     "the model's name in the Open Inference Protocol (/v2/models/NAME); letters, digits, '.', '_', '-'"},
     {"web_root", CFG_STR, F(web_root), 0, 0, 0, NULL, "service/web",
      "directory of static files served under GET /"},
     {"workers", CFG_UINT, F(workers), 0, 256, 0, NULL, "0", "compute threads; 0 = number of CPUs"},
@@ -53,7 +56,8 @@ const struct cfg_key cfg_keys[] = {
      "predictive entropy (nats) above which an answer is flagged \"uncertain\"; model = the threshold "
      "calibrated on the validation digits and stored in the weights (docs/report.md)"},
     {"uncertain_epistemic", CFG_MODEL, F(uncertain_epistemic), 0, 10, 0, NULL, "model",
-     "epistemic uncertainty (mutual information, nats) above which an answer is flagged \"uncertain\"; model = "
+     "epistemic uncertainty (mutual information, nats) above which an answer is flagged \"uncertain\"; model "
+     "= "
      "the weights' calibrated threshold"},
     {"default_set_coverage", CFG_DOUBLE, F(default_set_coverage), 0, 1, 1, NULL, "0.95",
      "coverage of the conformal prediction set when the request does not say; one of the levels the weights "
@@ -438,6 +442,12 @@ int cfg_validate(const struct cfg *c, char err[CFG_ERR_LEN])
     }
     if (!c->model[0]) {
         cfg_set_err(err, "model: must not be empty");
+        return -1;
+    }
+    if (!c->model_name[0] || strspn(c->model_name, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                                                   "0123456789._-") != strlen(c->model_name)) {
+        cfg_set_err(err, "model_name: expected 1..63 letters, digits, '.', '_' or '-', got '%.63s'",
+                    c->model_name);
         return -1;
     }
     if (!(c->default_interval > 0 && c->default_interval < 1)) {

@@ -17,6 +17,7 @@ struct cfg {
     char host[256];                   /* listen address, default 127.0.0.1 */
     unsigned port;                    /* 0..65535, default 8080; 0 = any free port */
     char model[1024];                 /* weights path, default model/weights/mnist-bnn.safetensors */
+    char model_name[64];              /* the model's name in the Open Inference Protocol, default mnist-bnn */
     char web_root[1024];              /* static files for GET /, default service/web */
     unsigned workers;                 /* compute threads, 0 = number of CPUs */
     unsigned http_threads;            /* libmicrohttpd polling threads, default 1 */

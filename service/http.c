@@ -12,6 +12,7 @@
 #include "http.h"
 #include "http_internal.h"
 #include "http_predict.h"
+#include "http_v2.h"
 #include "timing.h"
 
 #include <errno.h>
@@ -28,15 +29,20 @@
 
 #include "api_request.h"
 #include "api_response.h"
+#include "predict.h"
+#include "v2_request.h"
 
 typedef unsigned (*handler_fn)(struct http_request *r, struct http_response *out);
+
+enum route_post { POST_NONE = 0, POST_PREDICT, POST_BATCH, POST_V2 };
 
 struct route {
     const char *path;  /* NULL: the last row, any other path */
     const char *allow; /* the Allow header */
     enum metrics_route metric;
-    handler_fn get; /* GET and HEAD */
-    int post;       /* POST: 1 /predict, 2 /predict/batch, 0 not allowed */
+    handler_fn get;       /* GET and HEAD */
+    enum route_post post; /* who takes a POST */
+    int v2;               /* under /v2: errors in the protocol's form */
 };
 
 /* --- responses ---------------------------------------------------------------------- */
@@ -69,6 +75,11 @@ static enum MHD_Result respond(struct http_request *r, unsigned status, struct h
     }
     if (out->allow)
         MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, out->allow);
+    if (out->inference_header_len) {
+        char ihcl[24];
+        snprintf(ihcl, sizeof ihcl, "%zu", out->inference_header_len);
+        MHD_add_response_header(resp, "Inference-Header-Content-Length", ihcl);
+    }
     http_cors_headers(resp, r->origin, out->cors_methods);
     enum MHD_Result rc = MHD_queue_response(r->conn, status, resp);
     MHD_destroy_response(resp);
@@ -154,9 +165,26 @@ static unsigned h_metrics(struct http_request *r, struct http_response *out)
     return 200;
 }
 
+/* Built per request from the served model, which a reload may replace. */
 static unsigned h_model(struct http_request *r, struct http_response *out)
 {
-    return send_text(out, r->srv->model_json, r->srv->model_json_len, "application/json", "no-cache");
+    const struct http_server *srv = r->srv;
+    struct served_model *sm = served_models_acquire(srv->predict->models);
+    json_t *mj = api_model_json(sm->model, &sm->policy, srv->cfg);
+    if (mj && (json_object_set_new(mj, "server_version", json_string(srv->version)) != 0 ||
+               json_object_set_new(mj, "model_version", json_string(sm->version)) != 0 ||
+               json_object_set_new(mj, "model_name", json_string(srv->cfg->model_name)) != 0)) {
+        json_decref(mj);
+        mj = NULL;
+    }
+    served_model_release(sm);
+    out->body = mj ? api_dump(mj, &out->len) : NULL;
+    json_decref(mj);
+    if (!out->body)
+        return http_fail(srv, out, API_E_INTERNAL, "out of memory describing the model");
+    out->content_type = "application/json";
+    out->cache_control = "no-cache";
+    return 200;
 }
 
 static unsigned h_openapi(struct http_request *r, struct http_response *out)
@@ -182,18 +210,37 @@ static unsigned h_static(struct http_request *r, struct http_response *out)
 
 /* The last row answers any other path: a static file or 404. */
 static const struct route routes[] = {
-    {"/predict", POST_ALLOW, METRICS_ROUTE_PREDICT, NULL, 1},
-    {"/predict/batch", POST_ALLOW, METRICS_ROUTE_PREDICT_BATCH, NULL, 2},
-    {"/healthz", GET_ALLOW, METRICS_ROUTE_HEALTHZ, h_health, 0},
-    {"/readyz", GET_ALLOW, METRICS_ROUTE_READYZ, h_ready, 0},
-    {"/metrics", GET_ALLOW, METRICS_ROUTE_METRICS, h_metrics, 0},
-    {"/v1/model", GET_ALLOW, METRICS_ROUTE_MODEL, h_model, 0},
-    {"/openapi.yaml", GET_ALLOW, METRICS_ROUTE_OPENAPI, h_openapi, 0},
-    {NULL, GET_ALLOW, METRICS_ROUTE_STATIC, h_static, 0},
+    {"/predict", POST_ALLOW, METRICS_ROUTE_PREDICT, NULL, POST_PREDICT, 0},
+    {"/predict/batch", POST_ALLOW, METRICS_ROUTE_PREDICT_BATCH, NULL, POST_BATCH, 0},
+    {"/healthz", GET_ALLOW, METRICS_ROUTE_HEALTHZ, h_health, POST_NONE, 0},
+    {"/readyz", GET_ALLOW, METRICS_ROUTE_READYZ, h_ready, POST_NONE, 0},
+    {"/metrics", GET_ALLOW, METRICS_ROUTE_METRICS, h_metrics, POST_NONE, 0},
+    {"/v1/model", GET_ALLOW, METRICS_ROUTE_MODEL, h_model, POST_NONE, 0},
+    {"/openapi.yaml", GET_ALLOW, METRICS_ROUTE_OPENAPI, h_openapi, POST_NONE, 0},
+    {NULL, GET_ALLOW, METRICS_ROUTE_STATIC, h_static, POST_NONE, 0},
+};
+
+/* Paths under /v2, by what v2_path_parse makes of them; an unknown one is
+ * answered 404 by http_v2 whatever the method. */
+#define ANY_ALLOW "GET, HEAD, POST, OPTIONS"
+static const struct route v2_routes[V2_PATH_COUNT] = {
+    [V2_PATH_UNKNOWN] = {"/v2", ANY_ALLOW, METRICS_ROUTE_OTHER, http_v2_get, POST_V2, 1},
+    [V2_PATH_SERVER] = {"/v2", GET_ALLOW, METRICS_ROUTE_V2_METADATA, http_v2_get, POST_NONE, 1},
+    [V2_PATH_LIVE] = {"/v2", GET_ALLOW, METRICS_ROUTE_V2_HEALTH, http_v2_get, POST_NONE, 1},
+    [V2_PATH_READY] = {"/v2", GET_ALLOW, METRICS_ROUTE_V2_HEALTH, http_v2_get, POST_NONE, 1},
+    [V2_PATH_MODEL] = {"/v2", GET_ALLOW, METRICS_ROUTE_V2_METADATA, http_v2_get, POST_NONE, 1},
+    [V2_PATH_MODEL_READY] = {"/v2", GET_ALLOW, METRICS_ROUTE_V2_HEALTH, http_v2_get, POST_NONE, 1},
+    [V2_PATH_INFER] = {"/v2", POST_ALLOW, METRICS_ROUTE_V2_INFER, NULL, POST_V2, 1},
+    [V2_PATH_REPO_INDEX] = {"/v2", POST_ALLOW, METRICS_ROUTE_V2_REPOSITORY, NULL, POST_V2, 1},
+    [V2_PATH_REPO_LOAD] = {"/v2", POST_ALLOW, METRICS_ROUTE_V2_REPOSITORY, NULL, POST_V2, 1},
+    [V2_PATH_REPO_UNLOAD] = {"/v2", POST_ALLOW, METRICS_ROUTE_V2_REPOSITORY, NULL, POST_V2, 1},
 };
 
 static const struct route *route_find(const char *path)
 {
+    struct v2_path p;
+    if (v2_path_parse(&p, path) != V2_PATH_NONE)
+        return &v2_routes[p.kind];
     size_t i = 0;
     for (; routes[i].path; i++)
         if (strcmp(routes[i].path, path) == 0)
@@ -238,12 +285,14 @@ static unsigned dispatch(struct http_request *r, struct http_response *out)
         return r->route->get(r, out);
     if (strcmp(m, MHD_HTTP_METHOD_POST) == 0 && r->route->post) {
         r->phase = HTTP_PH_BODY;
-        return http_predict_begin(r, r->route->post == 2, out);
+        return r->route->post == POST_V2 ? http_v2_begin(r, out)
+                                         : http_predict_begin(r, r->route->post == POST_BATCH, out);
     }
-    unsigned status = http_fail(r->srv, out, API_E_METHOD_NOT_ALLOWED,
-                                "%.16s is not allowed on %.200s; allowed: %s", m, r->path, r->route->allow);
+    struct api_error e;
+    api_fail(&e, API_E_METHOD_NOT_ALLOWED, "%.16s is not allowed on %.200s; allowed: %s", m, r->path,
+             r->route->allow);
     out->allow = r->route->allow;
-    return status;
+    return r->route->v2 ? http_v2_error(r->srv, out, &e) : http_error(r->srv, out, &e);
 }
 
 /* First call: the request's state, its route. */
@@ -294,12 +343,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         return api_body_cap(r->srv->cfg, r->received, 0, &e) == 0 ? MHD_YES : MHD_NO;
     case HTTP_PH_BODY:
         if (*size == 0)
-            return answer(r, http_predict_submit(r, &out), &out);
-        http_predict_body(r, data, *size);
+            return answer(r, r->v2 ? http_v2_submit(r, &out) : http_predict_submit(r, &out), &out);
+        if (r->v2)
+            http_v2_body(r, data, *size);
+        else
+            http_predict_body(r, data, *size);
         *size = 0;
         return MHD_YES;
     case HTTP_PH_QUEUED:
-        return answer(r, http_predict_answer(r, &out), &out);
+        return answer(r, r->v2 ? http_v2_answer(r, &out) : http_predict_answer(r, &out), &out);
     case HTTP_PH_ANSWERED:
     default: /* the body of a request already answered: discarded */
         *size = 0;
@@ -334,12 +386,13 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                            .bytes = r->bytes,
                            .ms = ms,
                            .request_id = r->request_id,
-                           .samples = http_predict_samples(r->predict),
+                           .samples = http_predict_samples(r->predict) + http_v2_samples(r->v2),
                            .remote = remote};
     log_access(srv->log, &a);
     if (r->had_job)
         atomic_fetch_sub(&srv->in_jobs, 1);
     http_predict_free(r->predict);
+    http_v2_free(r->v2);
     free(r);
     *con_cls = NULL;
 }
@@ -388,7 +441,7 @@ int http_listen(const char *host, unsigned port, char err[HTTP_ERR_LEN])
     return fd;
 }
 
-/* What the handlers read: CORS origins, the web root, the model's JSON. */
+/* What the handlers read: CORS origins, the web root. */
 static int server_init(struct http_server *srv, const struct http_deps *deps, char err[HTTP_ERR_LEN])
 {
     srv->cfg = deps->cfg;
@@ -398,6 +451,7 @@ static int server_init(struct http_server *srv, const struct http_deps *deps, ch
     srv->predict = deps->predict;
     srv->openapi = deps->openapi;
     srv->openapi_len = deps->openapi_len;
+    srv->version = deps->version ? deps->version : "";
     srv->listen_fd = -1;
     atomic_init(&srv->state, HTTP_STARTING);
     atomic_init(&srv->in_jobs, 0);
@@ -407,12 +461,7 @@ static int server_init(struct http_server *srv, const struct http_deps *deps, ch
     char ferr[HTTP_ERR_LEN];
     if (http_files_init(&srv->files, deps->cfg->web_root, ferr, sizeof ferr) != 0)
         log_msg(srv->log, LOG_WARN, "%s; GET / will answer 404", ferr);
-    json_t *mj = api_model_json(deps->model, deps->predict->policy, deps->cfg);
-    if (mj && deps->version)
-        json_object_set_new(mj, "server_version", json_string(deps->version));
-    srv->model_json = mj ? api_dump(mj, &srv->model_json_len) : NULL;
-    json_decref(mj);
-    if (http_cors_init(&srv->cors, deps->cfg->cors_origins) != 0 || !srv->model_json) {
+    if (http_cors_init(&srv->cors, deps->cfg->cors_origins) != 0) {
         snprintf(err, HTTP_ERR_LEN, "http_start: out of memory");
         return -1;
     }
@@ -454,7 +503,6 @@ struct http_server *http_start(const struct http_deps *deps, int listen_fd, char
     return srv;
 fail:
     http_cors_free(&srv->cors);
-    free(srv->model_json);
     free(srv);
     return NULL;
 }
@@ -503,6 +551,5 @@ void http_free(struct http_server *s, double wait_seconds)
     if (s->listen_fd >= 0)
         close(s->listen_fd);
     http_cors_free(&s->cors);
-    free(s->model_json);
     free(s);
 }

@@ -1,7 +1,8 @@
 /* http.h - the daemon's HTTP side on libmicrohttpd: routes, per-request
  * state, the operations endpoints (probes, metrics, /v1/model, the spec),
- * start and stop. POST /predict[/batch] is http_predict.h's, static files
- * and CORS http_static.h's.
+ * start and stop. POST /predict[/batch] is http_predict.h's, the Open
+ * Inference Protocol under /v2 http_v2.h's, static files and CORS
+ * http_static.h's.
  * Invariant: a request whose job was submitted is counted until it
  * completes; http_free waits for the count to reach zero before stopping
  * libmicrohttpd.
@@ -27,14 +28,14 @@ enum http_state { HTTP_STARTING = 0, HTTP_READY = 1, HTTP_DRAINING = 2 };
 
 struct http_deps {
     const struct cfg *cfg;
-    const struct bnn_model *model; /* described by GET /v1/model */
-    struct pool *pool;             /* sampled for the metrics gauges */
+    struct pool *pool; /* sampled for the metrics gauges */
     struct metrics *metrics;
     struct log *log;
-    const struct predict_deps *predict; /* what prediction jobs borrow */
+    const struct predict_deps *predict; /* what prediction jobs borrow; its served models are
+                                           what /v1/model and /v2 describe */
     const char *openapi;                /* the spec's text, or NULL (404) */
     size_t openapi_len;
-    const char *version; /* bnn-serve version for /v1/model */
+    const char *version; /* bnn-serve version for /v1/model and GET /v2 */
 };
 
 struct http_server;

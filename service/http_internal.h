@@ -1,5 +1,5 @@
 /* http_internal.h - what the files of the HTTP side (http.c,
- * http_predict.c) share and nothing else includes: the server's state, one
+ * http_predict.c, http_v2.c) share and nothing else includes: the server's state, one
  * request's state, and the response a handler fills.
  *
  * Invariant: a handler fills a struct http_response and returns its status,
@@ -28,6 +28,7 @@
 struct MHD_Daemon;
 struct MHD_Connection;
 struct http_predict;
+struct http_v2;
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -38,8 +39,7 @@ struct http_server {
     const struct predict_deps *predict;
     const char *openapi; /* borrowed, or NULL (404) */
     size_t openapi_len;
-    char *model_json; /* GET /v1/model, built once */
-    size_t model_json_len;
+    const char *version; /* bnn-serve's, borrowed */
     struct http_files files;
     struct http_cors cors;
     int listen_fd;
@@ -53,12 +53,13 @@ struct http_server {
 struct http_response {
     char *body; /* malloc'd and owned, or NULL (empty), or persistent */
     size_t len;
-    int persistent;            /* body outlives every response: neither copied nor freed */
-    const char *content_type;  /* NULL: none */
-    const char *cache_control; /* NULL: no-store */
-    const char *allow;         /* the Allow header, or NULL */
-    const char *cors_methods;  /* a CORS preflight: the methods to allow */
-    int retry_after;           /* send Retry-After: retry_after seconds */
+    int persistent;              /* body outlives every response: neither copied nor freed */
+    const char *content_type;    /* NULL: none */
+    const char *cache_control;   /* NULL: no-store */
+    const char *allow;           /* the Allow header, or NULL */
+    const char *cors_methods;    /* a CORS preflight: the methods to allow */
+    int retry_after;             /* send Retry-After: retry_after seconds */
+    size_t inference_header_len; /* V2 binary answers: Inference-Header-Content-Length; 0 = none */
 };
 
 /* Where a request is. HTTP_PH_DEFERRED: one without a body to read is
@@ -84,6 +85,7 @@ struct http_request {
     size_t bytes;
     uint64_t received;            /* body bytes of a request that takes none, discarded */
     struct http_predict *predict; /* POST /predict[/batch] only, else NULL */
+    struct http_v2 *v2;           /* POST under /v2 only, else NULL */
     int had_job;                  /* counted in srv->in_jobs */
 };
 

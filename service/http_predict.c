@@ -103,7 +103,7 @@ unsigned http_predict_submit(struct http_request *r, struct http_response *out)
     struct api_error e = {0};
     if (api_request_finish(&p->rq, &e) != 0)
         return http_error(srv, out, &e);
-    p->job = predict_job_new(srv->predict, &p->in, api_predict_body, on_job_done, p, r->request_id, &e);
+    p->job = predict_job_new(srv->predict, &p->in, api_predict_body, NULL, on_job_done, p, r->request_id, &e);
     if (!p->job)
         return http_error(srv, out, &e);
     /* Counted before the job can possibly finish, uncounted on completion:

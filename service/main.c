@@ -1,14 +1,17 @@
 /* main.c - bnn-serve: reads the configuration (defaults < file < BNN_SERVE_*
- * environment < flags), loads the model, starts the worker pool and the
- * HTTP server, then waits for SIGTERM / SIGINT and drains:
- * readiness 503 -> stop accepting -> finish (or cancel) queued jobs within
- * drain_timeout -> resume everything -> stop libmicrohttpd -> exit 0.
+ * environment < flags), loads the model, starts the worker pool, the model
+ * reload thread and the HTTP server, then waits for signals: SIGHUP asks
+ * for a model reload (served_model.h) and serving goes on; SIGTERM / SIGINT
+ * drain: readiness 503 -> stop accepting -> finish (or cancel) queued jobs
+ * within drain_timeout -> stop the reload thread -> resume everything ->
+ * stop libmicrohttpd -> exit 0.
  *
  * Exit status: 0 ok, 1 runtime failure (model, port, ...), 2 usage or
  * configuration error.
  */
 #include <cblas.h>
 #include <errno.h>
+#include <malloc.h>
 #include <math.h>
 #include <getopt.h>
 #include <microhttpd.h>
@@ -30,24 +33,28 @@
 #include "pool.h"
 #include "predict.h"
 #include "probe.h"
-#include "weights.h"
+#include "served_model.h"
 
 #define BNN_SERVE_VERSION "0.1.0"
 #define DEFAULT_CONFIG "config/bnn-serve.conf"
 #define OPENAPI_MAX (4u << 20)
+#define MMAP_THRESHOLD (1 << 20) /* bytes */
 
 extern char **environ;
 
 enum { OPT_HELP = 'h', OPT_VERSION = 'V', OPT_CONFIG = 1000, OPT_CHECK, OPT_PROBE, OPT_KEY_BASE = 2000 };
 
 /* The daemon's one mutable global, because a signal handler can reach
- * nothing else: the SIGTERM/SIGINT caught on a thread other than main's
- * (see wait_for_signal), 0 until then. Lock-free, so async-signal-safe. */
-static atomic_int signal_caught;
+ * nothing else: the signals caught on a thread other than main's (see
+ * wait_for_signal), as bits (SIG_BIT), 0 until then. Lock-free, so
+ * async-signal-safe. */
+static atomic_uint signals_caught;
+
+#define SIG_BIT(sig) ((sig) == SIGHUP ? 1u : (sig) == SIGINT ? 2u : (sig) == SIGTERM ? 4u : 0u)
 
 static void on_signal(int sig)
 {
-    atomic_store(&signal_caught, sig);
+    atomic_fetch_or(&signals_caught, SIG_BIT(sig));
 }
 
 static void usage(FILE *out)
@@ -248,9 +255,8 @@ static int probe(const char *url)
 struct daemon {
     const struct cfg *cfg;
     struct log *log;
-    struct bnn_model *model;
-    struct bnn_policy policy; /* the model's abstain rule and sets, config overrides applied */
-    char model_file[1024];    /* cfg->model resolved (a directory names its one file) */
+    struct served_model *initial; /* the model loaded at start (a reference), until models takes it */
+    struct served_models *models; /* the current model and its reload thread */
     struct metrics *metrics;
     struct pool *pool;
     int listen_fd;
@@ -260,16 +266,15 @@ struct daemon {
     struct predict_deps predict;
     struct http_deps http;
     struct http_server *srv;
-    char arch[128];
 };
 
-/* SIGTERM/SIGINT are blocked here, so every thread created afterwards
- * inherits the mask, and the main thread waits for them with sigtimedwait.
- * That alone is not enough: OpenBLAS starts its threads in a library
- * constructor, before main can block anything, and a process-directed
- * signal delivered to one of them would take the default action and kill
- * the daemon mid-drain. The handler turns such a signal into signal_caught
- * instead. */
+/* SIGTERM/SIGINT/SIGHUP are blocked here, so every thread created
+ * afterwards inherits the mask, and the main thread waits for them with
+ * sigtimedwait. That alone is not enough: OpenBLAS starts its threads in a
+ * library constructor, before main can block anything, and a
+ * process-directed signal delivered to one of them would take the default
+ * action and kill the daemon (SIGHUP's default is to terminate too). The
+ * handler turns such a signal into signals_caught instead. */
 static void catch_signals(sigset_t *sigs)
 {
     struct sigaction sa;
@@ -279,77 +284,49 @@ static void catch_signals(sigset_t *sigs)
     sigemptyset(&sa.sa_mask);
     sigaction(SIGTERM, &sa, NULL);
     sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
     sigemptyset(sigs);
     sigaddset(sigs, SIGTERM);
     sigaddset(sigs, SIGINT);
+    sigaddset(sigs, SIGHUP);
     pthread_sigmask(SIG_BLOCK, sigs, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
-/* The model's policy (decide.h) from its metadata, with the configured
- * thresholds in place of its own where set; the default set coverage must be
- * one of its conformal levels when it has any. */
-static int load_policy(struct daemon *d)
-{
-    const struct cfg *cfg = d->cfg;
-    char err[BNN_ERR_LEN];
-    if (bnn_policy_from_meta(&d->policy, d->model, err) != BNN_OK) {
-        fprintf(stderr, "bnn-serve: error: model %s: %s\n", d->model_file, err);
-        return -1;
-    }
-    if (!isnan(cfg->uncertain_entropy))
-        d->policy.entropy_max = cfg->uncertain_entropy;
-    if (!isnan(cfg->uncertain_epistemic))
-        d->policy.epistemic_max = cfg->uncertain_epistemic;
-    if (d->policy.n_levels && bnn_policy_level(&d->policy, cfg->default_set_coverage) < 0) {
-        fprintf(stderr, "bnn-serve: error: default_set_coverage %g: the model is calibrated for %s\n",
-                cfg->default_set_coverage, predict_levels_text(&d->policy));
-        return -1;
-    }
-    return 0;
-}
-
-/* The model and what serves it: metrics, workers, the listening socket. */
+/* The model and what serves it: metrics, workers, the reload thread, the
+ * listening socket. */
 static int start_model(struct daemon *d)
 {
     const struct cfg *cfg = d->cfg;
-    char berr[BNN_ERR_LEN], perr[POOL_ERR_LEN], herr[HTTP_ERR_LEN], merr[MODEL_PATH_ERR_LEN];
-    if (bnn_cpu_init(berr) != BNN_OK) { /* a bad BNN_CPU_PATH stops start-up */
-        fprintf(stderr, "bnn-serve: error: %s\n", berr);
+    char serr[SERVED_ERR_LEN], perr[POOL_ERR_LEN], herr[HTTP_ERR_LEN];
+    if (bnn_cpu_init(serr) != BNN_OK) { /* a bad BNN_CPU_PATH stops start-up */
+        fprintf(stderr, "bnn-serve: error: %s\n", serr);
         return -1;
     }
-    if (model_path_resolve(d->model_file, sizeof d->model_file, cfg->model, merr) != 0) {
-        fprintf(stderr, "bnn-serve: error: model: %s\n", merr);
+    d->initial = served_model_load(cfg, serr);
+    if (!d->initial) {
+        fprintf(stderr, "bnn-serve: error: model: %s\n", serr);
         return -1;
     }
-    if (bnn_weights_load(&d->model, d->model_file, berr) != BNN_OK) {
-        fprintf(stderr, "bnn-serve: error: model: %s\n", berr);
-        return -1;
-    }
-    if (load_policy(d) != 0)
-        return -1;
-    if (bnn_model_n_in(d->model) != BNN_MNIST_PIXELS) {
-        fprintf(stderr, "bnn-serve: error: model %s: expected %d inputs (28x28), got %zu\n", cfg->model,
-                BNN_MNIST_PIXELS, bnn_model_n_in(d->model));
-        return -1;
-    }
-    bnn_model_arch(d->model, d->arch, sizeof d->arch);
-    const char *fmt = bnn_meta_get(d->model, "format");
-    struct metrics_info info = {.architecture = d->arch,
-                                .parameters = bnn_model_param_count(d->model),
-                                .model_path = d->model_file,
-                                .model_format = fmt ? fmt : "",
-                                .version = BNN_SERVE_VERSION,
-                                .mhd_version = MHD_get_version()};
-    d->metrics = metrics_new(&info);
+    struct metrics_info info = {.version = BNN_SERVE_VERSION, .mhd_version = MHD_get_version()};
+    d->metrics = metrics_new(&info); /* the model's labels: served_models_new */
     if (!d->metrics) {
         fprintf(stderr, "bnn-serve: error: out of memory\n");
         return -1;
     }
-    d->pool =
-        pool_new(cfg->workers, cfg->queue_depth, predict_worker_new, predict_worker_free, d->model, perr);
+    /* Workspaces are built for this model's shape; a reload keeps the shape
+     * (served_model.h), so they fit every model served after it. */
+    d->pool = pool_new(cfg->workers, cfg->queue_depth, predict_worker_new, predict_worker_free,
+                       d->initial->model, perr);
     if (!d->pool) {
         fprintf(stderr, "bnn-serve: error: worker pool: %s\n", perr);
+        return -1;
+    }
+    struct served_model *initial = d->initial;
+    d->initial = NULL; /* taken over, even on failure */
+    d->models = served_models_new(initial, cfg, d->metrics, d->log, serr);
+    if (!d->models) {
+        fprintf(stderr, "bnn-serve: error: %s\n", serr);
         return -1;
     }
     d->listen_fd = http_listen(cfg->host, cfg->port, herr);
@@ -380,14 +357,12 @@ static int start_http(struct daemon *d)
                 "fault injection: every %u-th prediction job fails (BNN_FAULT_EVERY_NTH_JOB)",
                 d->faults.every_nth);
     d->predict = (struct predict_deps){.cfg = cfg,
-                                       .model = d->model,
-                                       .policy = &d->policy,
+                                       .models = d->models,
                                        .pool = d->pool,
                                        .metrics = d->metrics,
                                        .log = d->log,
                                        .faults = &d->faults};
     d->http = (struct http_deps){.cfg = cfg,
-                                 .model = d->model,
                                  .pool = d->pool,
                                  .metrics = d->metrics,
                                  .log = d->log,
@@ -405,19 +380,26 @@ static int start_http(struct daemon *d)
 }
 
 /* Waits in sigtimedwait: while the main thread waits there the kernel hands
- * it a process-directed SIGTERM first (and ThreadSanitizer, which defers
+ * it a process-directed signal first (and ThreadSanitizer, which defers
  * handlers until a thread calls into libc, sees it at once). A signal that
  * lands on another thread between waits went through the handler into
- * signal_caught, polled every tick. */
-static int wait_for_signal(const sigset_t *sigs)
+ * signals_caught, polled every tick. SIGHUP asks the reload thread for a
+ * reload and the wait goes on; SIGTERM or SIGINT is returned. */
+static int wait_for_signal(struct daemon *d, const sigset_t *sigs)
 {
-    int sig = 0;
     const struct timespec tick = {0, 100 * 1000 * 1000};
-    while (!sig) {
+    for (;;) {
         int s = sigtimedwait(sigs, NULL, &tick);
-        sig = s > 0 ? s : atomic_load(&signal_caught);
+        unsigned caught = atomic_exchange(&signals_caught, 0) | (s > 0 ? SIG_BIT(s) : 0);
+        if (caught & SIG_BIT(SIGHUP)) {
+            log_msg(d->log, LOG_INFO, "SIGHUP: reloading the model from %s", d->cfg->model);
+            served_models_reload(d->models, NULL);
+        }
+        if (caught & SIG_BIT(SIGTERM))
+            return SIGTERM;
+        if (caught & SIG_BIT(SIGINT))
+            return SIGINT;
     }
-    return sig;
 }
 
 /* Readiness 503 -> no new connections -> queued jobs finish (or are
@@ -429,6 +411,7 @@ static void drain(struct daemon *d, int sig)
     http_set_state(d->srv, HTTP_DRAINING);
     http_quiesce(d->srv);
     size_t cancelled = pool_shutdown(d->pool, (double)d->cfg->drain_timeout);
+    served_models_stop(d->models); /* a load waiting is answered 503 */
     http_free(d->srv, 10.0);
     d->srv = NULL;
     log_msg(d->log, LOG_INFO, "stopped; %zu queued jobs cancelled", cancelled);
@@ -438,14 +421,17 @@ static void stop(struct daemon *d)
 {
     if (d->srv) {
         pool_shutdown(d->pool, 0);
+        if (d->models)
+            served_models_stop(d->models);
         http_free(d->srv, 1.0);
     }
     if (d->listen_fd >= 0)
         close(d->listen_fd);
     pool_free(d->pool);
+    served_models_free(d->models); /* after the pool: no job holds a model now */
+    served_model_release(d->initial);
     metrics_free(d->metrics);
     free(d->openapi);
-    bnn_model_free(d->model);
 }
 
 /* Starts everything, serves until SIGTERM/SIGINT, drains. 0 or 1. */
@@ -454,6 +440,11 @@ static int serve(const struct cfg *cfg, struct log *lg)
     /* Each worker runs its own single-threaded BLAS: parallelism comes from
      * serving several requests at once, not from splitting one GEMM. */
     openblas_set_num_threads(1);
+    /* Large blocks (a model's ~10 MiB of tensors, a weights file read for
+     * a reload, a big PNG) straight from and back to the kernel: a fixed
+     * threshold stops glibc from raising it after the first such free and
+     * then keeping every reloaded model's memory in a thread's arena. */
+    mallopt(M_MMAP_THRESHOLD, MMAP_THRESHOLD);
     struct daemon d = {.cfg = cfg, .log = lg, .listen_fd = -1};
     sigset_t sigs;
     int rc = 1;
@@ -461,13 +452,16 @@ static int serve(const struct cfg *cfg, struct log *lg)
     if (start_model(&d) != 0 || start_http(&d) != 0)
         goto done;
     http_set_state(d.srv, HTTP_READY);
-    printf("bnn-serve: listening on http://%s%s%s:%u (model %s, %s, %u workers, queue %u)\n",
+    struct served_model *sm = served_models_acquire(d.models);
+    printf("bnn-serve: listening on http://%s%s%s:%u (model %s, %s, version %s, %u workers, queue %u)\n",
            strchr(cfg->host, ':') ? "[" : "", cfg->host, strchr(cfg->host, ':') ? "]" : "", http_port(d.srv),
-           cfg->model, d.arch, pool_threads(d.pool), cfg->queue_depth);
+           cfg->model, sm->arch, sm->version, pool_threads(d.pool), cfg->queue_depth);
     fflush(stdout);
-    log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters), %u workers", http_port(d.srv),
-            cfg->model, d.arch, bnn_model_param_count(d.model), pool_threads(d.pool));
-    drain(&d, wait_for_signal(&sigs));
+    log_msg(lg, LOG_INFO, "ready: port %u, model %s (%s, %zu parameters, version %s), %u workers",
+            http_port(d.srv), sm->path, sm->arch, bnn_model_param_count(sm->model), sm->version,
+            pool_threads(d.pool));
+    served_model_release(sm);
+    drain(&d, wait_for_signal(&d, &sigs));
     rc = 0;
 done:
     stop(&d);

@@ -17,7 +17,8 @@ const double metrics_buckets[METRICS_N_BUCKETS] = {0.0005, 0.001, 0.0025, 0.005,
 #define STATUS_N 500 /* statuses 100..599 */
 
 static const char *const route_names[METRICS_ROUTE_COUNT] = {
-    "predict", "predict_batch", "healthz", "readyz", "metrics", "model", "openapi", "static", "other"};
+    "predict", "predict_batch", "healthz",   "readyz",      "metrics",       "model", "openapi",
+    "static",  "v2_infer",      "v2_health", "v2_metadata", "v2_repository", "other"};
 
 struct histogram {
     uint64_t buckets[METRICS_N_BUCKETS]; /* non-cumulative; summed at render */
@@ -30,7 +31,8 @@ struct metrics {
     uint64_t requests[METRICS_ROUTE_COUNT][STATUS_N + 1]; /* [..][STATUS_N] = out of range */
     struct histogram duration[METRICS_ROUTE_COUNT];
     uint64_t samples, rejected, timed_out;
-    char *architecture, *model_path, *model_format, *version, *mhd_version;
+    uint64_t reloads[2]; /* [0] failed, [1] ok */
+    char *architecture, *model_path, *model_format, *model_version, *version, *mhd_version;
     size_t parameters;
 };
 
@@ -56,10 +58,12 @@ struct metrics *metrics_new(const struct metrics_info *info)
     m->architecture = dup_or_empty(info ? info->architecture : NULL);
     m->model_path = dup_or_empty(info ? info->model_path : NULL);
     m->model_format = dup_or_empty(info ? info->model_format : NULL);
+    m->model_version = dup_or_empty(info ? info->model_version : NULL);
     m->version = dup_or_empty(info ? info->version : NULL);
     m->mhd_version = dup_or_empty(info ? info->mhd_version : NULL);
     m->parameters = info ? info->parameters : 0;
-    if (!m->architecture || !m->model_path || !m->model_format || !m->version || !m->mhd_version) {
+    if (!m->architecture || !m->model_path || !m->model_format || !m->model_version || !m->version ||
+        !m->mhd_version) {
         metrics_free(m);
         return NULL;
     }
@@ -74,6 +78,7 @@ void metrics_free(struct metrics *m)
     free(m->architecture);
     free(m->model_path);
     free(m->model_format);
+    free(m->model_version);
     free(m->version);
     free(m->mhd_version);
     free(m);
@@ -116,6 +121,33 @@ void metrics_add_rejected(struct metrics *m)
 void metrics_add_timed_out(struct metrics *m)
 {
     add_counter(m, &m->timed_out, 1);
+}
+
+void metrics_add_reload(struct metrics *m, int ok)
+{
+    add_counter(m, &m->reloads[ok ? 1 : 0], 1);
+}
+
+int metrics_set_model(struct metrics *m, const struct metrics_info *info)
+{
+    char *s[4] = {dup_or_empty(info->architecture), dup_or_empty(info->model_path),
+                  dup_or_empty(info->model_format), dup_or_empty(info->model_version)};
+    if (!s[0] || !s[1] || !s[2] || !s[3]) {
+        for (size_t i = 0; i < 4; i++)
+            free(s[i]);
+        return -1;
+    }
+    pthread_mutex_lock(&m->mu);
+    char *old[4] = {m->architecture, m->model_path, m->model_format, m->model_version};
+    m->architecture = s[0];
+    m->model_path = s[1];
+    m->model_format = s[2];
+    m->model_version = s[3];
+    m->parameters = info->parameters;
+    pthread_mutex_unlock(&m->mu);
+    for (size_t i = 0; i < 4; i++)
+        free(old[i]);
+    return 0;
 }
 
 /* Label values escaped per the exposition format: backslash, quote, newline. */
@@ -178,8 +210,14 @@ static void render_jobs_and_gauges(FILE *f, const struct metrics *m, const struc
         "bnn_jobs_rejected_total %llu\n"
         "# HELP bnn_jobs_timed_out_total Prediction jobs answered 503 after waiting past their deadline.\n"
         "# TYPE bnn_jobs_timed_out_total counter\n"
-        "bnn_jobs_timed_out_total %llu\n",
-        (unsigned long long)m->samples, (unsigned long long)m->rejected, (unsigned long long)m->timed_out);
+        "bnn_jobs_timed_out_total %llu\n"
+        "# HELP bnn_model_reloads_total Model reloads (SIGHUP or POST /v2/repository/models/{name}/load), by "
+        "result; a failed one keeps the old model serving.\n"
+        "# TYPE bnn_model_reloads_total counter\n"
+        "bnn_model_reloads_total{result=\"ok\"} %llu\n"
+        "bnn_model_reloads_total{result=\"failed\"} %llu\n",
+        (unsigned long long)m->samples, (unsigned long long)m->rejected, (unsigned long long)m->timed_out,
+        (unsigned long long)m->reloads[1], (unsigned long long)m->reloads[0]);
     fprintf(f,
             "# HELP bnn_queue_depth Prediction jobs waiting for a worker.\n"
             "# TYPE bnn_queue_depth gauge\n"
@@ -210,6 +248,8 @@ static void render_info(FILE *f, const struct metrics *m)
     put_label(f, m->model_path);
     fputs("\",format=\"", f);
     put_label(f, m->model_format);
+    fputs("\",model_version=\"", f);
+    put_label(f, m->model_version);
     fputs("\"} 1\n# HELP bnn_build_info The bnn-serve build.\n# TYPE bnn_build_info "
           "gauge\nbnn_build_info{version=\"",
           f);

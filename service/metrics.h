@@ -22,13 +22,18 @@ enum metrics_route {
     METRICS_ROUTE_MODEL,
     METRICS_ROUTE_OPENAPI,
     METRICS_ROUTE_STATIC,
-    METRICS_ROUTE_OTHER, /* 404s and the like */
+    METRICS_ROUTE_V2_INFER,      /* POST /v2/models/{name}[/versions/{v}]/infer */
+    METRICS_ROUTE_V2_HEALTH,     /* GET /v2/health/live and ready, /v2/models/.../ready */
+    METRICS_ROUTE_V2_METADATA,   /* GET /v2, /v2/models/{name}[/versions/{v}] */
+    METRICS_ROUTE_V2_REPOSITORY, /* POST /v2/repository/... */
+    METRICS_ROUTE_OTHER,         /* 404s and the like */
     METRICS_ROUTE_COUNT
 };
 
 const char *metrics_route_name(enum metrics_route route);
 
-/* Constant labels of bnn_model_info and bnn_build_info; strings are copied. */
+/* Labels of bnn_model_info (which follows a model reload) and the constant
+ * bnn_build_info; strings are copied. */
 struct metrics_info {
     const char *architecture; /* "784-784-256-256-10" */
     size_t parameters;
@@ -36,6 +41,7 @@ struct metrics_info {
     const char *model_format;
     const char *version; /* bnn-serve version */
     const char *mhd_version;
+    const char *model_version; /* 12 hex digits of the weights' sha256 */
 };
 
 /* Values sampled by the caller when /metrics is scraped. */
@@ -61,6 +67,15 @@ void metrics_observe_request(struct metrics *m, enum metrics_route route, unsign
 void metrics_add_samples(struct metrics *m, uint64_t samples);
 void metrics_add_rejected(struct metrics *m);  /* queue full */
 void metrics_add_timed_out(struct metrics *m); /* job past its deadline */
+
+/* A model reload, ok or failed (bnn_model_reloads_total{result}). */
+void metrics_add_reload(struct metrics *m, int ok);
+
+/* The served model changed: bnn_model_info's labels from info (its
+ * architecture, parameters, model_path, model_format and model_version;
+ * the build's are kept). Returns 0, or -1 when out of memory (the old
+ * labels stay). */
+int metrics_set_model(struct metrics *m, const struct metrics_info *info);
 
 /* Renders everything into a new malloc'd NUL-terminated buffer (*out, owned
  * by caller; *len excludes the NUL). Returns 0, or -1 on out of memory. */

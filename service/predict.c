@@ -28,11 +28,13 @@
 
 struct predict_job {
     const struct predict_deps *deps;
-    const struct bnn_model *model;   /* the model this job started with */
+    struct served_model *served;     /* the served model this job started with (a reference) */
+    const struct bnn_model *model;   /* its model */
     const struct bnn_policy *policy; /* and its policy */
     int set_level;                   /* the policy's level for the sets, -1 = none */
     struct predict_input in;
     predict_encode_fn encode;
+    void *encode_cls;
     predict_done_fn done;
     void *done_cls;
     const char *request_id;
@@ -72,6 +74,23 @@ const char *predict_image_name(const struct predict_input *in, size_t i, char bu
     return buf;
 }
 
+/* Room for one more image; frees owned (the image offered) on failure. */
+static int input_grow(struct predict_input *in, void *owned, struct api_error *e)
+{
+    char name[PREDICT_NAME_LEN];
+    if (in->n_images < in->cap_images)
+        return 0;
+    size_t cap = in->cap_images ? 2 * in->cap_images : 4;
+    struct predict_image *images = bnn_fault_realloc(in->images, cap * sizeof *images);
+    if (!images) {
+        free(owned);
+        return api_fail(e, API_E_INTERNAL, "%s: out of memory", predict_image_name(in, in->n_images, name));
+    }
+    in->images = images;
+    in->cap_images = cap;
+    return 0;
+}
+
 int predict_input_add_image(struct predict_input *in, uint8_t *png, size_t len, struct api_error *e)
 {
     char name[PREDICT_NAME_LEN];
@@ -79,27 +98,29 @@ int predict_input_add_image(struct predict_input *in, uint8_t *png, size_t len, 
         free(png);
         return api_fail(e, API_E_INVALID_PNG, "%s: empty image", predict_image_name(in, in->n_images, name));
     }
-    if (in->n_images == in->cap_images) {
-        size_t cap = in->cap_images ? 2 * in->cap_images : 4;
-        struct predict_image *images = bnn_fault_realloc(in->images, cap * sizeof *images);
-        if (!images) {
-            free(png);
-            return api_fail(e, API_E_INTERNAL, "%s: out of memory",
-                            predict_image_name(in, in->n_images, name));
-        }
-        in->images = images;
-        in->cap_images = cap;
-    }
-    in->images[in->n_images++] = (struct predict_image){png, len};
-    return 0;
+    int rc = input_grow(in, png, e);
+    if (rc == 0)
+        in->images[in->n_images++] = (struct predict_image){.png = png, .len = len};
+    return rc;
+}
+
+int predict_input_add_gray(struct predict_input *in, uint8_t *gray, size_t width, size_t height,
+                           struct api_error *e)
+{
+    int rc = input_grow(in, gray, e);
+    if (rc == 0)
+        in->images[in->n_images++] = (struct predict_image){.gray = gray, .width = width, .height = height};
+    return rc;
 }
 
 void predict_input_free(struct predict_input *in)
 {
     if (!in)
         return;
-    for (size_t i = 0; i < in->n_images; i++)
+    for (size_t i = 0; i < in->n_images; i++) {
         free(in->images[i].png);
+        free(in->images[i].gray);
+    }
     free(in->images);
     in->images = NULL;
     in->n_images = in->cap_images = 0;
@@ -117,7 +138,7 @@ void predict_worker_free(void *worker)
     bnn_workspace_free(worker);
 }
 
-static uint64_t random_seed(void)
+uint64_t predict_random_seed(void)
 {
     uint64_t v = 0;
     if (getrandom(&v, sizeof v, 0) != (ssize_t)sizeof v) {
@@ -130,10 +151,15 @@ static uint64_t random_seed(void)
 }
 
 /* The request's image as the network's input: decode (dimensions checked
- * against max_side before any pixel is) and canonicalise (preprocess.h). */
+ * against max_side before any pixel is) and canonicalise (preprocess.h);
+ * pixels are canonicalised as they are, like a decoded PNG. */
 static int prepare(float x[BNN_MNIST_PIXELS], struct prep_result *prep, const struct predict_image *im,
                    unsigned max_side, struct api_error *e)
 {
+    if (im->gray) {
+        prep_canonical(x, prep, im->gray, im->width, im->height);
+        return 0;
+    }
     char err[IMG_ERR_LEN];
     struct img_gray gray;
     int rc = img_decode_png(&gray, im->png, im->len, max_side, err);
@@ -173,7 +199,7 @@ static int predict_one(struct predict_result *r, struct predict_job *j, struct b
     if (rc != 0)
         return rc;
     double t1 = timing_now_ms();
-    r->seed = (p->set & PREDICT_SET_SEED) ? p->seed : random_seed();
+    r->seed = (p->set & PREDICT_SET_SEED) ? p->seed : predict_random_seed();
     rc = infer(&r->a.pr, j, ws, x, r->seed, e);
     if (rc != 0)
         return rc;
@@ -204,7 +230,8 @@ static void job_fail(struct predict_job *j, const struct api_error *e)
     unsigned status;
     size_t len = 0;
     char *body = api_error_body(e, j->deps->cfg->overload_status, &status, &len);
-    j->answer = (struct predict_answer){status, e->code, body, body ? len : 0};
+    j->answer = (struct predict_answer){status, e->code, body, body ? len : 0, ""};
+    memcpy(j->answer.message, e->message, sizeof j->answer.message);
     job_finish(j);
 }
 
@@ -248,12 +275,16 @@ static int job_compute(struct predict_job *j, struct bnn_workspace *ws, struct a
 
 static int job_encode(struct predict_job *j, struct api_error *e)
 {
-    struct predict_outcome o = {.in = &j->in, .results = j->results, .queue_ms = j->queue_ms};
+    struct predict_outcome o = {.in = &j->in,
+                                .results = j->results,
+                                .queue_ms = j->queue_ms,
+                                .model_version = j->served->version,
+                                .cls = j->encode_cls};
     size_t len = 0;
     char *body = j->encode(&o, &len);
     if (!body)
         return api_fail(e, API_E_INTERNAL, "out of memory encoding the response");
-    j->answer = (struct predict_answer){200, API_OK, body, len};
+    j->answer = (struct predict_answer){200, API_OK, body, len, ""};
     return 0;
 }
 
@@ -312,10 +343,6 @@ int predict_admit(const struct predict_deps *d, struct api_error *e)
     return rc == POOL_OK ? 0 : refusal(d, rc, e);
 }
 
-/* A model without calibration: flags only pictures without a digit. */
-static const struct bnn_policy no_policy = {.entropy_max = INFINITY, .epistemic_max = INFINITY,
-                                            .clean_flag_rate = NAN};
-
 const char *predict_levels_text(const struct bnn_policy *p)
 {
     static _Thread_local char buf[96];
@@ -327,8 +354,8 @@ const char *predict_levels_text(const struct bnn_policy *p)
 }
 
 struct predict_job *predict_job_new(const struct predict_deps *d, struct predict_input *in,
-                                    predict_encode_fn encode, predict_done_fn done, void *done_cls,
-                                    const char *request_id, struct api_error *e)
+                                    predict_encode_fn encode, void *encode_cls, predict_done_fn done,
+                                    void *done_cls, const char *request_id, struct api_error *e)
 {
     struct predict_job *j = calloc(1, sizeof *j);
     if (!j) {
@@ -337,13 +364,15 @@ struct predict_job *predict_job_new(const struct predict_deps *d, struct predict
         return NULL;
     }
     j->deps = d;
-    j->model = d->model;
-    j->policy = d->policy ? d->policy : &no_policy;
+    j->served = served_models_acquire(d->models);
+    j->model = j->served->model;
+    j->policy = &j->served->policy;
     j->set_level = bnn_policy_level(j->policy, in->params.set_coverage);
     if (j->set_level < 0 && (in->params.set & PREDICT_SET_SET_COVERAGE)) {
         api_fail(e, API_E_INVALID_PARAMETER, "set_coverage: expected one of the calibrated levels %s, got %g",
                  predict_levels_text(j->policy), in->params.set_coverage);
         predict_input_free(in);
+        served_model_release(j->served);
         free(j);
         return NULL;
     }
@@ -351,6 +380,7 @@ struct predict_job *predict_job_new(const struct predict_deps *d, struct predict
     in->images = NULL; /* moved into the job */
     in->n_images = in->cap_images = 0;
     j->encode = encode;
+    j->encode_cls = encode_cls;
     j->done = done;
     j->done_cls = done_cls;
     j->request_id = request_id;
@@ -384,6 +414,11 @@ unsigned predict_job_samples(const struct predict_job *j)
     return j ? j->samples_run : 0;
 }
 
+const char *predict_job_model_version(const struct predict_job *j)
+{
+    return j->served->version;
+}
+
 void predict_job_free(struct predict_job *j)
 {
     if (!j)
@@ -393,5 +428,6 @@ void predict_job_free(struct predict_job *j)
     free(j->probs);
     free(j->scratch);
     free(j->answer.body);
+    served_model_release(j->served);
     free(j);
 }

@@ -10,9 +10,11 @@
  * pool refused it (pool_submit is the one authority on readiness and
  * capacity) - and its done callback runs once, after the answer is stored
  * and after the job's last use of anything shared.
- * Ownership: a job owns its input (moved in by predict_job_new) and its
- * answer until predict_job_answer moves the body out; it borrows its deps,
- * its model and its request id until predict_job_free.
+ * Ownership: a job owns its input (moved in by predict_job_new), its
+ * answer until predict_job_answer moves the body out, and a reference to
+ * the served model it started with (served_model.h), ended by
+ * predict_job_free; it borrows its deps, its encoder's context and its
+ * request id until then.
  */
 #ifndef BNN_PREDICT_H
 #define BNN_PREDICT_H
@@ -29,6 +31,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "pool.h"
+#include "served_model.h"
 
 /* Every answer echoes its seed as a JSON number, exact up to 2^53 - 1. */
 #define PREDICT_SEED_MAX 9007199254740991ull
@@ -53,12 +56,14 @@ struct predict_params {
     unsigned set;        /* predict_param_bit: which the request gave */
 };
 
-/* One image as the request carried it. (Another form, such as raw pixels,
- * would be a second member here, turned into 28x28 by predict.c's prepare
- * step next to the PNG decoder.) */
+/* One image as the request carried it: a PNG file, or 8-bit gray pixels
+ * (an array a caller held, e.g. V2's pixels tensor). predict.c's prepare
+ * step brings either to the same canonicalisation. */
 struct predict_image {
-    uint8_t *png; /* owned, len >= 1 */
+    uint8_t *png; /* owned, len >= 1; NULL for pixels */
     size_t len;
+    uint8_t *gray; /* owned (height, width) 8-bit gray, or NULL for a PNG */
+    size_t width, height;
 };
 
 struct predict_input {
@@ -77,6 +82,11 @@ void predict_input_init(struct predict_input *in, const struct cfg *c, int batch
  * model/fault.h's hook. Returns 0 or the code set in e. */
 int predict_input_add_image(struct predict_input *in, uint8_t *png, size_t len, struct api_error *e);
 
+/* Appends pixels (height, width) 8-bit gray, taking gray (malloc'd; freed
+ * here on failure too). Returns 0 or internal (out of memory) in e. */
+int predict_input_add_gray(struct predict_input *in, uint8_t *gray, size_t width, size_t height,
+                           struct api_error *e);
+
 /* Frees the images (the parameters stay); NULL-safe, idempotent. */
 void predict_input_free(struct predict_input *in);
 
@@ -86,6 +96,10 @@ const char *predict_image_name(const struct predict_input *in, size_t i, char bu
 /* Fills p with the configured defaults, nothing marked as given. */
 void predict_params_init(struct predict_params *p, const struct cfg *c);
 
+/* A seed drawn from the system's entropy, 0..PREDICT_SEED_MAX (what an
+ * image gets when the request gives none). */
+uint64_t predict_random_seed(void);
+
 /* --- results and answers ----------------------------------------------------------- */
 
 /* One image's prediction, in no wire format: answer.h's answer (what the
@@ -93,8 +107,8 @@ void predict_params_init(struct predict_params *p, const struct cfg *c);
  * prediction set) and how it was computed. */
 struct predict_result {
     struct bnn_answer a;
-    uint64_t seed;     /* the seed used, given or drawn */
-    int set_level;     /* the policy level of a.set, -1 = no set */
+    uint64_t seed; /* the seed used, given or drawn */
+    int set_level; /* the policy level of a.set, -1 = no set */
     double set_coverage;
     double decode_ms;  /* decode + canonicalisation */
     double compute_ms; /* the T passes and their statistics */
@@ -105,19 +119,24 @@ struct predict_outcome {
     const struct predict_input *in;
     const struct predict_result *results; /* in->n_images of them */
     double queue_ms;                      /* submit to start */
+    const char *model_version;            /* of the served model that computed them */
+    void *cls;                            /* the encoder's context (predict_job_new's encode_cls) */
 };
 
 /* Writes the answer body of a computed job (malloc'd, owned by caller, its
- * length in *len); NULL when out of memory. Runs on the worker. */
+ * length in *len); NULL when out of memory. Runs on the worker; what it
+ * writes into o->cls is the caller's to read once the job has finished. */
 typedef char *(*predict_encode_fn)(const struct predict_outcome *o, size_t *len);
 
 /* The answer a finished job leaves: 200 with the encoder's body, or an error
- * body. body is NULL when even that ran out of memory. */
+ * body (api.h's) and its message, for routes that write errors their own
+ * way. body is NULL when even that ran out of memory. */
 struct predict_answer {
     unsigned status;
     enum api_code code;
     char *body;
     size_t len;
+    char message[API_MSG_LEN]; /* the error's message; "" for 200 */
 };
 
 /* Runs once when the job is finished (on a worker, the shutdown thread, or
@@ -136,10 +155,10 @@ struct predict_faults {
 
 struct predict_deps {
     const struct cfg *cfg;
-    const struct bnn_model *model;   /* what new jobs start with */
-    const struct bnn_policy *policy; /* its abstain rule and sets, with config overrides;
-                                        NULL = none (only no-digit pictures are flagged) */
-    struct pool *pool;             /* its worker contexts come from predict_worker_new */
+    struct served_models *models; /* the current one is what new jobs start with: the
+                                     model, its policy (abstain rule and sets, config
+                                     overrides applied) and its model_version */
+    struct pool *pool;            /* its worker contexts come from predict_worker_new */
     struct metrics *metrics;
     struct log *log;
     struct predict_faults *faults; /* NULL: none */
@@ -161,14 +180,15 @@ struct predict_job;
  * thread-local buffer, valid until the next call on this thread). */
 const char *predict_levels_text(const struct bnn_policy *p);
 
-/* A job for in (whose images move into the job; *in is left empty), with the
- * model d->model and its policy. NULL with e set when out of memory, or for
- * a set_coverage the policy is not calibrated for (in is then freed).
- * Owned by caller: predict_job_free, once done has run (or never
- * submitted). */
+/* A job for in (whose images move into the job; *in is left empty), with a
+ * reference to the current served model (d->models) held until
+ * predict_job_free. encode writes its answer with encode_cls as o->cls.
+ * NULL with e set when out of memory, or for a set_coverage the policy is
+ * not calibrated for (in is then freed). Owned by caller: predict_job_free,
+ * once done has run (or never submitted). */
 struct predict_job *predict_job_new(const struct predict_deps *d, struct predict_input *in,
-                                    predict_encode_fn encode, predict_done_fn done, void *done_cls,
-                                    const char *request_id, struct api_error *e);
+                                    predict_encode_fn encode, void *encode_cls, predict_done_fn done,
+                                    void *done_cls, const char *request_id, struct api_error *e);
 
 /* Queues the job. Cannot fail: a job the pool refuses is finished at once
  * (overloaded or draining) and done has run before this returns. */
@@ -180,6 +200,10 @@ int predict_job_answer(struct predict_job *job, struct predict_answer *a);
 
 /* Monte-Carlo passes computed (0 for NULL). */
 unsigned predict_job_samples(const struct predict_job *job);
+
+/* The model_version of the served model the job holds (borrowed until
+ * predict_job_free). */
+const char *predict_job_model_version(const struct predict_job *job);
 
 /* NULL-safe. Not while the job is queued or running. */
 void predict_job_free(struct predict_job *job);

@@ -177,3 +177,43 @@ out("fuzz_preprocess", "page_60x40.bin", raw(60, page))
 out("fuzz_preprocess", "line_300x3.bin", raw(300, [[255] * 300, [255] * 10 + [0] * 280 + [255] * 10, [255] * 300]))
 out("fuzz_preprocess", "one_pixel.bin", raw(1, [[0]]))
 out("fuzz_preprocess", "dot_3x3.bin", raw(3, [[0, 0, 0], [0, 255, 0], [0, 0, 0]]))
+
+# ---- Open Inference Protocol requests (first byte selects; see fuzz_v2.c) ----
+def v2_bin(header, binary):
+    """Mode 1: header length as 2 little-endian bytes, then JSON + binary."""
+    h = json.dumps(header, separators=(",", ":")).encode()
+    return b"\x01" + struct.pack("<H", len(h)) + h + binary
+def elements(items):
+    return b"".join(struct.pack("<I", len(b)) + b for b in items)
+img_bin = elements([tiny, tiny])
+v2 = {
+    "image_binary.bin": v2_bin({"id": "a", "parameters": {"seed": 1, "samples": 10, "binary_data_output": True},
+                                "inputs": [{"name": "image", "datatype": "BYTES", "shape": [2],
+                                            "parameters": {"binary_data_size": len(img_bin)}}]}, img_bin),
+    "image_binary_short.bin": v2_bin({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                                  "parameters": {"binary_data_size": 99}}]}, elements([tiny])),
+    "image_json.bin": b"\x00" + json.dumps({"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                                        "parameters": {"content_type": "base64"},
+                                                        "data": [b64.decode()]}],
+                                            "outputs": [{"name": "mean", "parameters": {"binary_data": True}},
+                                                        {"name": "uncertain_reasons"}]}).encode(),
+    "pixels_uint8_nested.bin": b"\x00" + json.dumps({"inputs": [{"name": "pixels", "datatype": "UINT8",
+                                                                 "shape": [1, 28, 28],
+                                                                 "data": [[[(r + c) % 256 for c in range(28)]
+                                                                           for r in range(28)]]}],
+                                                     "parameters": {"mode": "weights", "interval": 0.9}}).encode(),
+    "pixels_fp32_binary.bin": v2_bin({"inputs": [{"name": "pixels", "datatype": "FP32", "shape": [1, 28, 28],
+                                                  "parameters": {"binary_data_size": 784 * 4}}],
+                                      "outputs": [{"name": "prediction_set", "parameters": {"binary_data": True}},
+                                                  {"name": "preprocessing", "parameters": {"binary_data": True}}]},
+                                     struct.pack("<784f", *[(i % 7) / 6 for i in range(784)])),
+    "header_len_text.bin": b"\x02\x0312a{\"inputs\":[]}",
+    "bad_params.bin": b"\x00" + json.dumps({"parameters": {"samples": 0, "seed": -1},
+                                            "inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                                        "data": ["AAAA"]}]}).encode(),
+    "path_infer.bin": b"\x03/v2/models/mnist-bnn/versions/0123456789ab/infer",
+    "path_load.bin": b"\x03/v2/repository/models/mnist-bnn/load",
+    "path_health.bin": b"\x03/v2/health/ready",
+}
+for name, data in v2.items():
+    out("fuzz_v2", name, data)

@@ -48,9 +48,10 @@ class DaemonTest(unittest.TestCase):
         return doc["error"]["message"], h
 
     def check_prediction(self, doc, samples, seed=None, interval=0.95, mode="lrt"):
-        self.assertEqual(set(doc), {"prediction", "samples", "interval", "seed", "mode", "preprocessing",
-                                    "classes", "uncertainty", "uncertain", "uncertain_reasons", "prediction_set",
-                                    "set_coverage", "timing_ms"})
+        self.assertEqual(set(doc), {"prediction", "samples", "interval", "seed", "model_version", "mode",
+                                    "preprocessing", "classes", "uncertainty", "uncertain", "uncertain_reasons",
+                                    "prediction_set", "set_coverage", "timing_ms"})
+        self.assertRegex(doc["model_version"], r"^[0-9a-f]{12}$")
         self.assertEqual(doc["samples"], samples)
         self.assertAlmostEqual(doc["interval"], interval)
         self.assertEqual(doc["mode"], mode)

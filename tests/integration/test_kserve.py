@@ -8,9 +8,13 @@ fields KServe requires and point at each other; ports, probe paths,
 Prometheus annotations and the model path agree; the container's args and
 environment are a configuration `bnn-serve --check-config` accepts with a
 model directory holding one .safetensors file, as KServe's storage
-initializer lays out /mnt/models; and the daemon serves from such a
-directory.
+initializer lays out /mnt/models, with the model name KServe substitutes
+for {{.Name}}; and the daemon started with those args serves from such a
+directory: the probes' paths answer, and V2 inference answers under the
+InferenceService's name.
 """
+import base64
+import json
 import os
 import re
 import shutil
@@ -29,9 +33,9 @@ SPEC = os.path.join(daemon.ROOT, "openapi.yaml")
 MODEL_DIR = "/mnt/models"  # where KServe's storage initializer puts storageUri
 # Schemes KServe's storage initializer downloads from.
 STORAGE_SCHEMES = {"s3", "gs", "https", "http", "pvc", "hdfs", "webhdfs", "hf", "oci"}
-# The V2 model name the daemon answers to by default (issue 12); KServe
-# addresses /v2/models/<InferenceService name>.
-V2_DEFAULT_MODEL_NAME = "mnist-bnn"
+# KServe addresses /v2/models/<InferenceService name>; the runtime passes
+# that name to the daemon through this template.
+NAME_TEMPLATE = "{{.Name}}"
 
 
 def documents():
@@ -122,6 +126,7 @@ class Manifests(unittest.TestCase):
         c = self.container()
         args = flags(c["args"])
         self.assertEqual(args["--model"], MODEL_DIR)
+        self.assertEqual(args["--model-name"], NAME_TEMPLATE, "the V2 name must be the InferenceService's")
         self.assertEqual(args["--host"], "0.0.0.0")
         port = int(args["--port"])
         self.assertEqual(port, 8080)
@@ -146,8 +151,6 @@ class Manifests(unittest.TestCase):
         uri = urlparse(model["storageUri"])
         self.assertIn(uri.scheme, STORAGE_SCHEMES, model["storageUri"])
         self.assertTrue(uri.netloc or uri.path, model["storageUri"])
-        self.assertEqual(self.isvc["metadata"]["name"], V2_DEFAULT_MODEL_NAME,
-                         "KServe routes /v2/models/<InferenceService name>: keep it the daemon's model name")
 
     def test_scaling(self):
         """HPA on CPU needs the Standard (raw Deployment) mode; Knative's KPA
@@ -174,8 +177,9 @@ class RealBinary(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        rt = documents()["ServingRuntime"]
-        cls.container = rt["spec"]["containers"][0]
+        docs = documents()
+        cls.container = docs["ServingRuntime"]["spec"]["containers"][0]
+        cls.name = docs["InferenceService"]["metadata"]["name"]
         cls.tmp = tempfile.TemporaryDirectory(prefix="bnn-kserve-")
         cls.model_dir = os.path.join(cls.tmp.name, "models")
         os.makedirs(cls.model_dir)
@@ -188,8 +192,9 @@ class RealBinary(unittest.TestCase):
         cls.tmp.cleanup()
 
     def args(self, **replace):
-        """The manifest's args, values of the named flags replaced."""
-        a = flags(self.container["args"])
+        """The manifest's args as KServe passes them ({{.Name}} replaced by
+        the InferenceService's name), values of the named flags replaced."""
+        a = {k: v.replace(NAME_TEMPLATE, self.name) for k, v in flags(self.container["args"]).items()}
         for flag, value in replace.items():
             a["--" + flag] = value
         return [x for kv in a.items() for x in kv]
@@ -200,12 +205,20 @@ class RealBinary(unittest.TestCase):
         self.assertRegex(p.stdout, r"(?m)^host = 0\.0\.0\.0$")
         self.assertRegex(p.stdout, r"(?m)^port = 8080$")
         self.assertRegex(p.stdout, r"(?m)^workers = 2$")
+        self.assertRegex(p.stdout, r"(?m)^model_name = %s$" % re.escape(self.name))
         self.assertIn(self.model_dir, p.stdout)
 
     def test_check_config_refuses_a_wrong_flag(self):
         """The check above can fail: an unknown flag is exit 2."""
         p = daemon.run_server("--check-config", *self.args(model=self.model_dir), "--model-dir", "x", env=self.env)
         self.assertEqual(p.returncode, 2, p.stdout[-300:])
+
+    def test_check_config_refuses_the_unsubstituted_template(self):
+        """The name check can fail: {{.Name}} itself is no model name."""
+        a = [x.replace(self.name, NAME_TEMPLATE) if x == self.name else x for x in self.args(model=self.model_dir)]
+        p = daemon.run_server("--check-config", *a, env=self.env)
+        self.assertEqual(p.returncode, 2, p.stdout[-300:])
+        self.assertIn("model_name", p.stderr)
 
     # main.c resolves --model through model_path_resolve (service/model_path.h).
     def test_daemon_serves_from_a_model_directory(self):
@@ -214,6 +227,25 @@ class RealBinary(unittest.TestCase):
             status, _, body = d.get("/metrics")
             self.assertEqual(status, 200)
             self.assertIn(b"bnn_ready 1", body)
+            # The probes KServe runs answer on their paths.
+            for probe, doc in (("readinessProbe", {"ready": True}), ("livenessProbe", {"live": True})):
+                status, _, body = d.get(self.container[probe]["httpGet"]["path"])
+                self.assertEqual((status, json.loads(body)), (200, doc), probe)
+            # V2 under the InferenceService's name, as KServe routes it.
+            status, _, body = d.get("/v2/models/%s/ready" % self.name)
+            self.assertEqual((status, json.loads(body)), (200, {"name": self.name, "ready": True}))
+            png, label = daemon.mnist_png(0)
+            request = {"inputs": [{"name": "image", "datatype": "BYTES", "shape": [1],
+                                   "data": [base64.b64encode(png).decode()]}],
+                       "parameters": {"samples": 20}, "outputs": [{"name": "prediction"}]}
+            status, _, body = d.post_json("/v2/models/%s/infer" % self.name, request)
+            self.assertEqual(status, 200, body)
+            doc = json.loads(body)
+            self.assertEqual(doc["model_name"], self.name)
+            if daemon.real_weights():
+                self.assertEqual(doc["outputs"][0]["data"], [label])
+            status, _, _ = d.get("/v2/models/mnist-bnn-other/ready")
+            self.assertEqual(status, 404)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,11 @@ static struct predict_result sample_result(int predicted, double epistemic)
 {
     struct predict_result r = {
         .a = {.prep = {.steps = PREP_INVERTED, .verdict = PREP_DIGIT, .contrast = 1},
-              .pr = {.n_classes = 10, .predicted = predicted, .entropy = 0.5, .aleatoric = 0.3, .epistemic = epistemic},
+              .pr = {.n_classes = 10,
+                     .predicted = predicted,
+                     .entropy = 0.5,
+                     .aleatoric = 0.3,
+                     .epistemic = epistemic},
               .reasons = epistemic > 0.1 ? BNN_REASON_EPISTEMIC : 0,
               .set = 1u << predicted},
         .seed = 77,
@@ -57,10 +61,11 @@ static void test_result_json(void **state)
     struct predict_params p;
     predict_params_init(&p, &cfg);
     struct predict_result r = sample_result(3, 0.2);
-    json_t *j = api_result_json(&r, &p, 0.5);
+    json_t *j = api_result_json(&r, &p, "0123456789ab", 0.5);
     char *s = json_dumps(j, API_JSON_FLAGS | JSON_SORT_KEYS);
     assert_non_null(strstr(s, "\"prediction\":3"));
     assert_non_null(strstr(s, "\"seed\":77,"));
+    assert_non_null(strstr(s, "\"model_version\":\"0123456789ab\","));
     assert_non_null(strstr(s, "\"samples\":100,"));
     assert_non_null(strstr(s, "\"mode\":\"lrt\""));
     assert_non_null(strstr(s, "\"preprocessing\":\"inverted\""));
@@ -78,7 +83,7 @@ static void test_result_json(void **state)
     r.a.reasons = 0;
     r.a.pr.entropy = NAN; /* a statistic that is not finite is null, the document stays valid */
     r.set_level = -1;     /* no calibrated set: null */
-    j = api_result_json(&r, &p, 0.5);
+    j = api_result_json(&r, &p, "0123456789ab", 0.5);
     assert_true(json_is_false(json_object_get(j, "uncertain")));
     assert_int_equal(json_array_size(json_object_get(j, "uncertain_reasons")), 0);
     assert_true(json_is_null(json_object_get(j, "prediction_set")));
@@ -88,11 +93,13 @@ static void test_result_json(void **state)
     /* no digit: the verdict is the preprocessing, and it is the first reason */
     r.a.prep.verdict = PREP_BLANK;
     r.a.reasons = BNN_REASON_NO_DIGIT | BNN_REASON_ENTROPY;
-    j = api_result_json(&r, &p, 0.5);
+    j = api_result_json(&r, &p, "0123456789ab", 0.5);
     assert_string_equal(json_string_value(json_object_get(j, "preprocessing")), "blank");
     assert_true(json_is_true(json_object_get(j, "uncertain")));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "uncertain_reasons"), 0)), "no_digit");
-    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "uncertain_reasons"), 1)), "entropy");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "uncertain_reasons"), 0)),
+                        "no_digit");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(j, "uncertain_reasons"), 1)),
+                        "entropy");
     json_decref(j);
 }
 
@@ -103,7 +110,7 @@ static void test_predict_body(void **state)
     predict_input_init(&in, &cfg, 0);
     in.n_images = 1; /* the encoder reads only the count and the parameters */
     struct predict_result r[3] = {sample_result(1, 0.0), sample_result(2, 0.0), sample_result(9, 0.5)};
-    struct predict_outcome o = {.in = &in, .results = r, .queue_ms = 4.5};
+    struct predict_outcome o = {.in = &in, .results = r, .queue_ms = 4.5, .model_version = "0123456789ab"};
     size_t len = 0;
     char *body = api_predict_body(&o, &len);
     assert_int_equal(len, strlen(body));
@@ -125,6 +132,7 @@ static void test_predict_body(void **state)
     for (size_t i = 0; i < 3; i++) {
         json_t *one = json_array_get(results, i);
         assert_int_equal(json_integer_value(json_object_get(one, "prediction")), r[i].a.pr.predicted);
+        assert_string_equal(json_string_value(json_object_get(one, "model_version")), "0123456789ab");
         double queue = json_real_value(json_object_get(json_object_get(one, "timing_ms"), "queue"));
         assert_true(queue == (i == 0 ? 4.5 : 0.0));
     }
@@ -152,7 +160,8 @@ static void test_model_json(void **state)
     assert_non_null(j);
     json_t *policy = json_object_get(j, "policy");
     assert_non_null(json_object_get(policy, "uncertain"));
-    assert_string_equal(json_string_value(json_object_get(json_object_get(policy, "uncertain"), "source")), "model");
+    assert_string_equal(json_string_value(json_object_get(json_object_get(policy, "uncertain"), "source")),
+                        "model");
     assert_true(json_real_value(json_object_get(policy, "default_set_coverage")) == 0.95);
     assert_int_equal(json_integer_value(json_object_get(j, "parameters")), 1769524);
     assert_string_equal(json_string_value(json_object_get(j, "architecture")), "784-784-256-256-10");

@@ -48,7 +48,7 @@ static void test_table(void **state)
 {
     (void)state;
     size_t n = cfg_key_count();
-    assert_int_equal(n, 28); /* one per member of struct cfg */
+    assert_int_equal(n, 29); /* one per member of struct cfg */
     for (size_t i = 0; i < n; i++) {
         assert_non_null(cfg_key_name(i));
         assert_non_null(cfg_key_help(i));
@@ -71,6 +71,7 @@ static void test_defaults(void **state)
     assert_string_equal(c.host, "127.0.0.1");
     assert_int_equal(c.port, 8080);
     assert_string_equal(c.model, "model/weights/mnist-bnn.safetensors");
+    assert_string_equal(c.model_name, "mnist-bnn");
     assert_string_equal(c.web_root, "service/web");
     assert_int_equal(c.workers, 0);
     assert_int_equal(c.http_threads, 1);

@@ -15,8 +15,8 @@
 
 #include "metrics.h"
 
-static const struct metrics_info info = {"784-784-256-256-10", 1769524, "model/w\"x\\.safetensors",
-                                         "bnn-serve/1",        "0.1.0", "0.9.75"};
+static const struct metrics_info info = {
+    "784-784-256-256-10", 1769524, "model/w\"x\\.safetensors", "bnn-serve/1", "0.1.0", "0.9.75", ""};
 
 static char *render(struct metrics *m, const struct metrics_gauges *g)
 {
@@ -90,8 +90,9 @@ static void test_empty(void **state)
     assert_true(sample(text, "bnn_ready") == 1);
     assert_true(sample(text, "bnn_samples_total") == 0);
     /* Label values escaped: quote and backslash. */
-    assert_non_null(strstr(text, "bnn_model_info{architecture=\"784-784-256-256-10\",parameters=\"1769524\","
-                                 "path=\"model/w\\\"x\\\\.safetensors\",format=\"bnn-serve/1\"} 1\n"));
+    assert_non_null(
+        strstr(text, "bnn_model_info{architecture=\"784-784-256-256-10\",parameters=\"1769524\","
+                     "path=\"model/w\\\"x\\\\.safetensors\",format=\"bnn-serve/1\",model_version=\"\"} 1\n"));
     assert_non_null(strstr(text, "bnn_build_info{version=\"0.1.0\",libmicrohttpd=\"0.9.75\""));
     free(text);
     text = render(m, NULL); /* no gauges: zeros */

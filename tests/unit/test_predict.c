@@ -30,9 +30,12 @@
 #define FIXTURES "tests/data/png/"
 
 static struct cfg cfg;
-static struct bnn_model *model;
+static struct bnn_model *model; /* owned by models */
 static int real_model;
 static struct metrics *metrics;
+static struct served_models *models; /* model, no policy, version TEST_VERSION */
+
+#define TEST_VERSION "0123456789ab"
 
 /* --- the parsed input --------------------------------------------------------------- */
 
@@ -101,29 +104,47 @@ static struct bnn_model *random_model(void)
     return m;
 }
 
+/* The shipped weights when present, else the random model (the same one
+ * on every call). */
+static struct bnn_model *load_model(void)
+{
+    char err[BNN_ERR_LEN];
+    struct bnn_model *m = NULL;
+    real_model = access(SHIPPED, R_OK) == 0;
+    if (!real_model)
+        return random_model();
+    if (bnn_weights_load(&m, SHIPPED, err) != BNN_OK)
+        fail_msg("%s", err);
+    return m;
+}
+
+/* Served models around m (taken over) with policy pol (NULL: none). */
+static struct served_models *serve(struct bnn_model *m, const struct bnn_policy *pol)
+{
+    char err[SERVED_ERR_LEN];
+    struct served_model *sm = served_model_wrap(m, pol, TEST_VERSION);
+    assert_non_null(sm);
+    struct served_models *s = served_models_new(sm, &cfg, metrics, NULL, err);
+    if (!s)
+        fail_msg("served_models_new: %s", err);
+    return s;
+}
+
 static int setup_model(void **state)
 {
     (void)state;
     cfg_defaults(&cfg);
-    char err[BNN_ERR_LEN];
-    if (access(SHIPPED, R_OK) == 0) {
-        if (bnn_weights_load(&model, SHIPPED, err) != BNN_OK) {
-            fprintf(stderr, "%s\n", err);
-            return -1;
-        }
-        real_model = 1;
-    } else {
-        model = random_model();
-    }
     metrics = metrics_new(NULL);
+    model = load_model();
+    models = serve(model, NULL);
     return metrics ? 0 : -1;
 }
 
 static int teardown_model(void **state)
 {
     (void)state;
+    served_models_free(models);
     metrics_free(metrics);
-    bnn_model_free(model);
     return 0;
 }
 
@@ -159,7 +180,7 @@ static struct predict_answer run_job(const struct predict_deps *d, struct predic
 {
     struct waiter w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
     struct api_error e = {0};
-    struct predict_job *j = predict_job_new(d, in, api_predict_body, on_done, &w, "test", &e);
+    struct predict_job *j = predict_job_new(d, in, api_predict_body, NULL, on_done, &w, "test", &e);
     assert_non_null(j);
     assert_int_equal(in->n_images, 0); /* moved */
     struct predict_answer a;
@@ -233,12 +254,13 @@ static void test_predict_png(void **state)
 {
     (void)state;
     struct pool *pool = new_pool(2, 8);
-    struct predict_deps d = {.cfg = &cfg, .model = model, .pool = pool, .metrics = metrics};
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
     enum api_code code;
     json_t *a = predict_fixture(&d, "digit_gray8.png", 64, 123, &code);
     assert_non_null(a);
     assert_int_equal(json_integer_value(json_object_get(a, "samples")), 64);
     assert_int_equal(json_integer_value(json_object_get(a, "seed")), 123);
+    assert_string_equal(json_string_value(json_object_get(a, "model_version")), TEST_VERSION);
     assert_string_equal(json_string_value(json_object_get(a, "mode")), "lrt");
     assert_string_equal(json_string_value(json_object_get(a, "preprocessing")), "none");
     json_t *classes = json_object_get(a, "classes");
@@ -289,7 +311,8 @@ static void test_predict_png(void **state)
     a = predict_fixture(&d, "blank_white_64.png", 16, 1, &code);
     assert_string_equal(json_string_value(json_object_get(a, "preprocessing")), "blank");
     assert_true(json_is_true(json_object_get(a, "uncertain")));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(a, "uncertain_reasons"), 0)), "no_digit");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(a, "uncertain_reasons"), 0)),
+                        "no_digit");
     assert_true(json_is_null(json_object_get(a, "prediction_set")));
     json_decref(a);
     struct bnn_policy pol;
@@ -298,10 +321,11 @@ static void test_predict_png(void **state)
     pol.n_levels = 1;
     pol.coverage[0] = 0.95;
     pol.min_prob[0] = 0.5;
-    d.policy = &pol;
+    d.models = serve(load_model(), &pol);
     a = predict_fixture(&d, "digit_gray8.png", 16, 1, &code);
     assert_true(json_is_true(json_object_get(a, "uncertain")));
-    assert_string_equal(json_string_value(json_array_get(json_object_get(a, "uncertain_reasons"), 0)), "entropy");
+    assert_string_equal(json_string_value(json_array_get(json_object_get(a, "uncertain_reasons"), 0)),
+                        "entropy");
     json_t *set = json_object_get(a, "prediction_set");
     if (real_model) {
         assert_int_equal(json_array_size(set), 1);
@@ -309,7 +333,8 @@ static void test_predict_png(void **state)
     }
     assert_true(json_real_value(json_object_get(a, "set_coverage")) == 0.95);
     json_decref(a);
-    d.policy = NULL;
+    served_models_free(d.models);
+    d.models = models;
 
     static const struct {
         const char *name;
@@ -334,7 +359,7 @@ static void test_batch(void **state)
 {
     (void)state;
     struct pool *pool = new_pool(1, 4);
-    struct predict_deps d = {.cfg = &cfg, .model = model, .pool = pool, .metrics = metrics};
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
     struct predict_input in;
     predict_input_init(&in, &cfg, 1);
     in.params.samples = 8;
@@ -418,7 +443,7 @@ static void test_refusals(void **state)
 {
     (void)state;
     struct pool *pool = new_pool(1, 1);
-    struct predict_deps d = {.cfg = &cfg, .model = model, .pool = pool, .metrics = metrics};
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
     struct api_error e = {0};
     struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
     assert_int_equal(pool_submit(pool, &g, gate_run, gate_cancel), POOL_OK);
@@ -477,7 +502,7 @@ static void test_deadline_and_fault(void **state)
     struct pool *pool = new_pool(1, 4);
     struct predict_faults faults = {.every_nth = 2};
     struct predict_deps d = {
-        .cfg = &cfg, .model = model, .pool = pool, .metrics = metrics, .faults = &faults};
+        .cfg = &cfg, .models = models, .pool = pool, .metrics = metrics, .faults = &faults};
     struct predict_input in;
     one_fixture(&in, 4);
     struct predict_answer a = run_job(&d, &in, NULL);
