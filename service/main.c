@@ -346,8 +346,8 @@ static int start_model(struct daemon *d)
         fprintf(stderr, "bnn-serve: error: out of memory\n");
         return -1;
     }
-    d->pool =
-        pool_new(cfg->workers, cfg->queue_depth, predict_worker_new, predict_worker_free, d->model, perr);
+    d->pool = pool_new(cfg->workers, cfg->queue_depth, cfg->queue_cost, predict_worker_new,
+                       predict_worker_free, d->model, perr);
     if (!d->pool) {
         fprintf(stderr, "bnn-serve: error: worker pool: %s\n", perr);
         return -1;

@@ -91,7 +91,7 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
     done
 fi
 if [ "$what" = concurrency ]; then
-    for bin in "$build"/tests/test_pool "$build"/tests/test_infer "$build"/tests/test_train; do
+    for bin in "$build"/tests/test_pool "$build"/tests/test_predict "$build"/tests/test_infer "$build"/tests/test_train; do
         [ -x "$bin" ] && run_cmocka "$bin"
     done
     for script in tests/integration/test_concurrency*.py; do
