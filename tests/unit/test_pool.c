@@ -97,7 +97,8 @@ static void job_step(void *p, void *ctx, struct pool_step *st)
 {
     struct job *j = p;
     unsigned n = atomic_fetch_add(&j->ran, 1) + 1;
-    j->ctx_seen = ctx;
+    if (n == 1) /* steps of one job may run at once */
+        j->ctx_seen = ctx;
     if (j->order) {
         pthread_mutex_lock(&j->order->mu);
         j->order->ids[j->order->n++] = j->id;
