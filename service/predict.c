@@ -52,7 +52,7 @@ struct predict_job {
     double t_submit; /* ms, monotonic */
     double queue_ms;
     struct predict_result *results; /* (n_images) */
-    /* the steps (predict_submit sets them up; job_mu guards what changes) */
+    /* the steps (predict_submit sets them up; mu guards what changes) */
     pthread_mutex_t mu;
     struct job_image *images; /* (n_images) */
     unsigned block_passes;    /* passes per block */
