@@ -22,9 +22,9 @@
  * at least 16 for the latter (gemm_rows). test_infer checks the invariance.
  */
 #include "infer.h"
+#include "cpu.h"
 #include "kernels.h"
 #include "rng.h"
-#include "stats.h"
 
 #include <cblas.h>
 #include <math.h>
@@ -40,25 +40,37 @@ char *openblas_get_corename(void); /* OpenBLAS's own API (not in cblas.h) */
 struct bnn_workspace {
     size_t n_layers;
     size_t dims[BNN_MAX_LAYERS + 1];
-    size_t width;    /* max over dims */
-    float *m0, *sd0; /* (dims[1]) layer 0 pre-activation mean and std, this image
-                        (compacted to the n_act live units when compact) */
-    /* Units of layer 0 that no draw can switch on for this image (see
-     * find_live_units): when enough are dead, layer 1 runs on the live ones. */
-    int compact;
-    size_t n_act;
+    size_t width;                  /* max over dims */
     size_t gemm_quantum, gemm_min; /* GEMM rows: a multiple of the one, at least the other */
-    size_t *act;                   /* (dims[1]) live unit indices, ascending */
-    size_t *lit;                   /* (dims[0]) indices of the image's non-zero pixels */
-    float *lit_x;                  /* (dims[0]) their values */
-    float *w1_mu, *w1_var;         /* (dims[1], dims[2]) live rows of layer 1's w_mu, w_var */
+    size_t live;                   /* layer 0 units layer 1 ran on in the last LRT block */
     float *h, *h2;                 /* (BNN_BLOCK, width) layer input and its square */
     float *zm, *zv;                /* (BNN_BLOCK, width) pre-activation mean, variance -> sample */
     float *eps;                    /* (BNN_BLOCK, width) normals */
+    struct bnn_input *input;       /* the image of bnn_sample_probs, re-prepared per call */
     float *probs;                  /* (probs_cap) T x k probabilities for bnn_predict */
     size_t probs_cap;
     double *scratch; /* (scratch_cap) for bnn_summarize */
     size_t scratch_cap;
+};
+
+/* Invariant: made for one model (m) and one mode, never written after
+ * input_prepare returns. */
+struct bnn_input {
+    const struct bnn_model *m;
+    const struct bnn_kernels *kern; /* the code path of all its blocks */
+    enum bnn_mode mode;
+    float *x;        /* (dims[0]) the image */
+    float *m0, *sd0; /* (dims[1]) layer 0 pre-activation mean and std (LRT),
+                        compacted to the n_act live units when compact */
+    /* Units of layer 0 that no draw can switch on for this image (see
+     * find_live_units): when enough are dead, layer 1 runs on the live ones. */
+    int compact;
+    size_t n_act;
+    size_t *act;           /* (dims[1]) live unit indices, ascending */
+    size_t *lit;           /* (dims[0]) indices of the image's non-zero pixels */
+    float *lit_x;          /* (dims[0]) their values */
+    float *w1_mu, *w1_var; /* (n_act, dims[2]) live rows of layer 1's w_mu, w_var (w1_cap floats each) */
+    size_t w1_cap;
 };
 
 const char *bnn_mode_name(enum bnn_mode mode)
@@ -106,22 +118,12 @@ struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
         if (ws->dims[i] > ws->width)
             ws->width = ws->dims[i];
     size_t blk = (size_t)BNN_BLOCK * ws->width;
-    ws->m0 = malloc(ws->dims[1] * sizeof(float));
-    ws->sd0 = malloc(ws->dims[1] * sizeof(float));
     ws->h = malloc(blk * sizeof(float));
     ws->h2 = malloc(blk * sizeof(float));
     ws->zm = malloc(blk * sizeof(float));
     ws->zv = malloc(blk * sizeof(float));
     ws->eps = malloc(blk * sizeof(float));
-    ws->act = malloc(ws->dims[1] * sizeof(size_t));
-    ws->lit = malloc(ws->dims[0] * sizeof(size_t));
-    ws->lit_x = malloc(ws->dims[0] * sizeof(float));
-    if (m->n_layers > 1) {
-        ws->w1_mu = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
-        ws->w1_var = malloc(ws->dims[1] * ws->dims[2] * sizeof(float));
-    }
-    if (!ws->m0 || !ws->sd0 || !ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps || !ws->act || !ws->lit ||
-        !ws->lit_x || (m->n_layers > 1 && (!ws->w1_mu || !ws->w1_var))) {
+    if (!ws->h || !ws->h2 || !ws->zm || !ws->zv || !ws->eps) {
         bnn_workspace_free(ws);
         return NULL;
     }
@@ -130,28 +132,30 @@ struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m)
 
 size_t bnn_workspace_live_units(const struct bnn_workspace *ws)
 {
-    return ws->compact ? ws->n_act : ws->dims[1];
+    return ws->live;
 }
 
 void bnn_workspace_free(struct bnn_workspace *ws)
 {
     if (!ws)
         return;
-    free(ws->m0);
-    free(ws->sd0);
     free(ws->h);
     free(ws->h2);
     free(ws->zm);
     free(ws->zv);
     free(ws->eps);
-    free(ws->act);
-    free(ws->lit);
-    free(ws->lit_x);
-    free(ws->w1_mu);
-    free(ws->w1_var);
+    bnn_input_free(ws->input);
     free(ws->probs);
     free(ws->scratch);
     free(ws);
+}
+
+unsigned bnn_pass_cost(enum bnn_mode mode)
+{
+    /* per cpu.h path: baseline, avx2, avx512 (measured: see infer.h) */
+    static const unsigned weights[BNN_CPU_N_PATHS] = {164, 85, 46};
+    enum bnn_cpu_path path = bnn_cpu_path();
+    return mode != BNN_MODE_WEIGHTS ? 1 : weights[(unsigned)path < BNN_CPU_N_PATHS ? path : 0];
 }
 
 /* Softmax of each of rows rows of k logits, max subtracted so exp never
@@ -175,82 +179,99 @@ static void softmax_rows(float *out, const float *z, size_t rows, size_t k)
     }
 }
 
-/* Zeroes rows [rows, g_rows) of h and h2 (width n): the GEMMs' padding,
- * whose results are never read, kept finite and defined. */
-static void pad_rows(struct bnn_workspace *ws, size_t rows, size_t g_rows, size_t n)
+/* Zeroes rows [0, lead) and [lead + rows, g_rows) of h and h2 (width n):
+ * the GEMMs' padding, whose results are never read, kept finite and
+ * defined. */
+static void pad_rows(struct bnn_workspace *ws, size_t lead, size_t rows, size_t g_rows, size_t n)
 {
-    memset(ws->h + rows * n, 0, (g_rows - rows) * n * sizeof(float));
-    memset(ws->h2 + rows * n, 0, (g_rows - rows) * n * sizeof(float));
+    memset(ws->h, 0, lead * n * sizeof(float));
+    memset(ws->h2, 0, lead * n * sizeof(float));
+    memset(ws->h + (lead + rows) * n, 0, (g_rows - lead - rows) * n * sizeof(float));
+    memset(ws->h2 + (lead + rows) * n, 0, (g_rows - lead - rows) * n * sizeof(float));
 }
 
-/* Rows [pass0, pass0 + rows) of the LRT forward; writes (rows, k) logits.
- * Each layer's draw also writes the square of its output (h2), the next
- * layer's variance GEMM input, and adds the biases, so the GEMMs start from
- * zero (beta = 0) instead of a per-row copy of the biases. */
-static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_model *m,
-                      const struct bnn_kernels *k, size_t pass0, size_t rows, uint64_t seed)
+/* The GEMM row where pass0 goes: its place in its GEMM_ROWS-row tile when
+ * the passes are counted from 0, so that a block starting anywhere puts
+ * every pass where a block starting at 0 does (0 for a row-uniform kernel). */
+static size_t lead_rows(const struct bnn_workspace *ws, size_t pass0)
 {
+    return pass0 % ws->gemm_quantum;
+}
+
+/* Rows [pass0, pass0 + rows) of the LRT forward; writes (rows, k) logits;
+ * lead_rows(pass0) + rows <= BNN_BLOCK. In the GEMMs pass p is row
+ * lead + p - pass0 of a zero-padded (g_rows, width) matrix. Each layer's
+ * draw also writes the square of its output (h2), the next layer's variance
+ * GEMM input, and adds the biases, so the GEMMs start from zero (beta = 0)
+ * instead of a per-row copy of the biases. */
+static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_input *x, size_t pass0,
+                      size_t rows, uint64_t seed)
+{
+    const struct bnn_model *m = x->m;
+    const struct bnn_kernels *k = x->kern;
     size_t L = m->n_layers;
     /* Layer 0: mean and std fixed for the image, only the draws differ. All
      * n units are drawn (a draw's address is its unit index); when compact,
      * only the live ones are kept, as the n_act columns of h. */
-    size_t n0 = m->layers[0].n_out, n_live = ws->compact ? ws->n_act : n0;
-    size_t q = ws->gemm_quantum, g_rows = (rows + q - 1) / q * q; /* <= BNN_BLOCK */
+    size_t n0 = m->layers[0].n_out, n_live = x->compact ? x->n_act : n0;
+    size_t q = ws->gemm_quantum, lead = lead_rows(ws, pass0);
+    size_t g_rows = (lead + rows + q - 1) / q * q; /* <= BNN_BLOCK */
     g_rows = g_rows < ws->gemm_min ? ws->gemm_min : g_rows;
-    float *z = L == 1 ? logits : ws->h, *z2 = L == 1 ? NULL : ws->h2;
+    float *z = L == 1 ? logits : ws->h + lead * n_live, *z2 = L == 1 ? NULL : ws->h2 + lead * n_live;
     for (size_t r = 0; r < rows; r++) {
         float *e = ws->eps;
         k->normals(e, n0, seed, 0, (uint32_t)(pass0 + r), 0);
-        if (ws->compact)
+        if (x->compact)
             for (size_t a = 0; a < n_live; a++) /* act[a] >= a: in place, ascending */
-                e[a] = e[ws->act[a]];
-        k->draw_sd(z + r * n_live, z2 ? z2 + r * n_live : NULL, ws->m0, ws->sd0, e, n_live, L > 1);
+                e[a] = e[x->act[a]];
+        k->draw_sd(z + r * n_live, z2 ? z2 + r * n_live : NULL, x->m0, x->sd0, e, n_live, L > 1);
     }
     if (z2) /* the GEMMs' padding rows */
-        pad_rows(ws, rows, g_rows, n_live);
+        pad_rows(ws, lead, rows, g_rows, n_live);
     for (size_t l = 1; l < L; l++) {
         const struct bnn_layer *ly = &m->layers[l];
         size_t n_in = l == 1 ? n_live : ly->n_in, n_out = ly->n_out;
-        const float *w_mu = l == 1 && ws->compact ? ws->w1_mu : ly->w_mu;
-        const float *w_var = l == 1 && ws->compact ? ws->w1_var : ly->w_var;
-        /* zm (rows, n_out) = h (rows, n_in) . w_mu (n_in, n_out); zv likewise with h2, w_var */
+        const float *w_mu = l == 1 && x->compact ? x->w1_mu : ly->w_mu;
+        const float *w_var = l == 1 && x->compact ? x->w1_var : ly->w_var;
+        /* zm (g_rows, n_out) = h (g_rows, n_in) . w_mu (n_in, n_out); zv likewise with h2, w_var */
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g_rows, (int)n_out, (int)n_in, 1.0f,
                     ws->h, (int)n_in, w_mu, (int)n_out, 0.0f, ws->zm, (int)n_out);
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g_rows, (int)n_out, (int)n_in, 1.0f,
                     ws->h2, (int)n_in, w_var, (int)n_out, 0.0f, ws->zv, (int)n_out);
         /* h and h2 are consumed: the samples overwrite them (or go to logits) */
         int last = l == L - 1;
-        z = last ? logits : ws->h;
-        z2 = last ? NULL : ws->h2;
+        z = last ? logits : ws->h + lead * n_out;
+        z2 = last ? NULL : ws->h2 + lead * n_out;
         for (size_t r = 0; r < rows; r++) {
+            const float *zm = ws->zm + (lead + r) * n_out, *zv = ws->zv + (lead + r) * n_out;
             k->normals(ws->eps, n_out, seed, (uint32_t)l, (uint32_t)(pass0 + r), 0);
-            k->draw_var(z + r * n_out, z2 ? z2 + r * n_out : NULL, ws->zm + r * n_out, ly->b_mu,
-                        ws->zv + r * n_out, ly->b_var, ws->eps, n_out, !last);
+            k->draw_var(z + r * n_out, z2 ? z2 + r * n_out : NULL, zm, ly->b_mu, zv, ly->b_var, ws->eps,
+                        n_out, !last);
         }
         if (z2)
-            pad_rows(ws, rows, g_rows, n_out);
+            pad_rows(ws, lead, rows, g_rows, n_out);
     }
+    ws->live = n_live;
 }
 
 /* Once per image: m0 = x.w_mu + b_mu, sd0 = sqrt((x*x).w_var + b_var).
  * Only the rows of W whose pixel is non-zero contribute (about a fifth of an
  * MNIST digit), so this reads ~1 MB instead of the whole 4.9 MB of w_mu and
  * w_var; rows are added in ascending order, so the result is deterministic. */
-static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m, const struct bnn_kernels *k,
-                            const float *image)
+static void lrt_first_layer(struct bnn_input *x, const float *image)
 {
-    const struct bnn_layer *ly = &m->layers[0];
+    const struct bnn_layer *ly = &x->m->layers[0];
     size_t n_out = ly->n_out;
-    memcpy(ws->m0, ly->b_mu, n_out * sizeof(float));
-    memcpy(ws->sd0, ly->b_var, n_out * sizeof(float));
+    memcpy(x->m0, ly->b_mu, n_out * sizeof(float));
+    memcpy(x->sd0, ly->b_var, n_out * sizeof(float));
     size_t n_lit = 0;
     for (size_t i = 0; i < ly->n_in; i++)
         if (image[i] != 0.0f) {
-            ws->lit[n_lit] = i;
-            ws->lit_x[n_lit++] = image[i];
+            x->lit[n_lit] = i;
+            x->lit_x[n_lit++] = image[i];
         }
-    k->gemv_rows(ws->m0, ws->sd0, ws->lit_x, ws->lit, n_lit, ly->w_mu, ly->w_var, n_out);
-    k->sqrt_inplace(ws->sd0, n_out);
+    x->kern->gemv_rows(x->m0, x->sd0, x->lit_x, x->lit, n_lit, ly->w_mu, ly->w_var, n_out);
+    x->kern->sqrt_inplace(x->sd0, n_out);
 }
 
 /* Bound on |N(0,1)| draws: rng.h's largest is sqrt(2 ln 2^25) = 5.887 (times
@@ -262,39 +283,54 @@ static void lrt_first_layer(struct bnn_workspace *ws, const struct bnn_model *m,
  * exactly nothing. When at least a quarter of the units are dead (a rule that
  * depends on the image only, never on T, so a pass's bits do not depend on
  * how many passes were asked for), copy the live rows of layer 1's w_mu and
- * w_var (once per image) and run layer 1's GEMMs on those alone. Keeps one
- * unit even if all are dead (its h is 0: the GEMMs still see K >= 1). */
-static void find_live_units(struct bnn_workspace *ws, const struct bnn_model *m)
+ * w_var (once per image, into the input) and run layer 1's GEMMs on those
+ * alone. Keeps one unit even if all are dead (its h is 0: the GEMMs still
+ * see K >= 1). BNN_E_NOMEM when the copy cannot be allocated. */
+static int find_live_units(struct bnn_input *x)
 {
+    const struct bnn_model *m = x->m;
     size_t n = m->layers[0].n_out, live = 0;
-    ws->compact = 0;
+    x->compact = 0;
     if (m->n_layers < 2)
-        return;
+        return BNN_OK;
     for (size_t j = 0; j < n; j++)
-        if (ws->m0[j] + RNG_ABS_MAX * ws->sd0[j] >= 0.0f)
-            ws->act[live++] = j;
+        if (x->m0[j] + RNG_ABS_MAX * x->sd0[j] >= 0.0f)
+            x->act[live++] = j;
     if (live == 0)
-        ws->act[live++] = 0;
+        x->act[live++] = 0;
     if (4 * (n - live) < n)
-        return;
+        return BNN_OK;
     const struct bnn_layer *l1 = &m->layers[1];
-    for (size_t a = 0; a < live; a++) {
-        size_t j = ws->act[a];
-        ws->m0[a] = ws->m0[j]; /* j >= a: in place, ascending */
-        ws->sd0[a] = ws->sd0[j];
-        memcpy(ws->w1_mu + a * l1->n_out, l1->w_mu + j * l1->n_out, l1->n_out * sizeof(float));
-        memcpy(ws->w1_var + a * l1->n_out, l1->w_var + j * l1->n_out, l1->n_out * sizeof(float));
+    if (x->w1_cap < live * l1->n_out) {
+        float *mu = realloc(x->w1_mu, live * l1->n_out * sizeof(float));
+        if (mu)
+            x->w1_mu = mu;
+        float *var = mu ? realloc(x->w1_var, live * l1->n_out * sizeof(float)) : NULL;
+        if (!var)
+            return BNN_E_NOMEM;
+        x->w1_var = var;
+        x->w1_cap = live * l1->n_out;
     }
-    ws->n_act = live;
-    ws->compact = 1;
+    for (size_t a = 0; a < live; a++) {
+        size_t j = x->act[a];
+        x->m0[a] = x->m0[j]; /* j >= a: in place, ascending */
+        x->sd0[a] = x->sd0[j];
+        memcpy(x->w1_mu + a * l1->n_out, l1->w_mu + j * l1->n_out, l1->n_out * sizeof(float));
+        memcpy(x->w1_var + a * l1->n_out, l1->w_var + j * l1->n_out, l1->n_out * sizeof(float));
+    }
+    x->n_act = live;
+    x->compact = 1;
+    return BNN_OK;
 }
 
 /* One pass of weight sampling: every weight and bias drawn, then a plain
  * GEMV, BNN_BLOCK input rows of W at a time (bounded scratch). Writes k logits. */
-static void weights_pass(float *logits, struct bnn_workspace *ws, const struct bnn_model *m,
-                         const struct bnn_kernels *k, uint32_t pass, uint64_t seed, const float *image)
+static void weights_pass(float *logits, struct bnn_workspace *ws, const struct bnn_input *x, uint32_t pass,
+                         uint64_t seed)
 {
-    const float *in = image;
+    const struct bnn_model *m = x->m;
+    const struct bnn_kernels *k = x->kern;
+    const float *in = x->x;
     for (size_t l = 0; l < m->n_layers; l++) {
         const struct bnn_layer *ly = &m->layers[l];
         size_t n_in = ly->n_in, n_out = ly->n_out;
@@ -315,18 +351,18 @@ static void weights_pass(float *logits, struct bnn_workspace *ws, const struct b
     }
 }
 
-static int check_args(struct bnn_workspace *ws, const struct bnn_model *m, size_t samples, enum bnn_mode mode,
-                      char err[BNN_ERR_LEN])
+static int check_mode(enum bnn_mode mode, char err[BNN_ERR_LEN])
 {
-    if (samples == 0 || samples > UINT32_MAX) {
-        snprintf(err, BNN_ERR_LEN, "samples must be 1..%u, got %zu", UINT32_MAX, samples);
-        return BNN_E_INVALID;
-    }
     if (mode != BNN_MODE_LRT && mode != BNN_MODE_WEIGHTS) {
         snprintf(err, BNN_ERR_LEN, "mode must be lrt (%d) or weights (%d), got %d", BNN_MODE_LRT,
                  BNN_MODE_WEIGHTS, (int)mode);
         return BNN_E_INVALID;
     }
+    return BNN_OK;
+}
+
+static int check_workspace(const struct bnn_workspace *ws, const struct bnn_model *m, char err[BNN_ERR_LEN])
+{
     int same = ws->n_layers == m->n_layers;
     for (size_t i = 0; same && i < m->n_layers; i++)
         same = ws->dims[i] == m->layers[i].n_in && ws->dims[i + 1] == m->layers[i].n_out;
@@ -339,6 +375,152 @@ static int check_args(struct bnn_workspace *ws, const struct bnn_model *m, size_
     return BNN_OK;
 }
 
+static int check_args(struct bnn_workspace *ws, const struct bnn_model *m, size_t samples, enum bnn_mode mode,
+                      char err[BNN_ERR_LEN])
+{
+    if (samples == 0 || samples > UINT32_MAX) {
+        snprintf(err, BNN_ERR_LEN, "samples must be 1..%u, got %zu", UINT32_MAX, samples);
+        return BNN_E_INVALID;
+    }
+    int rc = check_mode(mode, err);
+    return rc != BNN_OK ? rc : check_workspace(ws, m, err);
+}
+
+void bnn_input_free(struct bnn_input *x)
+{
+    if (!x)
+        return;
+    free(x->x);
+    free(x->m0);
+    free(x->sd0);
+    free(x->act);
+    free(x->lit);
+    free(x->lit_x);
+    free(x->w1_mu);
+    free(x->w1_var);
+    free(x);
+}
+
+const struct bnn_model *bnn_input_model(const struct bnn_input *x)
+{
+    return x->m;
+}
+
+enum bnn_mode bnn_input_mode(const struct bnn_input *x)
+{
+    return x->mode;
+}
+
+/* An input with room for m's shape (the live rows of layer 1 come later,
+ * as find_live_units needs them); NULL on out of memory. */
+static struct bnn_input *input_alloc(const struct bnn_model *m)
+{
+    struct bnn_input *x = calloc(1, sizeof *x);
+    if (!x)
+        return NULL;
+    size_t n_in = m->layers[0].n_in, n0 = m->layers[0].n_out;
+    x->x = malloc(n_in * sizeof(float));
+    x->m0 = malloc(n0 * sizeof(float));
+    x->sd0 = malloc(n0 * sizeof(float));
+    x->act = malloc(n0 * sizeof(size_t));
+    x->lit = malloc(n_in * sizeof(size_t));
+    x->lit_x = malloc(n_in * sizeof(float));
+    if (!x->x || !x->m0 || !x->sd0 || !x->act || !x->lit || !x->lit_x) {
+        bnn_input_free(x);
+        return NULL;
+    }
+    return x;
+}
+
+/* Makes x (allocated for m's shape) the input of image for m in mode: the
+ * image, the code path, and for LRT layer 0's mean and std and the live
+ * units. */
+static int input_prepare(struct bnn_input *x, const struct bnn_model *m, const float *image,
+                         enum bnn_mode mode, char err[BNN_ERR_LEN])
+{
+    const struct bnn_layer *l0 = &m->layers[0];
+    x->m = m;
+    x->mode = mode;
+    /* one code path for the whole prediction, even if it is switched meanwhile */
+    x->kern = bnn_kernels();
+    x->compact = 0;
+    memcpy(x->x, image, l0->n_in * sizeof(float));
+    if (mode != BNN_MODE_LRT)
+        return BNN_OK;
+    lrt_first_layer(x, image);
+    if (find_live_units(x) != BNN_OK) {
+        snprintf(err, BNN_ERR_LEN, "out of memory for the live rows of layer 1 (%zu x %zu floats, twice)",
+                 l0->n_out, x->m->layers[1].n_out);
+        return BNN_E_NOMEM;
+    }
+    return BNN_OK;
+}
+
+int bnn_input_new(struct bnn_input **out, const struct bnn_model *m, const float *image, enum bnn_mode mode,
+                  char err[BNN_ERR_LEN])
+{
+    *out = NULL;
+    int rc = check_mode(mode, err);
+    if (rc != BNN_OK)
+        return rc;
+    struct bnn_input *x = input_alloc(m);
+    if (!x) {
+        snprintf(err, BNN_ERR_LEN, "out of memory for an input of %zu pixels", m->layers[0].n_in);
+        return BNN_E_NOMEM;
+    }
+    rc = input_prepare(x, m, image, mode, err);
+    if (rc != BNN_OK) {
+        bnn_input_free(x);
+        return rc;
+    }
+    *out = x;
+    return BNN_OK;
+}
+
+static int sample_block(float *out, int want_probs, struct bnn_workspace *ws, const struct bnn_input *x,
+                        size_t first, size_t n, uint64_t seed, char err[BNN_ERR_LEN])
+{
+    if (n == 0 || first > UINT32_MAX || n - 1 > UINT32_MAX - first) {
+        snprintf(err, BNN_ERR_LEN, "passes [%zu, %zu + %zu): expected 1 or more passes, indices up to %u",
+                 first, first, n, UINT32_MAX);
+        return BNN_E_INVALID;
+    }
+    int rc = check_workspace(ws, x->m, err);
+    if (rc != BNN_OK)
+        return rc;
+    size_t k = bnn_model_n_classes(x->m), end = first + n;
+    for (size_t p0 = first, rows; p0 < end; p0 += rows) {
+        float *o = out + p0 * k;
+        if (x->mode == BNN_MODE_LRT) {
+            /* a block starting off its tile takes fewer rows; the next one starts on one */
+            size_t room = BNN_BLOCK - lead_rows(ws, p0);
+            rows = end - p0 < room ? end - p0 : room;
+            lrt_block(o, ws, x, p0, rows, seed);
+        } else {
+            rows = end - p0 < BNN_BLOCK ? end - p0 : BNN_BLOCK;
+            for (size_t r = 0; r < rows; r++)
+                weights_pass(o + r * k, ws, x, (uint32_t)(p0 + r), seed);
+        }
+        if (want_probs)
+            softmax_rows(o, o, rows, k);
+    }
+    return BNN_OK;
+}
+
+int bnn_sample_block(float *probs, struct bnn_workspace *ws, const struct bnn_input *x, size_t first,
+                     size_t n, uint64_t seed, char err[BNN_ERR_LEN])
+{
+    return sample_block(probs, 1, ws, x, first, n, seed, err);
+}
+
+int bnn_sample_block_logits(float *logits, struct bnn_workspace *ws, const struct bnn_input *x, size_t first,
+                            size_t n, uint64_t seed, char err[BNN_ERR_LEN])
+{
+    return sample_block(logits, 0, ws, x, first, n, seed, err);
+}
+
+/* The whole prediction as blocks of one input the workspace keeps (its
+ * buffers reused from call to call). */
 static int sample(float *out, int want_probs, struct bnn_workspace *ws, const struct bnn_model *m,
                   const float *image, size_t samples, uint64_t seed, enum bnn_mode mode,
                   char err[BNN_ERR_LEN])
@@ -346,28 +528,17 @@ static int sample(float *out, int want_probs, struct bnn_workspace *ws, const st
     int rc = check_args(ws, m, samples, mode, err);
     if (rc != BNN_OK)
         return rc;
-    size_t k = bnn_model_n_classes(m);
-    /* one code path for the whole prediction, even if it is switched meanwhile */
-    const struct bnn_kernels *kern = bnn_kernels();
-    if (mode == BNN_MODE_LRT) {
-        lrt_first_layer(ws, m, kern, image);
-        find_live_units(ws, m);
-        for (size_t p0 = 0; p0 < samples; p0 += BNN_BLOCK) {
-            size_t rows = samples - p0 < BNN_BLOCK ? samples - p0 : BNN_BLOCK;
-            float *o = out + p0 * k;
-            lrt_block(o, ws, m, kern, p0, rows, seed);
-            if (want_probs)
-                softmax_rows(o, o, rows, k);
-        }
-    } else {
-        for (size_t p = 0; p < samples; p++) {
-            float *o = out + p * k;
-            weights_pass(o, ws, m, kern, (uint32_t)p, seed, image);
-            if (want_probs)
-                softmax_rows(o, o, 1, k);
-        }
+    /* sized by the shape, which check_args found the workspace's */
+    if (!ws->input && !(ws->input = input_alloc(m))) {
+        snprintf(err, BNN_ERR_LEN, "out of memory for an input of %zu pixels", m->layers[0].n_in);
+        return BNN_E_NOMEM;
     }
-    return BNN_OK;
+    rc = input_prepare(ws->input, m, image, mode, err);
+    for (size_t p0 = 0; rc == BNN_OK && p0 < samples; p0 += BNN_BLOCK) {
+        size_t rows = samples - p0 < BNN_BLOCK ? samples - p0 : BNN_BLOCK;
+        rc = sample_block(out, want_probs, ws, ws->input, p0, rows, seed, err);
+    }
+    return rc;
 }
 
 int bnn_sample_probs(float *probs, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
@@ -380,122 +551,6 @@ int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_
                       size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN])
 {
     return sample(logits, 0, ws, m, image, samples, seed, mode, err);
-}
-
-/* Quantiles by selection: stats_quantile_sorted reads only the order
- * statistics at floor(h) and floor(h) + 1 (h = (n-1) q), or the first or
- * last one at q <= 0 or >= 1, so those positions need to hold their sorted
- * values, not the whole array: quickselect (Hoare, 1961) finds them in O(n)
- * where a sort costs O(n log n) calls of a comparison function (8 % of a
- * T = 100 prediction). After max_rounds partitions it sorts instead, so the
- * worst case stays O(n log n). */
-static void swap_d(double *a, double *b)
-{
-    double t = *a;
-    *a = *b;
-    *b = t;
-}
-
-/* x[k] becomes the k-th smallest of x[0..n), with x[i] <= x[k] for i < k and
- * x[i] >= x[k] for i > k. */
-static void select_kth(double *x, size_t n, size_t k)
-{
-    size_t lo = 0, hi = n - 1;
-    for (int round = 0; hi > lo; round++) {
-        if (round > 64) {
-            stats_quantile(x + lo, hi - lo + 1, 0.0); /* sorts x[lo..hi] */
-            return;
-        }
-        /* median of three as the pivot, at x[lo] */
-        size_t mid = lo + (hi - lo) / 2;
-        if (x[mid] < x[lo])
-            swap_d(&x[mid], &x[lo]);
-        if (x[hi] < x[lo])
-            swap_d(&x[hi], &x[lo]);
-        if (x[hi] < x[mid])
-            swap_d(&x[hi], &x[mid]);
-        swap_d(&x[lo], &x[mid]);
-        double pivot = x[lo];
-        size_t i = lo, j = hi + 1;
-        for (;;) { /* Hoare partition: x[lo+1..i] <= pivot <= x[j..hi] */
-            do
-                i++;
-            while (i <= hi && x[i] < pivot);
-            do
-                j--;
-            while (x[j] > pivot);
-            if (i >= j)
-                break;
-            swap_d(&x[i], &x[j]);
-        }
-        swap_d(&x[lo], &x[j]); /* pivot in its final place j */
-        if (j == k)
-            return;
-        if (k < j)
-            hi = j - 1;
-        else
-            lo = j + 1;
-    }
-}
-
-/* stats_quantile(x, n, q) without sorting all of x (reordered in place). */
-static double quantile_select(double *x, size_t n, double q)
-{
-    double h = (double)(n - 1) * q;
-    size_t k = q <= 0.0 ? 0 : q >= 1.0 ? n - 1 : (size_t)floor(h);
-    if (k > n - 1)
-        k = n - 1;
-    select_kth(x, n, k);
-    if (k + 1 < n) { /* the next order statistic: the least of what follows */
-        size_t m = k + 1;
-        for (size_t i = k + 2; i < n; i++)
-            m = x[i] < x[m] ? i : m;
-        swap_d(&x[k + 1], &x[m]);
-    }
-    return stats_quantile_sorted(x, n, q);
-}
-
-void bnn_summarize(struct bnn_prediction *out, const float *probs, size_t samples, size_t k, double coverage,
-                   double *scratch)
-{
-    memset(out, 0, sizeof *out);
-    out->n_classes = k;
-    if (samples == 0 || k == 0 || k > BNN_MAX_CLASSES)
-        return;
-    double mean_p[BNN_MAX_CLASSES];
-    double lo_q = (1.0 - coverage) / 2.0, hi_q = (1.0 + coverage) / 2.0;
-    for (size_t c = 0; c < k; c++) {
-        double sum = 0.0;
-        for (size_t t = 0; t < samples; t++) {
-            scratch[t] = probs[t * k + c];
-            sum += scratch[t];
-        }
-        double mean = sum / (double)samples, ss = 0.0;
-        for (size_t t = 0; t < samples; t++)
-            ss += (scratch[t] - mean) * (scratch[t] - mean);
-        struct bnn_class_stats *cs = &out->classes[c];
-        cs->mean = mean;
-        cs->std = sqrt(ss / (double)samples); /* ddof = 0 */
-        cs->lower = quantile_select(scratch, samples, lo_q);
-        cs->upper = quantile_select(scratch, samples, hi_q);
-        mean_p[c] = mean;
-    }
-    int best = 0;
-    for (size_t c = 1; c < k; c++)
-        if (mean_p[c] > mean_p[best])
-            best = (int)c;
-    out->predicted = best;
-    /* Depeweg et al. 2018: H[E p] = E H[p] (aleatoric) + I[y; w] (epistemic). */
-    double aleatoric = 0.0, row[BNN_MAX_CLASSES];
-    for (size_t t = 0; t < samples; t++) {
-        for (size_t c = 0; c < k; c++)
-            row[c] = probs[t * k + c];
-        aleatoric += stats_entropy(row, k);
-    }
-    out->entropy = stats_entropy(mean_p, k);
-    out->aleatoric = aleatoric / (double)samples;
-    double mi = out->entropy - out->aleatoric;
-    out->epistemic = mi > 0.0 ? mi : 0.0;
 }
 
 int bnn_predict(struct bnn_prediction *out, struct bnn_workspace *ws, const struct bnn_model *m,

@@ -13,10 +13,11 @@
  * one CPU type: OpenBLAS picks its kernels by CPU, and so does libbnn (cpu.h:
  * one prediction runs on one code path; the AVX2 and AVX-512 ones fuse
  * multiply-adds), which moves last bits (not the distribution).
- * A workspace is per thread (scratch bounded by BNN_BLOCK whatever T is,
- * plus room for the live rows of layer 1's weights: ~3.5 MB in all for the
- * shipped 784-784-256-256-10 model, and bnn_predict's T x k buffer); the
- * model is shared read-only.
+ * A workspace is per thread (scratch bounded by BNN_BLOCK whatever T is:
+ * 1.9 MB for the shipped 784-784-256-256-10 model, plus bnn_predict's T x k
+ * buffer and the input it prepares); a bnn_input is per image (layer 0's
+ * state and the live rows of layer 1's weights, up to 1.6 MB) and, like the
+ * model, shared read-only by the threads computing its blocks.
  */
 #ifndef BNN_INFER_H
 #define BNN_INFER_H
@@ -63,10 +64,45 @@ struct bnn_workspace;
 struct bnn_workspace *bnn_workspace_new(const struct bnn_model *m);
 void bnn_workspace_free(struct bnn_workspace *ws);
 
+/* An image made ready for its passes, once, before any of them: for LRT
+ * layer 0's pre-activation mean and std (the same in every pass) and the
+ * units some draw can switch on, with their rows of layer 1; for WEIGHTS a
+ * copy of the image. It also fixes the kernels' code path (cpu.h) for every
+ * block computed from it. Read-only once made: any number of threads may
+ * compute its blocks at once, each with its own workspace. */
+struct bnn_input;
+
+/* Prepares image (n_in floats, MNIST scaled to [0,1]) for model m in mode.
+ * BNN_OK with *out set (owned by caller: bnn_input_free, NULL-safe; m must
+ * outlive it), or BNN_E_INVALID (bad mode) / BNN_E_NOMEM with err filled. */
+int bnn_input_new(struct bnn_input **out, const struct bnn_model *m, const float *image, enum bnn_mode mode,
+                  char err[BNN_ERR_LEN]);
+void bnn_input_free(struct bnn_input *x);
+
+/* The model and mode x was prepared for. */
+const struct bnn_model *bnn_input_model(const struct bnn_input *x);
+enum bnn_mode bnn_input_mode(const struct bnn_input *x);
+
+/* The block entry point: passes [first, first + n) of the prepared image
+ * with this seed, written to rows first .. first + n - 1 of probs, the
+ * caller's T x n_classes buffer (row p is pass p, as in bnn_sample_probs).
+ * A pass's bits depend only on (model, image, seed, mode, pass index, code
+ * path): any split of the passes into blocks, computed in any order by any
+ * threads, gives the same T x k rows. n may exceed BNN_BLOCK (done in
+ * blocks of BNN_BLOCK). Returns BNN_OK, or BNN_E_INVALID (n == 0, a pass
+ * index past UINT32_MAX, a workspace for another model shape) with err. */
+int bnn_sample_block(float *probs, struct bnn_workspace *ws, const struct bnn_input *x, size_t first,
+                     size_t n, uint64_t seed, char err[BNN_ERR_LEN]);
+/* As bnn_sample_block but writes the pre-softmax logits. */
+int bnn_sample_block_logits(float *logits, struct bnn_workspace *ws, const struct bnn_input *x, size_t first,
+                            size_t n, uint64_t seed, char err[BNN_ERR_LEN]);
+
 /* Runs T = samples passes on image (n_in floats, MNIST scaled to [0,1]) and
  * writes the T x n_classes softmax probabilities to probs (row per pass;
- * caller-allocated, samples * n_classes floats). Returns BNN_OK, or
- * BNN_E_INVALID (samples == 0, bad mode) / BNN_E_NOMEM with err filled. */
+ * caller-allocated, samples * n_classes floats): bnn_input for the image
+ * (held by the workspace) and bnn_sample_block over [0, T) in blocks of
+ * BNN_BLOCK. Returns BNN_OK, or BNN_E_INVALID (samples == 0, bad mode) /
+ * BNN_E_NOMEM with err filled. */
 int bnn_sample_probs(float *probs, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
                      size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN]);
 
@@ -75,11 +111,19 @@ int bnn_sample_probs(float *probs, struct bnn_workspace *ws, const struct bnn_mo
 int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_model *m, const float *image,
                       size_t samples, uint64_t seed, enum bnn_mode mode, char err[BNN_ERR_LEN]);
 
-/* After an LRT call: how many of layer 0's units layer 1 ran on. Units that
+/* After an LRT block: how many of layer 0's units layer 1 ran on. Units that
  * no draw can switch on for the image (mean + 6 std < 0; draws are bounded
  * by 5.89) are dropped when they are at least a quarter of the layer, which
  * changes rounding only, never the distribution. (For tests and the bench.) */
 size_t bnn_workspace_live_units(const struct bnn_workspace *ws);
+
+/* What one pass of mode costs, in LRT passes, on the kernels' code path in
+ * use (cpu.h): 1 for LRT; for WEIGHTS the ratio of the per-pass CPU times
+ * bnn-bench measured at T = 1000 on the shipped 784-784-256-256-10 model
+ * (AMD EPYC Zen 5, OpenBLAS Haswell kernels): 46 on avx512, 85 on avx2, 164
+ * on baseline (0.466 / 0.901 / 2.10 ms against 10.1 / 10.7 / 12.8 us).
+ * For schedulers and admission; another shape or machine moves it. */
+unsigned bnn_pass_cost(enum bnn_mode mode);
 
 /* Summarises T x k probabilities at the given coverage in (0,1). scratch must
  * hold samples doubles. */

@@ -41,7 +41,11 @@ const struct cfg_key cfg_keys[] = {
     {"http_threads", CFG_UINT, F(http_threads), 1, 64, 0, NULL, "1",
      "libmicrohttpd polling threads (HTTP is cheap; compute runs on the workers)"},
     {"queue_depth", CFG_UINT, F(queue_depth), 1, 1000000, 0, NULL, "64",
-     "pending prediction jobs before new ones are refused with overload_status"},
+     "prediction requests in flight (queued or computing) before new ones are refused with overload_status"},
+    {"queue_cost", CFG_UINT, F(queue_cost), 1, 4000000000.0, 0, NULL, "1000000",
+     "queued work, in lrt passes (a weights pass counts weights_pass_cost), before new requests are "
+     "refused with overload_status; a request costing at most queue_cost / queue_depth is refused only by "
+     "queue_depth, one costing more than queue_cost alone gets 400. 1000000 is about 10 s of one core"},
     {"overload_status", CFG_UINT, F(overload_status), 429, 503, 0, NULL, "503",
      "HTTP status when the queue is full: 503 or 429"},
     {"retry_after", CFG_UINT, F(retry_after), 0, 3600, 0, NULL, "1",
@@ -50,6 +54,12 @@ const struct cfg_key cfg_keys[] = {
      "Monte-Carlo passes T when the request does not say"},
     {"max_samples", CFG_UINT, F(max_samples), 1, 1000000, 0, NULL, "10000",
      "largest T a request may ask for; above it the answer is 400"},
+    {"max_samples_weights", CFG_UINT, F(max_samples_weights), 1, 1000000, 0, NULL, "1000",
+     "largest T for mode=weights (also at most max_samples); above it the answer is 400. 1000 passes are "
+     "0.5 to 2 s of one core"},
+    {"weights_pass_cost", CFG_UINT, F(weights_pass_cost), 0, 100000, 0, NULL, "0",
+     "what a weights-mode pass costs in lrt passes, for queue_cost and for the blocks workers take; 0 = "
+     "measured for the CPU code path in use (46 avx512, 85 avx2, 164 baseline)"},
     {"default_interval", CFG_DOUBLE, F(default_interval), 0, 1, 1, NULL, "0.95",
      "interval coverage when the request does not say, in (0, 1)"},
     {"uncertain_entropy", CFG_MODEL, F(uncertain_entropy), 0, 10, 0, NULL, "model",
@@ -76,7 +86,8 @@ const struct cfg_key cfg_keys[] = {
     {"connection_memory_limit", CFG_SIZE, F(connection_memory_limit), 4096, 16.0 * 1024 * 1024, 0, NULL,
      "64KiB", "libmicrohttpd memory pool per connection (headers and IO buffers)"},
     {"job_timeout_ms", CFG_UINT, F(job_timeout_ms), 1, 3600000, 0, NULL, "30000",
-     "milliseconds from enqueue to result before the request fails with 503"},
+     "milliseconds from enqueue to result before the request fails with 503 timeout, waiting or computing "
+     "(checked between blocks of passes)"},
     {"drain_timeout", CFG_UINT, F(drain_timeout), 0, 3600, 0, NULL, "20",
      "seconds in-flight requests get to finish after SIGTERM or SIGINT"},
     {"log_format", CFG_CHOICE, F(log_format), 0, 0, 0, log_formats, "text", "log lines as text or json"},

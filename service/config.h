@@ -21,11 +21,14 @@ struct cfg {
     char web_root[1024];              /* static files for GET /, default service/web */
     unsigned workers;                 /* compute threads, 0 = number of CPUs */
     unsigned http_threads;            /* libmicrohttpd polling threads, default 1 */
-    unsigned queue_depth;             /* pending jobs before 503, default 64 */
+    unsigned queue_depth;             /* requests in flight before 503, default 64 */
+    unsigned queue_cost;              /* queued work in lrt passes before 503, default 1000000 */
     unsigned overload_status;         /* 503 (default) or 429 */
     unsigned retry_after;             /* seconds in Retry-After, default 1 */
     unsigned default_samples;         /* T when the request says nothing, default 100 */
     unsigned max_samples;             /* requests above get 400, default 10000 */
+    unsigned max_samples_weights;     /* the same for mode=weights, default 1000 */
+    unsigned weights_pass_cost;       /* a weights pass in lrt passes; 0 = measured (infer.h) */
     double default_interval;          /* coverage, default 0.95, in (0,1) */
     double uncertain_entropy;         /* flag above this entropy (nats); NAN = the model's calibrated value */
     double uncertain_epistemic;       /* flag above this epistemic part (nats); NAN = the model's */
@@ -37,7 +40,7 @@ struct cfg {
     unsigned per_ip_connection_limit; /* default 0 = none */
     unsigned connection_timeout;      /* seconds idle before close, default 30 */
     size_t connection_memory_limit;   /* bytes per connection, default 64 KiB */
-    unsigned job_timeout_ms;          /* deadline from enqueue to result, default 30000 */
+    unsigned job_timeout_ms;          /* deadline from enqueue to result (wait and compute), default 30000 */
     unsigned drain_timeout;           /* seconds to finish in-flight work on SIGTERM, default 20 */
     char log_format[8];               /* text (default) or json */
     char log_level[16];               /* error, warn, info (default), debug */

@@ -155,6 +155,9 @@ static unsigned h_metrics(struct http_request *r, struct http_response *out)
     struct metrics_gauges g = {
         .queue_depth = pool_queued(srv->pool),
         .queue_capacity = pool_capacity(srv->pool),
+        .queue_cost = pool_queued_cost(srv->pool),
+        .queue_cost_capacity = pool_cost_capacity(srv->pool),
+        .weights_pass_cost = predict_pass_cost(srv->cfg, BNN_MODE_WEIGHTS),
         .workers = pool_threads(srv->pool),
         .workers_busy = pool_busy(srv->pool),
         .ready = atomic_load(&srv->state) == HTTP_READY,

@@ -316,8 +316,8 @@ static int start_model(struct daemon *d)
     }
     /* Workspaces are built for this model's shape; a reload keeps the shape
      * (served_model.h), so they fit every model served after it. */
-    d->pool = pool_new(cfg->workers, cfg->queue_depth, predict_worker_new, predict_worker_free,
-                       d->initial->model, perr);
+    d->pool = pool_new(cfg->workers, cfg->queue_depth, cfg->queue_cost, predict_worker_new,
+                       predict_worker_free, d->initial->model, perr);
     if (!d->pool) {
         fprintf(stderr, "bnn-serve: error: worker pool: %s\n", perr);
         return -1;

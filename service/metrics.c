@@ -30,7 +30,8 @@ struct metrics {
     pthread_mutex_t mu;
     uint64_t requests[METRICS_ROUTE_COUNT][STATUS_N + 1]; /* [..][STATUS_N] = out of range */
     struct histogram duration[METRICS_ROUTE_COUNT];
-    uint64_t samples, rejected, timed_out;
+    uint64_t samples[2], blocks[2]; /* by enum bnn_mode */
+    uint64_t rejected, timed_out;
     uint64_t reloads[2]; /* [0] failed, [1] ok */
     char *architecture, *model_path, *model_format, *model_version, *version, *mhd_version;
     size_t parameters;
@@ -108,9 +109,13 @@ static void add_counter(struct metrics *m, uint64_t *c, uint64_t n)
     pthread_mutex_unlock(&m->mu);
 }
 
-void metrics_add_samples(struct metrics *m, uint64_t samples)
+void metrics_add_block(struct metrics *m, enum bnn_mode mode, uint64_t passes)
 {
-    add_counter(m, &m->samples, samples);
+    size_t i = mode == BNN_MODE_WEIGHTS ? 1 : 0;
+    pthread_mutex_lock(&m->mu);
+    m->samples[i] += passes;
+    m->blocks[i]++;
+    pthread_mutex_unlock(&m->mu);
 }
 
 void metrics_add_rejected(struct metrics *m)
@@ -198,17 +203,29 @@ static void render_durations(FILE *f, const struct metrics *m)
     }
 }
 
-static void render_jobs_and_gauges(FILE *f, const struct metrics *m, const struct metrics_gauges *g)
+static void render_jobs(FILE *f, const struct metrics *m)
 {
+    static const char *const modes[2] = {"lrt", "weights"};
+    fputs("# HELP bnn_samples_total Monte-Carlo forward passes run, by mode.\n"
+          "# TYPE bnn_samples_total counter\n",
+          f);
+    for (size_t i = 0; i < 2; i++)
+        fprintf(f, "bnn_samples_total{mode=\"%s\"} %llu\n", modes[i], (unsigned long long)m->samples[i]);
+    fputs(
+        "# HELP bnn_blocks_total Blocks of passes run (the unit workers take, round-robin across requests), "
+        "by mode.\n"
+        "# TYPE bnn_blocks_total counter\n",
+        f);
+    for (size_t i = 0; i < 2; i++)
+        fprintf(f, "bnn_blocks_total{mode=\"%s\"} %llu\n", modes[i], (unsigned long long)m->blocks[i]);
     fprintf(
         f,
-        "# HELP bnn_samples_total Monte-Carlo forward passes run.\n"
-        "# TYPE bnn_samples_total counter\n"
-        "bnn_samples_total %llu\n"
-        "# HELP bnn_jobs_rejected_total Prediction jobs refused because the queue was full.\n"
+        "# HELP bnn_jobs_rejected_total Prediction requests refused because the queue was full (queue_depth "
+        "or queue_cost).\n"
         "# TYPE bnn_jobs_rejected_total counter\n"
         "bnn_jobs_rejected_total %llu\n"
-        "# HELP bnn_jobs_timed_out_total Prediction jobs answered 503 after waiting past their deadline.\n"
+        "# HELP bnn_jobs_timed_out_total Prediction requests answered 503 past job_timeout_ms, waiting or "
+        "computing.\n"
         "# TYPE bnn_jobs_timed_out_total counter\n"
         "bnn_jobs_timed_out_total %llu\n"
         "# HELP bnn_model_reloads_total Model reloads (SIGHUP or POST /v2/repository/models/{name}/load), by "
@@ -216,26 +233,45 @@ static void render_jobs_and_gauges(FILE *f, const struct metrics *m, const struc
         "# TYPE bnn_model_reloads_total counter\n"
         "bnn_model_reloads_total{result=\"ok\"} %llu\n"
         "bnn_model_reloads_total{result=\"failed\"} %llu\n",
-        (unsigned long long)m->samples, (unsigned long long)m->rejected, (unsigned long long)m->timed_out,
-        (unsigned long long)m->reloads[1], (unsigned long long)m->reloads[0]);
+        (unsigned long long)m->rejected, (unsigned long long)m->timed_out, (unsigned long long)m->reloads[1],
+        (unsigned long long)m->reloads[0]);
+}
+
+static void render_gauges(FILE *f, const struct metrics_gauges *g)
+{
+    static const struct metrics_gauges none = {0};
+    g = g ? g : &none;
     fprintf(f,
-            "# HELP bnn_queue_depth Prediction jobs waiting for a worker.\n"
+            "# HELP bnn_queue_depth Prediction requests in flight (queued or computing).\n"
             "# TYPE bnn_queue_depth gauge\n"
             "bnn_queue_depth %u\n"
-            "# HELP bnn_queue_capacity Queue depth at which requests are refused.\n"
+            "# HELP bnn_queue_capacity Requests in flight at which new ones are refused (queue_depth).\n"
             "# TYPE bnn_queue_capacity gauge\n"
             "bnn_queue_capacity %u\n"
+            "# HELP bnn_queue_cost Work admitted and not yet computed, in lrt passes.\n"
+            "# TYPE bnn_queue_cost gauge\n"
+            "bnn_queue_cost %llu\n"
+            "# HELP bnn_queue_cost_capacity Queued work above which requests beyond their share are refused "
+            "(queue_cost).\n"
+            "# TYPE bnn_queue_cost_capacity gauge\n"
+            "bnn_queue_cost_capacity %llu\n"
+            "# HELP bnn_pass_cost What one pass costs in lrt passes, by mode (the unit of bnn_queue_cost).\n"
+            "# TYPE bnn_pass_cost gauge\n"
+            "bnn_pass_cost{mode=\"lrt\"} 1\n"
+            "bnn_pass_cost{mode=\"weights\"} %u\n",
+            g->queue_depth, g->queue_capacity, (unsigned long long)g->queue_cost,
+            (unsigned long long)g->queue_cost_capacity, g->weights_pass_cost);
+    fprintf(f,
             "# HELP bnn_workers Compute worker threads.\n"
             "# TYPE bnn_workers gauge\n"
             "bnn_workers %u\n"
-            "# HELP bnn_workers_busy Workers running a job.\n"
+            "# HELP bnn_workers_busy Workers running a block.\n"
             "# TYPE bnn_workers_busy gauge\n"
             "bnn_workers_busy %u\n"
             "# HELP bnn_ready 1 when the daemon accepts predictions (readyz 200).\n"
             "# TYPE bnn_ready gauge\n"
             "bnn_ready %d\n",
-            g ? g->queue_depth : 0, g ? g->queue_capacity : 0, g ? g->workers : 0, g ? g->workers_busy : 0,
-            g ? (g->ready != 0) : 0);
+            g->workers, g->workers_busy, g->ready != 0);
 }
 
 static void render_info(FILE *f, const struct metrics *m)
@@ -273,7 +309,8 @@ int metrics_render(struct metrics *m, const struct metrics_gauges *g, char **out
     pthread_mutex_lock(&m->mu);
     render_requests(f, m);
     render_durations(f, m);
-    render_jobs_and_gauges(f, m, g);
+    render_jobs(f, m);
+    render_gauges(f, g);
     render_info(f, m);
     pthread_mutex_unlock(&m->mu);
     if (fclose(f) != 0) {

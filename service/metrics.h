@@ -12,6 +12,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "infer.h"
+
 /* The route label; fixed so that client-chosen paths never become labels. */
 enum metrics_route {
     METRICS_ROUTE_PREDICT = 0,
@@ -46,8 +48,11 @@ struct metrics_info {
 
 /* Values sampled by the caller when /metrics is scraped. */
 struct metrics_gauges {
-    unsigned queue_depth;
-    unsigned queue_capacity;
+    unsigned queue_depth;         /* prediction requests in flight (pool_queued) */
+    unsigned queue_capacity;      /* queue_depth */
+    uint64_t queue_cost;          /* their work not yet computed, lrt passes (pool_queued_cost) */
+    uint64_t queue_cost_capacity; /* queue_cost */
+    unsigned weights_pass_cost;   /* a weights pass in lrt passes (predict_pass_cost) */
     unsigned workers;
     unsigned workers_busy;
     int ready;
@@ -63,8 +68,9 @@ void metrics_free(struct metrics *m);
  * the route's histogram. status outside 100..599 is counted as 0. */
 void metrics_observe_request(struct metrics *m, enum metrics_route route, unsigned status, double seconds);
 
-/* Monte-Carlo passes run (bnn_samples_total) and jobs by outcome. */
-void metrics_add_samples(struct metrics *m, uint64_t samples);
+/* A block of passes computed in mode: bnn_samples_total{mode} += passes,
+ * bnn_blocks_total{mode} += 1. And jobs by outcome. */
+void metrics_add_block(struct metrics *m, enum bnn_mode mode, uint64_t passes);
 void metrics_add_rejected(struct metrics *m);  /* queue full */
 void metrics_add_timed_out(struct metrics *m); /* job past its deadline */
 

@@ -1,22 +1,24 @@
 /* predict.c - see predict.h.
  *
  * A job's life: predict_job_new moves the parsed input in; predict_submit
- * hands it to the pool; a worker runs job_run: job_check (deadline and
- * injected faults), job_compute (each image through predict_one: prepare =
- * decode -> preprocess, then infer), job_encode (the route's encoder), and
- * finally job_finish stores the answer and calls done. Compute and encode
- * are separate steps so that compute can later be cut into blocks of passes
- * scheduled across requests, with encode still run once at the end.
- *
- * Scratch: the workspace (bnn_workspace: per-layer buffers for one model
- * shape) belongs to the worker; the (T, classes) probabilities and the
- * statistics' scratch belong to the job, since they describe the request.
+ * checks the mode's samples limit and gives the pool the job, its cost and
+ * one ready step per image; workers run job_step, several at once when
+ * idle: an image's first step prepares it (decode -> canonicalise -> its
+ * bnn_input: layer 0 once) and runs its first block, each further step one
+ * block (at most BNN_BLOCK passes, about an LRT block's cost in either
+ * mode); the step finishing an image's last block summarises it and takes
+ * the decisions (answer.h), the one finishing the last image encodes. Every
+ * step first checks job_timeout_ms (from submission: it bounds the wait
+ * and the compute); job_end answers once no step runs.
+ * Scratch: the workspace (per-layer buffers) belongs to the worker; each
+ * image's input and (T, classes) rows to the job, until its summary.
  */
 #include "predict.h"
 #include "timing.h"
 
-#include <stdio.h>
 #include <math.h>
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -25,6 +27,17 @@
 #include "fault.h"
 #include "image.h"
 #include "preprocess.h"
+
+/* One image of a job from its first step to its summary (guarded by the
+ * job's mutex, except x and probs, which the steps that own a block use). */
+struct job_image {
+    struct bnn_input *x;  /* made by the first step; read by every block */
+    float *probs;         /* (samples, n_classes); block b owns its rows */
+    unsigned next_block;  /* blocks handed out, the first with the prepare */
+    unsigned blocks_done; /* the last one summarises */
+    int prepared;         /* the other blocks may be taken */
+    double compute_ms;    /* its blocks' and its summary's time */
+};
 
 struct predict_job {
     const struct predict_deps *deps;
@@ -41,8 +54,19 @@ struct predict_job {
     double t_submit; /* ms, monotonic */
     double queue_ms;
     struct predict_result *results; /* (n_images) */
-    float *probs;                   /* (samples, n_classes): the image being computed */
-    double *scratch;                /* (samples) */
+    /* the steps (predict_submit sets them up; mu guards what changes) */
+    pthread_mutex_t mu;
+    struct job_image *images; /* (n_images) */
+    unsigned block_passes;    /* passes per block */
+    unsigned n_blocks;        /* per image */
+    unsigned pass_cost;       /* of a pass in this mode, lrt passes */
+    size_t next_image;        /* the first image not yet started */
+    size_t first_open;        /* images below have every block handed out */
+    size_t images_done;
+    int started;      /* a step has run: queue_ms is set */
+    int failed;       /* err is the answer; no more steps */
+    size_t err_image; /* the image err is about (the lowest wins) */
+    struct api_error err;
     unsigned samples_run;
     struct predict_answer answer;
     _Atomic int finished;
@@ -174,41 +198,63 @@ static int prepare(float x[BNN_MNIST_PIXELS], struct prep_result *prep, const st
     return 0;
 }
 
-/* The T passes and their statistics. bnn_sample_probs checks the workspace,
- * T and mode (once per image); T and the interval were validated by the
- * request parser, which bnn_summarize relies on. */
-static int infer(struct bnn_prediction *out, struct predict_job *j, struct bnn_workspace *ws, const float *x,
-                 uint64_t seed, struct api_error *e)
+unsigned predict_pass_cost(const struct cfg *c, enum bnn_mode mode)
+{
+    return mode == BNN_MODE_WEIGHTS && c->weights_pass_cost ? c->weights_pass_cost : bnn_pass_cost(mode);
+}
+
+/* Frees what an image holds between its first step and its summary. */
+static void image_release(struct job_image *im)
+{
+    bnn_input_free(im->x);
+    free(im->probs);
+    im->x = NULL;
+    im->probs = NULL;
+}
+
+/* An image's first step, before its first block: prepare (decode -> canonicalise),
+ * its seed unless given, its input (layer 0 once for all blocks), its rows. */
+static int image_start(struct predict_job *j, size_t i, struct api_error *e)
 {
     const struct predict_params *p = &j->in.params;
+    struct predict_result *r = &j->results[i];
+    struct job_image *im = &j->images[i];
+    float x[BNN_MNIST_PIXELS];
+    double t0 = timing_now_ms();
+    int rc = prepare(x, &r->a.prep, &j->in.images[i], j->deps->cfg->max_image_side, e);
+    if (rc != 0)
+        return rc;
+    r->decode_ms = timing_now_ms() - t0;
+    r->seed = (p->set & PREDICT_SET_SEED) ? p->seed : predict_random_seed();
+    size_t k = bnn_model_n_classes(j->model);
     char err[BNN_ERR_LEN];
-    if (bnn_sample_probs(j->probs, ws, j->model, x, p->samples, seed, p->mode, err) != BNN_OK)
+    im->probs = malloc((size_t)p->samples * k * sizeof *im->probs);
+    if (!im->probs)
+        return api_fail(e, API_E_INTERNAL, "out of memory for %u x %zu probabilities", p->samples, k);
+    if (bnn_input_new(&im->x, j->model, x, p->mode, err) != BNN_OK)
         return api_fail(e, API_E_INTERNAL, "prediction failed: %s", err);
-    bnn_summarize(out, j->probs, p->samples, bnn_model_n_classes(j->model), p->interval, j->scratch);
     return 0;
 }
 
-static int predict_one(struct predict_result *r, struct predict_job *j, struct bnn_workspace *ws,
-                       const struct predict_image *im, struct api_error *e)
+/* After an image's last block, by the step that ran it: statistics (T and interval
+ * validated by the request parser) and decisions (answer.h). */
+static int image_finish(struct predict_job *j, size_t i, struct api_error *e)
 {
-    const struct cfg *c = j->deps->cfg;
     const struct predict_params *p = &j->in.params;
-    float x[BNN_MNIST_PIXELS];
+    struct predict_result *r = &j->results[i];
+    struct job_image *im = &j->images[i];
     double t0 = timing_now_ms();
-    int rc = prepare(x, &r->a.prep, im, c->max_image_side, e);
-    if (rc != 0)
-        return rc;
-    double t1 = timing_now_ms();
-    r->seed = (p->set & PREDICT_SET_SEED) ? p->seed : predict_random_seed();
-    rc = infer(&r->a.pr, j, ws, x, r->seed, e);
-    if (rc != 0)
-        return rc;
+    double *scratch = malloc(p->samples * sizeof *scratch);
+    if (!scratch)
+        return api_fail(e, API_E_INTERNAL, "out of memory for %u doubles of scratch", p->samples);
+    bnn_summarize(&r->a.pr, im->probs, p->samples, bnn_model_n_classes(j->model), p->interval, scratch);
+    free(scratch);
+    image_release(im);
     /* the abstain rule and the set, as answer.h decides them for every path */
     bnn_answer_finish(&r->a, j->policy, r->a.prep.verdict == PREP_DIGIT, j->set_level);
     r->set_level = j->set_level;
     r->set_coverage = p->set_coverage;
-    r->decode_ms = t1 - t0;
-    r->compute_ms = timing_now_ms() - t1;
+    r->compute_ms = im->compute_ms + (timing_now_ms() - t0);
     return 0;
 }
 
@@ -235,44 +281,6 @@ static void job_fail(struct predict_job *j, const struct api_error *e)
     job_finish(j);
 }
 
-/* Before computing: the deadline, and the test-only injected fault. */
-static int job_check(struct predict_job *j, struct api_error *e)
-{
-    const struct predict_deps *d = j->deps;
-    if (j->queue_ms > (double)d->cfg->job_timeout_ms) {
-        metrics_add_timed_out(d->metrics);
-        return api_fail(e, API_E_TIMEOUT,
-                        "job waited %.0f ms in the queue, over job_timeout_ms = %u; not computed",
-                        j->queue_ms, d->cfg->job_timeout_ms);
-    }
-    struct predict_faults *f = d->faults;
-    if (f && f->every_nth && (atomic_fetch_add(&f->jobs, 1) + 1) % f->every_nth == 0)
-        return api_fail(e, API_E_INTERNAL, "injected fault (BNN_FAULT_EVERY_NTH_JOB=%u)", f->every_nth);
-    return 0;
-}
-
-/* Every image, in order; a batch is all or nothing. */
-static int job_compute(struct predict_job *j, struct bnn_workspace *ws, struct api_error *e)
-{
-    size_t n = j->in.n_images, samples = j->in.params.samples, k = bnn_model_n_classes(j->model);
-    j->results = calloc(n, sizeof *j->results);
-    j->probs = malloc(samples * k * sizeof *j->probs);
-    j->scratch = malloc(samples * sizeof *j->scratch);
-    if (!j->results || !j->probs || !j->scratch)
-        return api_fail(e, API_E_INTERNAL, "out of memory for %zu x %zu probabilities", samples, k);
-    for (size_t i = 0; i < n; i++) {
-        int rc = predict_one(&j->results[i], j, ws, &j->in.images[i], e);
-        if (rc != 0) {
-            char name[PREDICT_NAME_LEN];
-            if (j->in.batch)
-                api_error_prefix(e, predict_image_name(&j->in, i, name));
-            return rc;
-        }
-        j->samples_run += (unsigned)samples;
-    }
-    return 0;
-}
-
 static int job_encode(struct predict_job *j, struct api_error *e)
 {
     struct predict_outcome o = {.in = &j->in,
@@ -288,59 +296,219 @@ static int job_encode(struct predict_job *j, struct api_error *e)
     return 0;
 }
 
-static int job_run(void *job, void *worker)
+/* --- the job's steps (workers) ------------------------------------------------------- */
+
+/* A step's work: block `block` of image `image` (block 0 with its prepare). */
+struct job_unit {
+    size_t image;
+    unsigned block;
+};
+
+/* The job cannot be answered 200 any more: err is the answer, the lowest
+ * image's error when several fail (SIZE_MAX: about no image). */
+static void job_failed(struct predict_job *j, size_t image, const struct api_error *e)
+{
+    char name[PREDICT_NAME_LEN];
+    pthread_mutex_lock(&j->mu);
+    if (!j->failed || image < j->err_image) {
+        j->err = *e;
+        j->err_image = image;
+        if (image != SIZE_MAX && j->in.batch)
+            api_error_prefix(&j->err, predict_image_name(&j->in, image, name));
+    }
+    j->failed = 1;
+    pthread_mutex_unlock(&j->mu);
+}
+
+enum take { TAKE_UNIT, TAKE_NOTHING, TAKE_FAILED };
+
+/* job_timeout_ms counts from submission: it bounds the wait and compute. */
+static enum take timed_out(struct predict_job *j, double waited, struct api_error *e)
+{
+    const struct predict_deps *d = j->deps;
+    metrics_add_timed_out(d->metrics);
+    api_fail(e, API_E_TIMEOUT,
+             "job past job_timeout_ms = %u: %.0f ms since it was queued, %u of %zu passes computed%s",
+             d->cfg->job_timeout_ms, waited, j->samples_run, j->in.n_images * j->in.params.samples,
+             j->next_image ? "; stopped" : "; not started");
+    return TAKE_FAILED;
+}
+
+/* Under j->mu, at a block boundary: the deadline (on the first step also the queue
+ * time and the test-only injected fault), then the next unit: a block of the lowest
+ * prepared image with blocks left, else the next image's first step. */
+static enum take take_unit(struct predict_job *j, struct job_unit *u, struct api_error *e)
+{
+    struct predict_faults *f = j->deps->faults;
+    if (j->failed)
+        return TAKE_NOTHING;
+    double waited = timing_now_ms() - j->t_submit;
+    if (!j->started) {
+        j->started = 1;
+        j->queue_ms = waited;
+        if (f && f->every_nth && (atomic_fetch_add(&f->jobs, 1) + 1) % f->every_nth == 0) {
+            api_fail(e, API_E_INTERNAL, "injected fault (BNN_FAULT_EVERY_NTH_JOB=%u)", f->every_nth);
+            return TAKE_FAILED;
+        }
+    }
+    if (waited > (double)j->deps->cfg->job_timeout_ms)
+        return timed_out(j, waited, e);
+    for (size_t i = j->first_open; i < j->next_image; i++) {
+        struct job_image *im = &j->images[i];
+        if (im->prepared && im->next_block < j->n_blocks) {
+            *u = (struct job_unit){i, im->next_block++};
+            while (j->first_open < j->next_image && j->images[j->first_open].prepared &&
+                   j->images[j->first_open].next_block == j->n_blocks)
+                j->first_open++;
+            return TAKE_UNIT;
+        }
+    }
+    if (j->next_image < j->in.n_images) {
+        *u = (struct job_unit){j->next_image, 0};
+        j->images[j->next_image++].next_block = 1;
+        return TAKE_UNIT;
+    }
+    api_fail(e, API_E_INTERNAL, "scheduler: a step with no block left (%zu images)", j->in.n_images);
+    return TAKE_FAILED;
+}
+
+/* One unit: the image's prepare first for block 0, the block's passes, and
+ * for the image's last block its summary, for the job's last its answer.
+ * 0, 1 when the job is complete, -1 with e set. */
+static int run_unit(struct predict_job *j, struct bnn_workspace *ws, const struct job_unit *u,
+                    struct pool_step *st, struct api_error *e)
+{
+    const struct predict_params *p = &j->in.params;
+    struct job_image *im = &j->images[u->image];
+    if (u->block == 0) {
+        if (image_start(j, u->image, e) != 0)
+            return -1;
+        pthread_mutex_lock(&j->mu);
+        im->prepared = 1; /* its other blocks may be taken from now */
+        pthread_mutex_unlock(&j->mu);
+        st->ready = j->n_blocks - 1;
+    }
+    unsigned first = u->block * j->block_passes;
+    unsigned n = p->samples - first < j->block_passes ? p->samples - first : j->block_passes;
+    char err[BNN_ERR_LEN];
+    double t0 = timing_now_ms();
+    if (bnn_sample_block(im->probs, ws, im->x, first, n, j->results[u->image].seed, err) != BNN_OK) {
+        api_fail(e, API_E_INTERNAL, "prediction failed: %s", err);
+        return -1;
+    }
+    double ms = timing_now_ms() - t0;
+    metrics_add_block(j->deps->metrics, p->mode, n);
+    st->cost = (uint64_t)n * j->pass_cost;
+    pthread_mutex_lock(&j->mu);
+    im->compute_ms += ms;
+    j->samples_run += n;
+    int image_done = ++im->blocks_done == j->n_blocks;
+    pthread_mutex_unlock(&j->mu);
+    if (!image_done)
+        return 0;
+    if (image_finish(j, u->image, e) != 0)
+        return -1;
+    pthread_mutex_lock(&j->mu);
+    int all_done = ++j->images_done == j->in.n_images;
+    pthread_mutex_unlock(&j->mu);
+    if (!all_done)
+        return 0;
+    return job_encode(j, e) == 0 ? 1 : -1;
+}
+
+/* The pool's step: one unit of the job, on worker's workspace. */
+static void job_step(void *job, void *worker, struct pool_step *st)
+{
+    struct predict_job *j = job;
+    struct api_error e = {0};
+    struct job_unit u = {SIZE_MAX, 0};
+    pthread_mutex_lock(&j->mu);
+    enum take t = take_unit(j, &u, &e);
+    pthread_mutex_unlock(&j->mu);
+    int rc = t == TAKE_UNIT ? run_unit(j, worker, &u, st, &e) : t == TAKE_FAILED ? -1 : 1;
+    if (rc < 0)
+        job_failed(j, u.image, &e);
+    if (rc != 0)
+        st->last = 1;
+}
+
+/* The pool's end: no step of the job runs now. Its answer, once: 200 when
+ * complete, the error that stopped it, or shutting down when the drain time
+ * ran out first. Returns -1 for an internal error (counted by the pool). */
+static int job_end(void *job, int stopped)
 {
     struct predict_job *j = job;
     const struct predict_deps *d = j->deps;
-    j->queue_ms = timing_now_ms() - j->t_submit;
-    struct api_error e = {0};
-    int rc = job_check(j, &e);
-    if (rc == 0) {
-        rc = job_compute(j, worker, &e);
-        metrics_add_samples(d->metrics, j->samples_run);
+    for (size_t i = 0; i < j->in.n_images; i++)
+        image_release(&j->images[i]);
+    if (stopped) {
+        struct api_error e;
+        api_fail(&e, API_E_DRAINING,
+                 "server shutting down: the request was not %s within drain_timeout = %u s",
+                 j->started ? "finished" : "started", d->cfg->drain_timeout);
+        job_fail(j, &e);
+        return 0;
     }
-    if (rc == 0)
-        rc = job_encode(j, &e);
-    if (rc == 0) {
+    if (!j->failed && j->answer.status == 200) {
         job_finish(j);
         return 0;
     }
-    int internal = e.code == API_E_INTERNAL;
+    if (!j->failed)
+        api_fail(&j->err, API_E_INTERNAL, "the job ended without an answer (%zu of %zu images done)",
+                 j->images_done, j->in.n_images);
+    free(j->answer.body);
+    j->answer.body = NULL;
+    int internal = j->err.code == API_E_INTERNAL;
     if (internal)
-        log_msg(d->log, LOG_ERROR, "request %s: %s", j->request_id, e.message);
-    job_fail(j, &e);
+        log_msg(d->log, LOG_ERROR, "request %s: %s", j->request_id, j->err.message);
+    job_fail(j, &j->err);
     return internal ? -1 : 0;
 }
 
-/* Cancelled at shutdown: the drain time ran out before a worker took it. */
-static void job_cancel(void *job)
-{
-    struct predict_job *j = job;
-    struct api_error e;
-    api_fail(&e, API_E_DRAINING, "server shutting down: the job was not started within drain_timeout = %u s",
-             j->deps->cfg->drain_timeout);
-    job_fail(j, &e);
-}
+static const struct pool_job_ops job_ops = {job_step, job_end};
 
 /* --- submitting ---------------------------------------------------------------------- */
 
-/* What a refusal of pool_submit (or pool_admit) answers: a full queue is
- * counted and answered overload_status with Retry-After; a stopped pool is
- * shutting down. */
-static int refusal(const struct predict_deps *d, int pool_rc, struct api_error *e)
+/* What a refusal of pool_submit (or pool_admit, j NULL) answers: full (requests or
+ * queued cost) is counted, overload_status with Retry-After; a request costing more
+ * than queue_cost alone is a 400 (it would never fit); a stopped pool: draining. */
+static int refusal(const struct predict_deps *d, int pool_rc, const struct predict_job *j, uint64_t cost,
+                   struct api_error *e)
 {
-    if (pool_rc == POOL_E_FULL) {
+    struct pool *p = d->pool;
+    unsigned retry = d->cfg->retry_after;
+    unsigned long long queued = pool_queued_cost(p), cap = pool_cost_capacity(p);
+    switch (pool_rc) {
+    case POOL_E_FULL:
         metrics_add_rejected(d->metrics);
-        return api_fail(e, API_E_OVERLOADED, "job queue full (%u waiting); retry in %u s",
-                        pool_capacity(d->pool), d->cfg->retry_after);
+        return api_fail(e, API_E_OVERLOADED,
+                        "job queue full (%u requests in flight, queue_depth = %u); retry in %u s",
+                        pool_queued(p), pool_capacity(p), retry);
+    case POOL_E_COST:
+        metrics_add_rejected(d->metrics);
+        return api_fail(
+            e, API_E_OVERLOADED,
+            "job queue full: %llu lrt passes of work queued, queue_cost = %llu, and this request costs %llu; "
+            "retry in %u s",
+            queued, cap, (unsigned long long)cost, retry);
+    case POOL_E_TOO_COSTLY:
+        return api_fail(
+            e, API_E_INVALID_PARAMETER,
+            "samples: this request costs %llu lrt passes (%zu image(s) x %u samples x %u for mode=%s), "
+            "above queue_cost = %llu; ask for fewer samples or images",
+            (unsigned long long)cost, j->in.n_images, j->in.params.samples, j->pass_cost,
+            bnn_mode_name(j->in.params.mode), cap);
+    case POOL_E_NOMEM:
+        return api_fail(e, API_E_INTERNAL, "out of memory queueing the job");
+    default:
+        return api_fail(e, API_E_DRAINING, "server is shutting down; retry later");
     }
-    return api_fail(e, API_E_DRAINING, "server is shutting down; retry later");
 }
 
 int predict_admit(const struct predict_deps *d, struct api_error *e)
 {
     int rc = pool_admit(d->pool);
-    return rc == POOL_OK ? 0 : refusal(d, rc, e);
+    return rc == POOL_OK ? 0 : refusal(d, rc, NULL, 0, e);
 }
 
 const char *predict_levels_text(const struct bnn_policy *p)
@@ -384,19 +552,51 @@ struct predict_job *predict_job_new(const struct predict_deps *d, struct predict
     j->done = done;
     j->done_cls = done_cls;
     j->request_id = request_id;
+    pthread_mutex_init(&j->mu, NULL);
     atomic_init(&j->finished, 0);
     return j;
 }
 
+/* What only the whole request tells (the mode's samples limit), the steps'
+ * plan (passes per block: about one LRT block's cost in either mode) and
+ * its cost, in lrt passes. 0, or the code set in e. */
+static int job_plan(struct predict_job *j, uint64_t *cost, struct api_error *e)
+{
+    const struct cfg *c = j->deps->cfg;
+    const struct predict_params *p = &j->in.params;
+    size_t n = j->in.n_images;
+    if (p->mode == BNN_MODE_WEIGHTS && p->samples > c->max_samples_weights)
+        return api_fail(e, API_E_INVALID_PARAMETER,
+                        "samples: expected 1..%u for mode=weights (max_samples_weights), got %u%s",
+                        c->max_samples_weights, p->samples,
+                        (p->set & PREDICT_SET_SAMPLES) ? "" : " (default_samples)");
+    if (n == 0)
+        return api_fail(e, API_E_INVALID_REQUEST, "no image");
+    j->pass_cost = predict_pass_cost(c, p->mode);
+    j->block_passes = j->pass_cost >= BNN_BLOCK ? 1 : BNN_BLOCK / j->pass_cost;
+    j->n_blocks = (p->samples + j->block_passes - 1) / j->block_passes;
+    j->results = calloc(n, sizeof *j->results);
+    j->images = calloc(n, sizeof *j->images);
+    if (!j->results || !j->images)
+        return api_fail(e, API_E_INTERNAL, "out of memory for %zu images", n);
+    *cost = (uint64_t)n * p->samples * j->pass_cost;
+    return 0;
+}
+
 void predict_submit(struct predict_job *j)
 {
+    const struct predict_deps *d = j->deps;
     j->t_submit = timing_now_ms();
-    int rc = pool_submit(j->deps->pool, j, job_run, job_cancel);
-    if (rc != POOL_OK) {
-        struct api_error e;
-        refusal(j->deps, rc, &e);
-        job_fail(j, &e);
+    struct api_error e = {0};
+    uint64_t cost = 0;
+    int rc = job_plan(j, &cost, &e);
+    if (rc == 0) {
+        rc = pool_submit(d->pool, j, &job_ops, (unsigned)j->in.n_images, cost);
+        if (rc == POOL_OK)
+            return;
+        refusal(d, rc, j, cost, &e);
     }
+    job_fail(j, &e); /* answered at once: the pool never had it */
 }
 
 int predict_job_answer(struct predict_job *j, struct predict_answer *a)
@@ -423,10 +623,12 @@ void predict_job_free(struct predict_job *j)
 {
     if (!j)
         return;
+    for (size_t i = 0; j->images && i < j->in.n_images; i++)
+        image_release(&j->images[i]);
     predict_input_free(&j->in);
+    free(j->images);
     free(j->results);
-    free(j->probs);
-    free(j->scratch);
+    pthread_mutex_destroy(&j->mu);
     free(j->answer.body);
     served_model_release(j->served);
     free(j);

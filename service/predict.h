@@ -1,15 +1,18 @@
 /* predict.h - one prediction from parsed input to answer, with neither HTTP
  * nor a wire format in it: struct predict_input (the parameters and images a
- * request parser fills), the job a worker runs on it - compute: for each
- * image decode -> preprocess -> infer into a struct predict_result; then
- * encode: the answer written by the route's encoder - and the workers'
- * workspaces (the pool's worker contexts).
+ * request parser fills), the job the workers run on it - per image: decode
+ * -> canonicalise -> its passes in blocks, spread over the workers and
+ * interleaved with other requests' blocks (pool.h) -> statistics and
+ * decisions into a struct predict_result; then encode: the answer written
+ * by the route's encoder - and the workers' workspaces (the pool's worker
+ * contexts).
  *
- * Invariant: a submitted job is finished exactly once - by the worker that
- * ran it, by pool_shutdown's cancel, or by predict_submit itself when the
- * pool refused it (pool_submit is the one authority on readiness and
- * capacity) - and its done callback runs once, after the answer is stored
- * and after the job's last use of anything shared.
+ * Invariant: a submitted job is finished exactly once - by the pool's end
+ * of it (on the worker whose step was its last, or at the drain deadline)
+ * or by predict_submit itself when it or the pool refused it (pool_submit
+ * is the one authority on readiness and capacity) - and its done callback
+ * runs once, after the answer is stored and after the job's last use of
+ * anything shared.
  * Ownership: a job owns its input (moved in by predict_job_new), its
  * answer until predict_job_answer moves the body out, and a reference to
  * the served model it started with (served_model.h), ended by
@@ -111,14 +114,15 @@ struct predict_result {
     int set_level; /* the policy level of a.set, -1 = no set */
     double set_coverage;
     double decode_ms;  /* decode + canonicalisation */
-    double compute_ms; /* the T passes and their statistics */
+    double compute_ms; /* the T passes and their statistics: the sum of its
+                          blocks' times (on whichever workers), not elapsed */
 };
 
 /* What an encoder sees of a computed job. */
 struct predict_outcome {
     const struct predict_input *in;
     const struct predict_result *results; /* in->n_images of them */
-    double queue_ms;                      /* submit to start */
+    double queue_ms;                      /* submit to its first step */
     const char *model_version;            /* of the served model that computed them */
     void *cls;                            /* the encoder's context (predict_job_new's encode_cls) */
 };
@@ -164,6 +168,11 @@ struct predict_deps {
     struct predict_faults *faults; /* NULL: none */
 };
 
+/* What one pass of mode costs in lrt passes (the unit of queue_cost and of
+ * the queued-cost metrics): weights_pass_cost when set, else infer.h's
+ * measured figure for the code path in use. */
+unsigned predict_pass_cost(const struct cfg *c, enum bnn_mode mode);
+
 /* The pool's worker context: a bnn_workspace for the model (cls). */
 void *predict_worker_new(void *model);
 void predict_worker_free(void *worker);
@@ -190,8 +199,12 @@ struct predict_job *predict_job_new(const struct predict_deps *d, struct predict
                                     predict_encode_fn encode, void *encode_cls, predict_done_fn done,
                                     void *done_cls, const char *request_id, struct api_error *e);
 
-/* Queues the job. Cannot fail: a job the pool refuses is finished at once
- * (overloaded or draining) and done has run before this returns. */
+/* Queues the job, its cost = images x samples x predict_pass_cost. Cannot
+ * fail: a job refused is finished at once, and done has run before this
+ * returns - overloaded (queue_depth requests in flight, or no room in
+ * queue_cost for a request above its share queue_cost / queue_depth),
+ * draining, or 400 invalid_parameter for mode=weights with samples above
+ * max_samples_weights or a request costing more than queue_cost alone. */
 void predict_submit(struct predict_job *job);
 
 /* 1 with the answer moved into *a (its body now owned by caller) once the

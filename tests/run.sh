@@ -5,7 +5,9 @@
 #   tests/run.sh BUILD_DIR [unit|integration|concurrency|all]
 # unit:         every $BUILD/tests/test_* binary (cmocka)
 # integration:  every tests/integration/test_*.py (unittest, real daemon)
-# concurrency:  the subset that exercises threads (for the TSan build)
+# concurrency:  the subset that exercises threads (for the TSan build): the
+#               pool, prediction jobs, inference and training threads, and
+#               the daemon under overload, drain and fair scheduling
 #
 # Every suite leaves one record per test in $BUILD/test-logs/NAME.results:
 # "pass|fail|skip<TAB>id<TAB>detail". Ids are SUITE.TEST for cmocka
@@ -91,10 +93,10 @@ if [ "$what" = unit ] || [ "$what" = all ]; then
     done
 fi
 if [ "$what" = concurrency ]; then
-    for bin in "$build"/tests/test_pool "$build"/tests/test_infer "$build"/tests/test_train "$build"/tests/test_served_model; do
+    for bin in "$build"/tests/test_pool "$build"/tests/test_predict "$build"/tests/test_infer "$build"/tests/test_train "$build"/tests/test_served_model; do
         [ -x "$bin" ] && run_cmocka "$bin"
     done
-    for script in tests/integration/test_concurrency*.py; do
+    for script in tests/integration/test_concurrency*.py tests/integration/test_fairness.py; do
         [ -f "$script" ] && run_python "$script"
     done
 fi

@@ -9,7 +9,9 @@
 # 3. the portable build against a -march=native build (NATIVE_BUILD_DIR,
 #    `make native`; the target: within 5 %);
 # 4. HTTP throughput of bnn-serve (tests/bench/http.sh);
-# 5. bnn-serve against the Flask + PyTorch peer (tests/bench/peer.sh).
+# 5. bnn-serve against the Flask + PyTorch peer (tests/bench/peer.sh);
+# 6. fairness under load: light requests beside the costliest accepted ones,
+#    and one large request on 2 workers against 1 (tests/bench/fairness.sh).
 # 2 and 3 alternate their runs ROUNDS (3) times and report medians: these
 # machines are shared and drift. Output is also saved under BUILD_DIR/bench/.
 set -eu
@@ -111,3 +113,7 @@ fi
 echo
 echo "== bnn-serve vs the Flask + PyTorch peer: tests/bench/peer.sh"
 bash "$here/peer.sh" "$build"
+
+echo
+echo "== fairness: tests/bench/fairness.sh"
+bash "$here/fairness.sh" "$build"

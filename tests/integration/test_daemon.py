@@ -108,8 +108,10 @@ class DaemonTest(unittest.TestCase):
             self.assertIn("\n" + name, "\n" + text)
         self.assertRegex(text, r'bnn_requests_total\{route="predict",status="200"\} [1-9]')
         self.assertRegex(text, r'bnn_model_info\{architecture="784-784-256-256-10",parameters="1769524"')
-        samples = int(text.split("\nbnn_samples_total ")[1].split()[0])
+        samples = int(text.split('\nbnn_samples_total{mode="lrt"} ')[1].split()[0])
         self.assertGreaterEqual(samples, 7)
+        self.assertRegex(text, r'\nbnn_blocks_total\{mode="lrt"\} [1-9]')
+        self.assertRegex(text, r'\nbnn_queue_cost_capacity 1000000\n')
         self.assertIn("bnn_workers 2\n", text)
         # Every sample line is "name{labels} value" or "name value".
         for line in text.splitlines():

@@ -48,7 +48,7 @@ static void test_table(void **state)
 {
     (void)state;
     size_t n = cfg_key_count();
-    assert_int_equal(n, 29); /* one per member of struct cfg */
+    assert_int_equal(n, 32); /* one per member of struct cfg */
     for (size_t i = 0; i < n; i++) {
         assert_non_null(cfg_key_name(i));
         assert_non_null(cfg_key_help(i));
@@ -76,10 +76,13 @@ static void test_defaults(void **state)
     assert_int_equal(c.workers, 0);
     assert_int_equal(c.http_threads, 1);
     assert_int_equal(c.queue_depth, 64);
+    assert_int_equal(c.queue_cost, 1000000);
     assert_int_equal(c.overload_status, 503);
     assert_int_equal(c.retry_after, 1);
     assert_int_equal(c.default_samples, 100);
     assert_int_equal(c.max_samples, 10000);
+    assert_int_equal(c.max_samples_weights, 1000);
+    assert_int_equal(c.weights_pass_cost, 0);
     assert_true(c.default_interval == 0.95);
     assert_int_equal(c.max_body_bytes, 1 << 20);
     assert_int_equal(c.max_image_side, 4096);
@@ -226,6 +229,10 @@ static void test_values_refused(void **state)
         {"workers", "257"},
         {"http_threads", "0"},
         {"queue_depth", "0"},
+        {"queue_cost", "0"},
+        {"queue_cost", "4000000001"},
+        {"max_samples_weights", "0"},
+        {"weights_pass_cost", "100001"},
         {"overload_status", "200"},
         {"overload_status", "600"},
         {"default_samples", "0"},

@@ -9,7 +9,9 @@
  *     mean and variance; a two-layer net whose ReLU never clips has known
  *     output moments. Both modes.
  *  3. Determinism: same seed same bits, other seeds differ, 1 thread vs 4
- *     concurrent threads, T split differently across blocks.
+ *     concurrent threads, T split differently across blocks; the block entry
+ *     point: any split of the passes, in any order, on two workspaces or two
+ *     threads, gives the bits of one call (both modes, logits and probs).
  *  4. The GEMM-block path against a naive triple-loop reference (both modes).
  *  5. bnn_summarize on hand-computed numbers; argument errors.
  */
@@ -22,6 +24,7 @@
 #include <errno.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -603,6 +606,152 @@ static void test_determinism(void **state)
     bnn_model_free(m);
 }
 
+/* ---- the block entry point ------------------------------------------------- */
+
+/* Passes [0, T) as blocks of random sizes (1 .. 2 BNN_BLOCK + 5), computed
+ * in a shuffled order, alternating between two workspaces as two workers
+ * would: the same bits as bnn_sample_probs (or _logits) in one call. */
+static void split_matches_whole(const struct bnn_model *m, const float *x, size_t T, enum bnn_mode mode,
+                                int logits, uint32_t rng)
+{
+    char err[BNN_ERR_LEN];
+    size_t k = bnn_model_n_classes(m);
+    float *whole = malloc(T * k * sizeof(float)), *split = malloc(T * k * sizeof(float));
+    size_t *first = malloc(T * sizeof(size_t)), *len = malloc(T * sizeof(size_t)), n = 0;
+    struct bnn_workspace *ws[2] = {bnn_workspace_new(m), bnn_workspace_new(m)};
+    int (*all)(float *, struct bnn_workspace *, const struct bnn_model *, const float *, size_t, uint64_t,
+               enum bnn_mode, char *) = logits ? bnn_sample_logits : bnn_sample_probs;
+    int (*block)(float *, struct bnn_workspace *, const struct bnn_input *, size_t, size_t, uint64_t,
+                 char *) = logits ? bnn_sample_block_logits : bnn_sample_block;
+    assert_int_equal(all(whole, ws[0], m, x, T, 1234, mode, err), BNN_OK);
+    for (size_t p = 0; p < T; n++) {
+        rng = rng * 1664525u + 1013904223u;
+        size_t want = 1 + (rng >> 8) % (2 * BNN_BLOCK + 5);
+        first[n] = p;
+        len[n] = want < T - p ? want : T - p;
+        p += len[n];
+    }
+    for (size_t i = n; i > 1; i--) { /* Fisher-Yates */
+        rng = rng * 1664525u + 1013904223u;
+        size_t j = (rng >> 8) % i, f = first[i - 1], l = len[i - 1];
+        first[i - 1] = first[j], len[i - 1] = len[j];
+        first[j] = f, len[j] = l;
+    }
+    struct bnn_input *in;
+    assert_int_equal(bnn_input_new(&in, m, x, mode, err), BNN_OK);
+    memset(split, 0xff, T * k * sizeof(float)); /* NaN: a row left out shows */
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(block(split, ws[i % 2], in, first[i], len[i], 1234, err), BNN_OK);
+    if (memcmp(whole, split, T * k * sizeof(float)) != 0)
+        fail_msg("mode %s, T = %zu, %zu blocks: the split differs from the whole", bnn_mode_name(mode), T, n);
+    bnn_input_free(in);
+    bnn_workspace_free(ws[0]);
+    bnn_workspace_free(ws[1]);
+    free(whole), free(split), free(first), free(len);
+}
+
+static void test_block_splits(void **state)
+{
+    (void)state;
+    const size_t dims[] = {784, 64, 32, 10};
+    struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5);
+    float x[784];
+    for (int i = 0; i < 784; i++)
+        x[i] = (float)((i * 37) % 101) / 100.0f;
+    for (uint32_t r = 1; r <= 4; r++) {
+        split_matches_whole(m, x, 3 * BNN_BLOCK + 17, BNN_MODE_LRT, r % 2, r);
+        split_matches_whole(m, x, 40, BNN_MODE_WEIGHTS, r % 2, r);
+    }
+    kill_units(m, 2, 0); /* layer 1 on the live half of layer 0 */
+    split_matches_whole(m, x, 2 * BNN_BLOCK + 1, BNN_MODE_LRT, 0, 9);
+    split_matches_whole(m, x, 2 * BNN_BLOCK + 1, BNN_MODE_LRT, 1, 10);
+    bnn_model_free(m);
+    struct bnn_model *shipped = NULL;
+    char err[BNN_ERR_LEN];
+    if (access(weights_path(), R_OK) == 0 && bnn_weights_load(&shipped, weights_path(), err) == BNN_OK) {
+        float digit[784] = {0};
+        for (int i = 0; i < 784; i++) /* a filled ring: real inputs are mostly zero */
+            digit[i] = abs(i % 28 - 14) + abs(i / 28 - 14) < 9 ? 0.9f : 0.0f;
+        split_matches_whole(shipped, digit, 2 * BNN_BLOCK + 30, BNN_MODE_LRT, 0, 11);
+        split_matches_whole(shipped, digit, 5, BNN_MODE_WEIGHTS, 0, 12);
+        bnn_model_free(shipped);
+    }
+}
+
+/* Two threads take the blocks of one input from a shared counter, each with
+ * its own workspace, into one buffer: the same bits as one call. */
+struct block_worker {
+    const struct bnn_input *in;
+    float *out;
+    size_t T, blk;
+    _Atomic size_t *next;
+    int rc;
+};
+
+static void *block_worker_run(void *arg)
+{
+    struct block_worker *w = arg;
+    char err[BNN_ERR_LEN];
+    struct bnn_workspace *ws = bnn_workspace_new(bnn_input_model(w->in));
+    w->rc = ws ? BNN_OK : BNN_E_NOMEM;
+    for (size_t b; w->rc == BNN_OK && (b = atomic_fetch_add(w->next, 1)) * w->blk < w->T;) {
+        size_t first = b * w->blk, n = w->T - first < w->blk ? w->T - first : w->blk;
+        w->rc = bnn_sample_block(w->out, ws, w->in, first, n, 77, err);
+    }
+    bnn_workspace_free(ws);
+    return NULL;
+}
+
+static void test_block_threads_and_errors(void **state)
+{
+    (void)state;
+    char err[BNN_ERR_LEN];
+    const size_t dims[] = {784, 64, 32, 10}, other[] = {784, 65, 32, 10};
+    struct bnn_model *m = random_model(dims, 3, 2.0, 0.5, 1.5), *o = random_model(other, 3, 2.0, 0.5, 1.5);
+    float x[784];
+    for (int i = 0; i < 784; i++)
+        x[i] = (float)((i * 13) % 29) / 28.0f;
+    for (int mode = 0; mode < 2; mode++) {
+        size_t T = mode == BNN_MODE_LRT ? 1000 : 24, blk = mode == BNN_MODE_LRT ? 37 : 1, k = 10;
+        float *whole = malloc(T * k * sizeof(float)), *out = malloc(T * k * sizeof(float));
+        struct bnn_workspace *ws = bnn_workspace_new(m);
+        assert_int_equal(bnn_sample_probs(whole, ws, m, x, T, 77, (enum bnn_mode)mode, err), BNN_OK);
+        struct bnn_input *in;
+        assert_int_equal(bnn_input_new(&in, m, x, (enum bnn_mode)mode, err), BNN_OK);
+        assert_ptr_equal(bnn_input_model(in), m);
+        _Atomic size_t next = 0;
+        struct block_worker w[2] = {{in, out, T, blk, &next, -1}, {in, out, T, blk, &next, -1}};
+        pthread_t th[2];
+        for (int i = 0; i < 2; i++)
+            assert_int_equal(pthread_create(&th[i], NULL, block_worker_run, &w[i]), 0);
+        for (int i = 0; i < 2; i++) {
+            pthread_join(th[i], NULL);
+            assert_int_equal(w[i].rc, BNN_OK);
+        }
+        assert_memory_equal(whole, out, T * k * sizeof(float));
+        /* errors: no passes, a pass index past 2^32 - 1, another shape's workspace */
+        assert_int_equal(bnn_sample_block(out, ws, in, 0, 0, 1, err), BNN_E_INVALID);
+        assert_non_null(strstr(err, "expected 1 or more passes"));
+        assert_int_equal(bnn_sample_block(out, ws, in, UINT32_MAX, 2, 1, err), BNN_E_INVALID);
+        struct bnn_workspace *wo = bnn_workspace_new(o);
+        assert_int_equal(bnn_sample_block(out, wo, in, 0, 1, 1, err), BNN_E_INVALID);
+        assert_non_null(strstr(err, "another model shape"));
+        bnn_workspace_free(wo);
+        bnn_input_free(in);
+        bnn_workspace_free(ws);
+        free(whole), free(out);
+    }
+    struct bnn_input *in = (struct bnn_input *)1;
+    assert_int_equal(bnn_input_new(&in, m, x, (enum bnn_mode)5, err), BNN_E_INVALID);
+    assert_null(in);
+    assert_non_null(strstr(err, "got 5"));
+    bnn_input_free(NULL);
+    assert_int_equal(bnn_pass_cost(BNN_MODE_LRT), 1);
+    assert_true(bnn_pass_cost(BNN_MODE_WEIGHTS) > 1);
+    bnn_model_free(m);
+    bnn_model_free(o);
+}
+
 /* Golden fixed-seed logits for a 3 -> 2 -> 2 model, T = 3, seed 42, both
  * modes. The expected numbers do not come from this code: they are a replay
  * in pure Python (float64) of the layout documented in rng.h and infer.h -
@@ -774,6 +923,8 @@ int main(void)
         cmocka_unit_test(test_closed_form_two_layers),
         cmocka_unit_test(test_fast_vs_naive),
         cmocka_unit_test(test_determinism),
+        cmocka_unit_test(test_block_splits),
+        cmocka_unit_test(test_block_threads_and_errors),
         cmocka_unit_test(test_golden_replay),
         cmocka_unit_test(test_summarize),
         cmocka_unit_test(test_errors_and_names),

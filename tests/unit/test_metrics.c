@@ -76,8 +76,14 @@ static void test_empty(void **state)
     (void)state;
     struct metrics *m = metrics_new(&info);
     assert_non_null(m);
-    struct metrics_gauges g = {
-        .queue_depth = 3, .queue_capacity = 64, .workers = 2, .workers_busy = 1, .ready = 1};
+    struct metrics_gauges g = {.queue_depth = 3,
+                               .queue_capacity = 64,
+                               .queue_cost = 12345,
+                               .queue_cost_capacity = 1000000,
+                               .weights_pass_cost = 46,
+                               .workers = 2,
+                               .workers_busy = 1,
+                               .ready = 1};
     char *text = render(m, &g);
     check_format(text);
     assert_non_null(strstr(text, "# TYPE bnn_requests_total counter\n"));
@@ -88,7 +94,13 @@ static void test_empty(void **state)
     assert_true(sample(text, "bnn_workers_busy") == 1);
     assert_true(sample(text, "bnn_workers") == 2);
     assert_true(sample(text, "bnn_ready") == 1);
-    assert_true(sample(text, "bnn_samples_total") == 0);
+    assert_true(sample(text, "bnn_queue_cost") == 12345);
+    assert_true(sample(text, "bnn_queue_cost_capacity") == 1000000);
+    assert_true(sample(text, "bnn_pass_cost{mode=\"lrt\"}") == 1);
+    assert_true(sample(text, "bnn_pass_cost{mode=\"weights\"}") == 46);
+    assert_true(sample(text, "bnn_samples_total{mode=\"lrt\"}") == 0);
+    assert_true(sample(text, "bnn_samples_total{mode=\"weights\"}") == 0);
+    assert_true(sample(text, "bnn_blocks_total{mode=\"lrt\"}") == 0);
     /* Label values escaped: quote and backslash. */
     assert_non_null(
         strstr(text, "bnn_model_info{architecture=\"784-784-256-256-10\",parameters=\"1769524\","
@@ -113,8 +125,9 @@ static void test_counters_and_histogram(void **state)
     metrics_observe_request(m, METRICS_ROUTE_HEALTHZ, 200, 0.0001);
     metrics_observe_request(m, METRICS_ROUTE_OTHER, 404, 0.0001);
     metrics_observe_request(m, METRICS_ROUTE_COUNT, 999, 0.0001); /* clamped: route other, status 0 */
-    metrics_add_samples(m, 100);
-    metrics_add_samples(m, 23);
+    metrics_add_block(m, BNN_MODE_LRT, 100);
+    metrics_add_block(m, BNN_MODE_LRT, 23);
+    metrics_add_block(m, BNN_MODE_WEIGHTS, 2);
     metrics_add_rejected(m);
     metrics_add_timed_out(m);
     metrics_add_timed_out(m);
@@ -133,7 +146,10 @@ static void test_counters_and_histogram(void **state)
     assert_true(sample(text, "bnn_request_duration_seconds_count{route=\"predict\"}") == 4);
     double sum = sample(text, "bnn_request_duration_seconds_sum{route=\"predict\"}");
     assert_true(sum > 42.00839 && sum < 42.00841);
-    assert_true(sample(text, "bnn_samples_total") == 123);
+    assert_true(sample(text, "bnn_samples_total{mode=\"lrt\"}") == 123);
+    assert_true(sample(text, "bnn_samples_total{mode=\"weights\"}") == 2);
+    assert_true(sample(text, "bnn_blocks_total{mode=\"lrt\"}") == 2);
+    assert_true(sample(text, "bnn_blocks_total{mode=\"weights\"}") == 1);
     assert_true(sample(text, "bnn_jobs_rejected_total") == 1);
     assert_true(sample(text, "bnn_jobs_timed_out_total") == 2);
     /* Buckets are cumulative: never decreasing within a route. */
@@ -164,7 +180,7 @@ static void *hammer(void *arg)
     struct metrics *m = arg;
     for (int i = 0; i < 20000; i++) {
         metrics_observe_request(m, METRICS_ROUTE_PREDICT, 200, 0.001);
-        metrics_add_samples(m, 2);
+        metrics_add_block(m, BNN_MODE_WEIGHTS, 2);
     }
     return NULL;
 }
@@ -181,7 +197,8 @@ static void test_concurrent_updates(void **state)
     char *text = render(m, NULL);
     assert_true(sample(text, "bnn_requests_total{route=\"predict\",status=\"200\"}") == 80000);
     assert_true(sample(text, "bnn_request_duration_seconds_count{route=\"predict\"}") == 80000);
-    assert_true(sample(text, "bnn_samples_total") == 160000);
+    assert_true(sample(text, "bnn_samples_total{mode=\"weights\"}") == 160000);
+    assert_true(sample(text, "bnn_blocks_total{mode=\"weights\"}") == 80000);
     free(text);
     metrics_free(m);
 }

@@ -3,10 +3,15 @@
  * ownership moved), and real jobs through a real worker pool on real PNG
  * fixtures (a real MNIST digit) with the shipped weights when present, else
  * a random model of the same shape: the answer's fields, replay by seed,
- * every decode error's code, a batch that is all or nothing, and the
- * refusals pool_submit decides (queue full, shut down), the deadline and
- * the injected fault. */
+ * every decode error's code, a batch that is all or nothing, the refusals
+ * pool_submit decides (queue full by requests or by cost, a request too
+ * costly ever to fit, weights mode's samples limit, shut down), the
+ * deadline in the queue and in compute, the injected fault; the blocks:
+ * the same answer whatever the workers and block sizes, a light request
+ * answered before a heavy one queued ahead of it, drain. */
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -148,10 +153,20 @@ static int teardown_model(void **state)
     return 0;
 }
 
+static struct pool *new_pool_cost(unsigned workers, unsigned capacity, uint64_t cost)
+{
+    char err[POOL_ERR_LEN];
+    struct pool *p = pool_new(workers, capacity, cost, predict_worker_new, predict_worker_free, model, err);
+    if (!p)
+        fail_msg("pool_new: %s", err);
+    return p;
+}
+
 static struct pool *new_pool(unsigned workers, unsigned capacity)
 {
     char err[POOL_ERR_LEN];
-    struct pool *p = pool_new(workers, capacity, predict_worker_new, predict_worker_free, model, err);
+    struct pool *p =
+        pool_new(workers, capacity, 1000000, predict_worker_new, predict_worker_free, model, err);
     if (!p)
         fail_msg("pool_new: %s", err);
     return p;
@@ -396,14 +411,14 @@ static void test_batch(void **state)
     pool_free(pool);
 }
 
-/* A job of the test's own that holds the only worker until opened. */
+/* A job of the test's own: one step that holds a worker until opened. */
 struct gate {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     int entered, open;
 };
 
-static int gate_run(void *job, void *ctx)
+static void gate_step(void *job, void *ctx, struct pool_step *st)
 {
     (void)ctx;
     struct gate *g = job;
@@ -413,12 +428,25 @@ static int gate_run(void *job, void *ctx)
     while (!g->open)
         pthread_cond_wait(&g->cv, &g->mu);
     pthread_mutex_unlock(&g->mu);
+    st->last = 1;
+}
+
+static int gate_end(void *job, int stopped)
+{
+    (void)job, (void)stopped;
     return 0;
 }
 
-static void gate_cancel(void *job)
+static const struct pool_job_ops gate_ops = {gate_step, gate_end};
+
+/* Holds a worker: returns once the gate's step runs. */
+static void gate_hold(struct pool *pool, struct gate *g)
 {
-    (void)job;
+    assert_int_equal(pool_submit(pool, g, &gate_ops, 1, 1), POOL_OK);
+    pthread_mutex_lock(&g->mu);
+    while (!g->entered)
+        pthread_cond_wait(&g->cv, &g->mu);
+    pthread_mutex_unlock(&g->mu);
 }
 
 static void gate_set(struct gate *g, int open)
@@ -442,18 +470,17 @@ static void one_fixture(struct predict_input *in, unsigned samples)
 static void test_refusals(void **state)
 {
     (void)state;
-    struct pool *pool = new_pool(1, 1);
+    struct pool *pool = new_pool(1, 2);
     struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
     struct api_error e = {0};
     struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    assert_int_equal(pool_submit(pool, &g, gate_run, gate_cancel), POOL_OK);
-    gate_set(&g, 0); /* the worker is held */
+    gate_hold(pool, &g); /* the worker is held: one request in flight */
     assert_int_equal(predict_admit(&d, &e), 0);
     struct gate filler = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 1, 1};
-    assert_int_equal(pool_submit(pool, &filler, gate_run, gate_cancel), POOL_OK);
+    assert_int_equal(pool_submit(pool, &filler, &gate_ops, 1, 1), POOL_OK);
     /* Full: the fast path says so, and pool_submit decides the same. */
     assert_int_equal(predict_admit(&d, &e), API_E_OVERLOADED);
-    assert_non_null(strstr(e.message, "queue full"));
+    assert_non_null(strstr(e.message, "queue full (2 requests in flight, queue_depth = 2)"));
     struct predict_input in;
     one_fixture(&in, 4);
     struct predict_answer a = run_job(&d, &in, NULL); /* done ran inside predict_submit */
@@ -489,7 +516,7 @@ static void *open_later(void *arg)
 {
     struct opener *o = arg;
     struct timespec ts = {0, 5 * 1000 * 1000};
-    while (pool_queued(o->pool) == 0)
+    while (pool_queued(o->pool) < 2) /* the gate and the job */
         nanosleep(&ts, NULL);
     nanosleep(&ts, NULL);
     gate_set(o->gate, 1);
@@ -515,6 +542,9 @@ static void test_deadline_and_fault(void **state)
     assert_non_null(strstr(a.body, "injected fault"));
     assert_int_equal(run, 0);
     free(a.body);
+    /* counted once the job's end returns, just after its answer was published */
+    for (int i = 0; i < 10000 && pool_failed(pool) == 0; i++)
+        usleep(1000);
     assert_int_equal(pool_failed(pool), 1);
 
     /* A job that waited past job_timeout_ms (at least 5 ms behind a held
@@ -522,8 +552,7 @@ static void test_deadline_and_fault(void **state)
     d.faults = NULL;
     cfg.job_timeout_ms = 1;
     struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
-    assert_int_equal(pool_submit(pool, &g, gate_run, gate_cancel), POOL_OK);
-    gate_set(&g, 0);
+    gate_hold(pool, &g);
     pthread_t t;
     struct opener o = {pool, &g};
     pthread_create(&t, NULL, open_later, &o);
@@ -539,6 +568,319 @@ static void test_deadline_and_fault(void **state)
     pool_free(pool);
 }
 
+/* --- blocks across workers and requests ----------------------------------------------- */
+
+/* A job started without waiting; its done callback records the order jobs
+ * finished in. */
+struct pending {
+    struct waiter w;
+    struct predict_job *j;
+    int order;
+};
+
+static atomic_int done_seq;
+
+static void on_done_seq(void *cls)
+{
+    struct pending *p = cls;
+    p->order = atomic_fetch_add(&done_seq, 1);
+    on_done(&p->w);
+}
+
+static void start_job(const struct predict_deps *d, struct predict_input *in, struct pending *p)
+{
+    struct api_error e = {0};
+    *p = (struct pending){.w = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0}, .order = -1};
+    p->j = predict_job_new(d, in, api_predict_body, NULL, on_done_seq, p, "test", &e);
+    assert_non_null(p->j);
+    predict_submit(p->j);
+}
+
+static struct predict_answer wait_job(struct pending *p, unsigned *samples)
+{
+    pthread_mutex_lock(&p->w.mu);
+    while (!p->w.done)
+        pthread_cond_wait(&p->w.cv, &p->w.mu);
+    pthread_mutex_unlock(&p->w.mu);
+    struct predict_answer a;
+    assert_true(predict_job_answer(p->j, &a));
+    if (samples)
+        *samples = predict_job_samples(p->j);
+    predict_job_free(p->j);
+    p->j = NULL;
+    return a;
+}
+
+static void input_for(struct predict_input *in, const char *const *names, size_t n, unsigned samples,
+                      enum bnn_mode mode, uint64_t seed)
+{
+    predict_input_init(in, &cfg, n > 1);
+    in->params.samples = samples;
+    in->params.mode = mode;
+    in->params.seed = seed;
+    in->params.set = PREDICT_SET_SAMPLES | PREDICT_SET_SEED | PREDICT_SET_MODE;
+    for (size_t i = 0; i < n; i++)
+        add_fixture(in, names[i]);
+}
+
+/* The classes of result i (of a batch, or the one answer) as compact JSON. */
+static char *classes_of(const struct predict_answer *a, size_t i)
+{
+    json_error_t jerr;
+    json_t *doc = json_loadb(a->body, a->len, 0, &jerr);
+    assert_non_null(doc);
+    json_t *results = json_object_get(doc, "results");
+    json_t *r = results ? json_array_get(results, i) : doc;
+    assert_non_null(r);
+    char *c = json_dumps(json_object_get(r, "classes"), API_JSON_FLAGS);
+    json_decref(doc);
+    return c;
+}
+
+static char *predict_classes(struct pool *pool, const char *name, unsigned samples, enum bnn_mode mode)
+{
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
+    struct predict_input in;
+    input_for(&in, &name, 1, samples, mode, 77);
+    unsigned run = 0;
+    struct predict_answer a = run_job(&d, &in, &run);
+    if (a.status != 200)
+        fail_msg("%s T = %u mode %s: expected 200, got %u: %s", name, samples, bnn_mode_name(mode), a.status,
+                 a.body);
+    assert_int_equal(run, samples);
+    char *c = classes_of(&a, 0);
+    free(a.body);
+    return c;
+}
+
+/* Any split of a request's passes gives the same answer: 1 worker against 2
+ * (the blocks of one image on both), the weights mode's block size moved
+ * by weights_pass_cost, and a batch's images against the same images alone. */
+static void test_blocks_same_answer(void **state)
+{
+    (void)state;
+    struct pool *one = new_pool(1, 8), *two = new_pool(2, 8);
+    char *a = predict_classes(one, "digit_gray8.png", 1000, BNN_MODE_LRT);
+    char *b = predict_classes(two, "digit_gray8.png", 1000, BNN_MODE_LRT);
+    assert_string_equal(a, b);
+    free(a), free(b);
+    static const unsigned costs[] = {0, 30, 120};
+    char *w[3];
+    for (size_t i = 0; i < 3; i++) { /* blocks of 120 / cost passes: 2 (or 1), 4, 1 */
+        cfg.weights_pass_cost = costs[i];
+        w[i] = predict_classes(i == 1 ? one : two, "digit_on_page_280.png", 9, BNN_MODE_WEIGHTS);
+    }
+    cfg.weights_pass_cost = 0;
+    assert_string_equal(w[0], w[1]);
+    assert_string_equal(w[0], w[2]);
+    for (size_t i = 0; i < 3; i++)
+        free(w[i]);
+
+    static const char *const names[] = {"digit_gray8.png", "digit_on_page_280.png", "blank_white_64.png"};
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = two, .metrics = metrics};
+    struct predict_input in;
+    input_for(&in, names, 3, 250, BNN_MODE_LRT, 77);
+    unsigned run = 0;
+    struct predict_answer batch = run_job(&d, &in, &run);
+    assert_int_equal(batch.status, 200);
+    assert_int_equal(run, 750);
+    for (size_t i = 0; i < 3; i++) {
+        char *got = classes_of(&batch, i), *alone = predict_classes(one, names[i], 250, BNN_MODE_LRT);
+        assert_string_equal(got, alone);
+        free(got), free(alone);
+    }
+    free(batch.body);
+    pool_shutdown(one, 10), pool_shutdown(two, 10);
+    pool_free(one), pool_free(two);
+}
+
+/* One worker, a heavy request (200 blocks) queued before a light one: the
+ * light one is answered first, the heavy one after, both 200. */
+static void test_light_passes_heavy(void **state)
+{
+    (void)state;
+    struct pool *pool = new_pool(1, 8);
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    gate_hold(pool, &g);
+    cfg.weights_pass_cost = 120; /* one pass a block */
+    static const char *const name = "digit_gray8.png";
+    struct predict_input heavy_in, light_in;
+    input_for(&heavy_in, &name, 1, 200, BNN_MODE_WEIGHTS, 1);
+    input_for(&light_in, &name, 1, 10, BNN_MODE_LRT, 1);
+    struct pending heavy, light;
+    start_job(&d, &heavy_in, &heavy);
+    start_job(&d, &light_in, &light);
+    assert_int_equal(pool_queued(pool), 3);
+    assert_int_equal(pool_queued_cost(pool), 1 + 200 * 120 + 10);
+    gate_set(&g, 1);
+    unsigned heavy_run, light_run;
+    struct predict_answer la = wait_job(&light, &light_run), ha = wait_job(&heavy, &heavy_run);
+    cfg.weights_pass_cost = 0;
+    assert_int_equal(la.status, 200);
+    assert_int_equal(ha.status, 200);
+    assert_int_equal(light_run, 10);
+    assert_int_equal(heavy_run, 200);
+    if (light.order > heavy.order)
+        fail_msg("the light request finished after the heavy one (order %d, %d)", light.order, heavy.order);
+    free(la.body), free(ha.body);
+    pool_shutdown(pool, 10);
+    pool_free(pool);
+}
+
+/* job_timeout_ms bounds compute: a heavy request past it is stopped at a
+ * block boundary (503 timeout, part of its passes computed) while a light
+ * one beside it is answered, and the worker serves on. */
+static void test_deadline_in_compute(void **state)
+{
+    (void)state;
+    struct pool *pool = new_pool(1, 8);
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
+    static const char *const names[] = {"digit_gray8.png", "digit_on_page_280.png"};
+    struct predict_input heavy_in, light_in;
+    /* 2 x 1000 weights passes: about a second of one core at the fastest */
+    input_for(&heavy_in, names, 2, 1000, BNN_MODE_WEIGHTS, 3);
+    input_for(&light_in, names, 1, 10, BNN_MODE_LRT, 3);
+    cfg.job_timeout_ms = 300;
+    struct pending heavy, light;
+    start_job(&d, &heavy_in, &heavy);
+    start_job(&d, &light_in, &light);
+    unsigned heavy_run, light_run;
+    struct predict_answer la = wait_job(&light, &light_run), ha = wait_job(&heavy, &heavy_run);
+    cfg.job_timeout_ms = 30000;
+    assert_int_equal(la.status, 200);
+    assert_int_equal(light_run, 10);
+    assert_int_equal(ha.status, 503);
+    assert_int_equal(ha.code, API_E_TIMEOUT);
+    assert_non_null(strstr(ha.body, "job_timeout_ms = 300"));
+    assert_non_null(strstr(ha.body, "stopped"));
+    assert_true(heavy_run > 0 && heavy_run < 2000);
+    free(la.body), free(ha.body);
+    assert_int_equal(pool_queued(pool), 0);
+    assert_int_equal(pool_queued_cost(pool), 0);
+    char *c = predict_classes(pool, "digit_gray8.png", 20, BNN_MODE_LRT); /* serves on */
+    free(c);
+    pool_shutdown(pool, 10);
+    pool_free(pool);
+}
+
+static void test_weights_limit_and_cost(void **state)
+{
+    (void)state;
+    /* queue_cost 5000 over 8 requests: a share of 625 */
+    struct pool *pool = new_pool_cost(1, 8, 5000);
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
+    static const char *const name = "digit_gray8.png";
+    struct predict_input in;
+    cfg.max_samples_weights = 50;
+    cfg.weights_pass_cost = 46;
+    input_for(&in, &name, 1, 51, BNN_MODE_WEIGHTS, 1);
+    struct predict_answer a = run_job(&d, &in, NULL);
+    assert_int_equal(a.status, 400);
+    assert_int_equal(a.code, API_E_INVALID_PARAMETER);
+    assert_non_null(strstr(a.body, "samples: expected 1..50 for mode=weights (max_samples_weights), got 51"));
+    free(a.body);
+    input_for(&in, &name, 1, 100, BNN_MODE_WEIGHTS, 1);
+    in.params.set &= ~(unsigned)PREDICT_SET_SAMPLES; /* the default, not given */
+    a = run_job(&d, &in, NULL);
+    assert_non_null(strstr(a.body, "got 100 (default_samples)"));
+    free(a.body);
+    cfg.max_samples_weights = 1000;
+    /* 120 x 46 = 5520 lrt passes: never fits in 5000 */
+    input_for(&in, &name, 1, 120, BNN_MODE_WEIGHTS, 1);
+    a = run_job(&d, &in, NULL);
+    assert_int_equal(a.status, 400);
+    assert_non_null(strstr(a.body, "costs 5520 lrt passes (1 image(s) x 120 samples x 46 for mode=weights), "
+                                   "above queue_cost = 5000"));
+    free(a.body);
+    /* Full by cost: a second heavy request is refused, a light one is not. */
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    gate_hold(pool, &g);
+    struct predict_input heavy_in, light_in;
+    input_for(&heavy_in, &name, 1, 100, BNN_MODE_WEIGHTS, 1); /* 4600 */
+    struct pending heavy, light;
+    start_job(&d, &heavy_in, &heavy);
+    input_for(&in, &name, 1, 20, BNN_MODE_WEIGHTS, 1); /* 920: above the share, does not fit */
+    a = run_job(&d, &in, NULL);
+    assert_int_equal(a.status, 503);
+    assert_int_equal(a.code, API_E_OVERLOADED);
+    assert_non_null(
+        strstr(a.body, "4601 lrt passes of work queued, queue_cost = 5000, and this request costs 920"));
+    free(a.body);
+    input_for(&light_in, &name, 1, 100, BNN_MODE_LRT, 1); /* 100: within the share */
+    start_job(&d, &light_in, &light);
+    gate_set(&g, 1);
+    a = wait_job(&heavy, NULL);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+    a = wait_job(&light, NULL);
+    assert_int_equal(a.status, 200);
+    free(a.body);
+    cfg.weights_pass_cost = 0;
+    pool_shutdown(pool, 10);
+    pool_free(pool);
+}
+
+struct drain_opener {
+    struct pending *wait_for;
+    struct gate *gate;
+};
+
+/* Opens the gate once the job it waits for was answered. */
+static void *open_after_answer(void *arg)
+{
+    struct drain_opener *o = arg;
+    pthread_mutex_lock(&o->wait_for->w.mu);
+    while (!o->wait_for->w.done)
+        pthread_cond_wait(&o->wait_for->w.cv, &o->wait_for->w.mu);
+    pthread_mutex_unlock(&o->wait_for->w.mu);
+    gate_set(o->gate, 1);
+    return NULL;
+}
+
+/* Drain: every accepted request answered; at the deadline a request not
+ * started and one stopped between two blocks both get 503 shutting down. */
+static void test_drain(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"digit_gray8.png", "digit_on_page_280.png"};
+    struct predict_input in;
+    struct pending queued, running;
+    /* not started: queued behind a held worker */
+    struct pool *pool = new_pool(1, 8);
+    struct predict_deps d = {.cfg = &cfg, .models = models, .pool = pool, .metrics = metrics};
+    struct gate g = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0, 0};
+    gate_hold(pool, &g);
+    input_for(&in, names, 1, 10, BNN_MODE_LRT, 1);
+    start_job(&d, &in, &queued);
+    pthread_t t;
+    struct drain_opener o = {&queued, &g};
+    pthread_create(&t, NULL, open_after_answer, &o);
+    assert_int_equal(pool_shutdown(pool, 0.05), 2); /* the gate's job and ours */
+    pthread_join(t, NULL);
+    struct predict_answer a = wait_job(&queued, NULL);
+    assert_int_equal(a.status, 503);
+    assert_int_equal(a.code, API_E_DRAINING);
+    assert_non_null(strstr(a.body, "shutting down: the request was not started within drain_timeout"));
+    free(a.body);
+    pool_free(pool);
+    /* stopped between blocks: 2 x 1000 weights passes take a second or more */
+    pool = new_pool(1, 8);
+    d.pool = pool;
+    input_for(&in, names, 2, 1000, BNN_MODE_WEIGHTS, 1);
+    start_job(&d, &in, &running);
+    while (pool_busy(pool) == 0)
+        sched_yield();
+    assert_int_equal(pool_shutdown(pool, 0.1), 1);
+    unsigned run = 0;
+    a = wait_job(&running, &run);
+    assert_int_equal(a.status, 503);
+    assert_non_null(strstr(a.body, "the request was not finished within drain_timeout"));
+    assert_true(run > 0 && run < 2000);
+    free(a.body);
+    pool_free(pool);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -547,6 +889,11 @@ int main(void)
         cmocka_unit_test(test_batch),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_deadline_and_fault),
+        cmocka_unit_test(test_blocks_same_answer),
+        cmocka_unit_test(test_light_passes_heavy),
+        cmocka_unit_test(test_deadline_in_compute),
+        cmocka_unit_test(test_weights_limit_and_cost),
+        cmocka_unit_test(test_drain),
     };
     cfg_defaults(&cfg);
     return cmocka_run_group_tests(tests, setup_model, teardown_model);
