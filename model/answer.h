@@ -18,11 +18,11 @@
 #include "preprocess.h"
 
 struct bnn_question {
-    size_t samples;     /* T >= 1 */
+    size_t samples; /* T >= 1 */
     uint64_t seed;
-    double interval;    /* per-class interval coverage in (0,1) */
+    double interval; /* per-class interval coverage in (0,1) */
     enum bnn_mode mode;
-    int set_level;      /* conformal level of the policy, or -1 for no set */
+    int set_level; /* conformal level of the policy, or -1 for no set */
 };
 
 struct bnn_answer {

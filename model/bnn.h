@@ -13,7 +13,7 @@
 #include <stdint.h>
 
 #define BNN_MAX_LAYERS 8
-#define BNN_ERR_LEN 256           /* size of every caller-supplied err buffer */
+#define BNN_ERR_LEN 256 /* size of every caller-supplied err buffer */
 #define BNN_MNIST_SIDE 28
 #define BNN_MNIST_PIXELS 784
 #define BNN_MAX_CLASSES 16
@@ -22,11 +22,11 @@
  * message with the values involved into the caller's err[BNN_ERR_LEN]. */
 enum bnn_status {
     BNN_OK = 0,
-    BNN_E_IO,        /* open/read/write failed (errno text in err) */
-    BNN_E_FORMAT,    /* malformed file or data */
-    BNN_E_INVALID,   /* an argument out of range */
-    BNN_E_NOMEM,     /* allocation failed */
-    BNN_E_INTERNAL   /* a bug or an injected fault */
+    BNN_E_IO,      /* open/read/write failed (errno text in err) */
+    BNN_E_FORMAT,  /* malformed file or data */
+    BNN_E_INVALID, /* an argument out of range */
+    BNN_E_NOMEM,   /* allocation failed */
+    BNN_E_INTERNAL /* a bug or an injected fault */
 };
 
 /* One dense layer, Keras/TFP kernel layout: w_* are (n_in, n_out) row-major,
@@ -52,7 +52,7 @@ struct bnn_meta {
 struct bnn_model {
     size_t n_layers;
     struct bnn_layer layers[BNN_MAX_LAYERS];
-    float *storage;        /* the one allocation all layer views point into */
+    float *storage; /* the one allocation all layer views point into */
     size_t n_meta;
     struct bnn_meta *meta; /* owned; keys unique */
 };

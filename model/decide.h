@@ -30,9 +30,9 @@
 
 /* Why an answer is flagged, as bits (uncertain_reasons). */
 enum bnn_reason {
-    BNN_REASON_NO_DIGIT = 1u << 0,  /* the picture holds no digit */
-    BNN_REASON_ENTROPY = 1u << 1,   /* predictive entropy above its threshold */
-    BNN_REASON_EPISTEMIC = 1u << 2  /* epistemic part above its threshold */
+    BNN_REASON_NO_DIGIT = 1u << 0, /* the picture holds no digit */
+    BNN_REASON_ENTROPY = 1u << 1,  /* predictive entropy above its threshold */
+    BNN_REASON_EPISTEMIC = 1u << 2 /* epistemic part above its threshold */
 };
 
 struct bnn_policy {

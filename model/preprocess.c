@@ -159,24 +159,24 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
  * square cut off at the picture's edges. Separable: rows into tmp, then
  * columns, each pass a loop along a row so that it vectorises (min and max
  * are exact, so the order does not matter). out may not alias in or tmp. */
-#define SQUARE_PASSES(OP)                                                                                  \
-    for (int y = 0; y < h; y++) {                                                                          \
-        const float *row = in + y * w;                                                                     \
-        for (int x = 0; x < w; x++) {                                                                      \
-            float b = row[x];                                                                              \
-            for (int xx = x - r < 0 ? 0 : x - r; xx <= x + r && xx < w; xx++)                              \
-                b = OP(b, row[xx]);                                                                        \
-            tmp[y * w + x] = b;                                                                            \
-        }                                                                                                  \
-    }                                                                                                      \
-    for (int y = 0; y < h; y++) {                                                                          \
-        float *o = out + y * w;                                                                            \
-        memcpy(o, tmp + y * w, (size_t)w * sizeof *o);                                                     \
-        for (int yy = y - r < 0 ? 0 : y - r; yy <= y + r && yy < h; yy++) {                                \
-            const float *t = tmp + yy * w;                                                                 \
-            for (int x = 0; x < w; x++)                                                                    \
-                o[x] = OP(o[x], t[x]);                                                                     \
-        }                                                                                                  \
+#define SQUARE_PASSES(OP)                                                                                    \
+    for (int y = 0; y < h; y++) {                                                                            \
+        const float *row = in + y * w;                                                                       \
+        for (int x = 0; x < w; x++) {                                                                        \
+            float b = row[x];                                                                                \
+            for (int xx = x - r < 0 ? 0 : x - r; xx <= x + r && xx < w; xx++)                                \
+                b = OP(b, row[xx]);                                                                          \
+            tmp[y * w + x] = b;                                                                              \
+        }                                                                                                    \
+    }                                                                                                        \
+    for (int y = 0; y < h; y++) {                                                                            \
+        float *o = out + y * w;                                                                              \
+        memcpy(o, tmp + y * w, (size_t)w * sizeof *o);                                                       \
+        for (int yy = y - r < 0 ? 0 : y - r; yy <= y + r && yy < h; yy++) {                                  \
+            const float *t = tmp + yy * w;                                                                   \
+            for (int x = 0; x < w; x++)                                                                      \
+                o[x] = OP(o[x], t[x]);                                                                       \
+        }                                                                                                    \
     }
 
 static void square_filter(float *out, float *tmp, const float *in, int w, int h, int r, int take_max)

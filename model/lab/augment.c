@@ -16,16 +16,33 @@
 #define SIDE 28
 #define PIXELS 784
 #define CENTRE 13.5
-#define GRID 5      /* elastic control points per side */
-#define BG_GRID 3   /* background control points per side */
+#define GRID 5       /* elastic control points per side */
+#define BG_GRID 3    /* background control points per side */
 #define STREAM 0x600 /* rng.h stream of the augmentation */
 
 /* Draws per image: uniforms [0, N_UNIFORM), normals for the grid after
  * them, normals for the noise after those; all inside one image's range. */
 enum { N_UNIFORM = 32, U_GRID = 64, UNITS_PER_IMAGE = 1024 };
 enum {
-    D_AUGMENT, D_ROT, D_SHEAR, D_SX, D_SY, D_TX, D_TY, D_ELASTIC, D_STROKE, D_STROKE_KIND, D_STROKE_AMT,
-    D_CONTRAST, D_BG, D_BG_LEVEL, D_BG_AMP, D_INVERT, D_NOISE, D_NOISE_SIGMA, D_BG_GRID /* 9 values */
+    D_AUGMENT,
+    D_ROT,
+    D_SHEAR,
+    D_SX,
+    D_SY,
+    D_TX,
+    D_TY,
+    D_ELASTIC,
+    D_STROKE,
+    D_STROKE_KIND,
+    D_STROKE_AMT,
+    D_CONTRAST,
+    D_BG,
+    D_BG_LEVEL,
+    D_BG_AMP,
+    D_INVERT,
+    D_NOISE,
+    D_NOISE_SIGMA,
+    D_BG_GRID /* 9 values */
 };
 
 void augment_config_default(struct augment_config *a)

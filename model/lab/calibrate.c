@@ -70,7 +70,8 @@ int calib_abstain(struct bnn_policy *p, const double *entropy, const double *epi
     for (size_t i = 0; i < n; i++)
         ent[i] = (struct ranked){entropy[i], i};
     qsort(ent, n, sizeof *ent, by_value_desc);
-    size_t budget = (size_t)llround(flag_rate * (double)n), best_caught = 0, best_shifted = 0, best_flagged = 0;
+    size_t budget = (size_t)llround(flag_rate * (double)n), best_caught = 0, best_shifted = 0,
+           best_flagged = 0;
     for (int g = 0; g <= SPLITS; g++) {
         size_t by_entropy = budget * (size_t)g / SPLITS;
         double h = cut(ent, n, by_entropy);
@@ -154,8 +155,8 @@ static void answers_free(struct answers *a)
     free(a->correct);
 }
 
-static int answer_all(struct answers *a, const struct bnn_model *m, const uint8_t *pixels, const uint8_t *labels,
-                      size_t n, const struct eval_options *o, char err[BNN_ERR_LEN])
+static int answer_all(struct answers *a, const struct bnn_model *m, const uint8_t *pixels,
+                      const uint8_t *labels, size_t n, const struct eval_options *o, char err[BNN_ERR_LEN])
 {
     struct eval_metrics em;
     struct eval_image *img = malloc(n * sizeof *img);
@@ -207,8 +208,8 @@ int calib_policy(struct bnn_policy *p, const struct bnn_model *m, const uint8_t 
         snprintf(err, BNN_ERR_LEN, "out of memory for %zu augmented images", n);
     else if (!(rc = answer_all(&clean, m, pixels, labels, n, &o, err)) &&
              !(rc = answer_all(&shifted, m, redrawn, labels, n, &o, err)) &&
-             !(rc = calib_abstain(p, clean.entropy, clean.epistemic, clean.correct, n, flag_rate, &shifted.set,
-                                  err)))
+             !(rc = calib_abstain(p, clean.entropy, clean.epistemic, clean.correct, n, flag_rate,
+                                  &shifted.set, err)))
         rc = calib_conformal(p, clean.label_prob, n, calib_default_coverage, CALIB_LEVELS, err);
     p->samples = samples;
     answers_free(&clean);

@@ -29,11 +29,11 @@
 /* rng.h stream tags: each use of randomness has its own, so changing one
  * (say the batch size) never shifts the draws of another. */
 enum {
-    STREAM_INIT = 0x100,    /* + layer: initial means */
+    STREAM_INIT = 0x100, /* + layer: initial means */
     /* 0x200: train_run.c's shuffle; 0x600, 0x601: augment.c */
-    STREAM_EPS = 0x300,     /* + layer, pass = step: LRT noise */
-    STREAM_DROP = 0x400,    /* + layer, pass = step: dropout uniforms */
-    STREAM_VAL = 0x500      /* + layer, pass = sample: validation noise */
+    STREAM_EPS = 0x300,  /* + layer, pass = step: LRT noise */
+    STREAM_DROP = 0x400, /* + layer, pass = step: dropout uniforms */
+    STREAM_VAL = 0x500   /* + layer, pass = sample: validation noise */
 };
 
 #define ADAM_B1 0.9

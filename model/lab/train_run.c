@@ -205,7 +205,8 @@ static int check_data(const struct train_config *c, const size_t *dims, size_t n
     }
     for (size_t i = 0; i < labels->n; i++)
         if (labels->labels[i] >= dims[n_layers]) {
-            snprintf(err, BNN_ERR_LEN, "label %zu is %u, expected < %zu", i, labels->labels[i], dims[n_layers]);
+            snprintf(err, BNN_ERR_LEN, "label %zu is %u, expected < %zu", i, labels->labels[i],
+                     dims[n_layers]);
             return BNN_E_INVALID;
         }
     if (c->val_count >= images->n) {
@@ -218,8 +219,8 @@ static int check_data(const struct train_config *c, const size_t *dims, size_t n
 
 /* One pass over the training images; fills e's training fields. *step
  * counts optimiser steps over the whole run (total of them). */
-static int run_epoch(struct train_net *net, struct run_data *d, size_t *step, size_t total, struct train_epoch *e,
-                     char err[BNN_ERR_LEN])
+static int run_epoch(struct train_net *net, struct run_data *d, size_t *step, size_t total,
+                     struct train_epoch *e, char err[BNN_ERR_LEN])
 {
     const struct train_config *c = d->c;
     size_t spe = (d->n_train + c->batch - 1) / c->batch, hits = 0;
@@ -263,7 +264,8 @@ static int checkpoint(struct train_net *net, const struct run_data *d, struct tr
 {
     const struct train_config *c = d->c;
     train_evaluate(net, d->val_x, d->val_labels, d->n_val, c->val_samples, c->seed, &e->val_acc, &e->val_nll);
-    if (e->val_acc > res->best_val_acc || (e->val_acc == res->best_val_acc && e->val_nll < res->best_val_nll)) {
+    if (e->val_acc > res->best_val_acc ||
+        (e->val_acc == res->best_val_acc && e->val_nll < res->best_val_nll)) {
         e->best = 1;
         res->best_val_acc = e->val_acc;
         res->best_val_nll = e->val_nll;
@@ -288,8 +290,9 @@ static int fill_metadata(struct bnn_model *m, const struct train_config *c, cons
     rc |= bnn_meta_set(m, "format", BNN_WEIGHTS_FORMAT);
     rc |= bnn_meta_set(m, "activation", "relu");
     rc |= bnn_meta_set(m, "input", "mnist-28x28-gray");
-    rc |= bnn_meta_set(m, "preprocessing", "canonical (model/preprocess.c: background, contrast, 20x20 box, "
-                                           "centre of mass), for training, validation and serving");
+    rc |= bnn_meta_set(m, "preprocessing",
+                       "canonical (model/preprocess.c: background, contrast, 20x20 box, "
+                       "centre of mass), for training, validation and serving");
     rc |= bnn_meta_set(m, "architecture", bnn_model_arch(m, buf, sizeof buf));
     rc |= bnn_meta_set(m, "recipe", c->recipe);
     snprintf(buf, sizeof buf, "%llu", (unsigned long long)c->seed);
@@ -348,9 +351,9 @@ static int run_epochs(struct train_net *net, struct run_data *d, float *best, st
     return BNN_OK;
 }
 
-int train_run(struct bnn_model **out, struct train_result *res, const struct train_config *c, const size_t *dims,
-              size_t n_layers, const struct idx_images *images, const struct idx_labels *labels, train_epoch_fn cb,
-              void *ctx, char err[BNN_ERR_LEN])
+int train_run(struct bnn_model **out, struct train_result *res, const struct train_config *c,
+              const size_t *dims, size_t n_layers, const struct idx_images *images,
+              const struct idx_labels *labels, train_epoch_fn cb, void *ctx, char err[BNN_ERR_LEN])
 {
     *out = NULL;
     memset(res, 0, sizeof *res);
@@ -358,9 +361,14 @@ int train_run(struct bnn_model **out, struct train_result *res, const struct tra
     if (rc || (rc = check_data(c, dims, n_layers, images, labels, err)))
         return rc;
     size_t n_in = BNN_MNIST_PIXELS, n_avail = images->n - c->val_count;
-    struct run_data d = {.c = c, .pixels = images->pixels, .labels = labels->labels, .n_in = n_in,
-                         .n_train = c->limit && c->limit < n_avail ? c->limit : n_avail, .n_val = c->val_count,
-                         .val_pixels = images->pixels + n_avail * n_in, .val_labels = labels->labels + n_avail};
+    struct run_data d = {.c = c,
+                         .pixels = images->pixels,
+                         .labels = labels->labels,
+                         .n_in = n_in,
+                         .n_train = c->limit && c->limit < n_avail ? c->limit : n_avail,
+                         .n_val = c->val_count,
+                         .val_pixels = images->pixels + n_avail * n_in,
+                         .val_labels = labels->labels + n_avail};
     res->n_train = d.n_train;
     res->n_val = d.n_val;
     struct train_net *net = train_net_new(dims, n_layers, c->batch, err);

@@ -349,7 +349,8 @@ static int run_full(struct bench *b)
     double canon = canonical_us(b);
     printf("canonicalisation of a 28x28 picture: %.1f us cpu = %.1f %% of an lrt T=100 prediction "
            "(target < 5 %%: %s)\n",
-           canon, 100.0 * canon / (1e3 * c[0][1].cpu_ms), canon < 0.05 * 1e3 * c[0][1].cpu_ms ? "met" : "MISSED");
+           canon, 100.0 * canon / (1e3 * c[0][1].cpu_ms),
+           canon < 0.05 * 1e3 * c[0][1].cpu_ms ? "met" : "MISSED");
     printf("targets: lrt T=100 < 2 ms cpu: %s (%.3f ms); >= 50x faster than weights at T=100: %s (%.0fx)\n",
            c[0][1].cpu_ms < 2.0 ? "met" : "MISSED", c[0][1].cpu_ms,
            c[1][1].cpu_ms / c[0][1].cpu_ms >= 50.0 ? "met" : "MISSED", c[1][1].cpu_ms / c[0][1].cpu_ms);

@@ -24,8 +24,8 @@
 #include "cli.h"
 
 #define PROG "bnn-train"
-#define CALIB_SAMPLES 100    /* T of the calibration: the daemon's default */
-#define SET_COVERAGE 0.95    /* the daemon's default prediction-set level */
+#define CALIB_SAMPLES 100 /* T of the calibration: the daemon's default */
+#define SET_COVERAGE 0.95 /* the daemon's default prediction-set level */
 
 static void usage(FILE *f)
 {

@@ -119,7 +119,8 @@ typedef int (*change_fn)(uint8_t *out, const uint8_t *in);
  * canonical image must be a digit with the steps in want_steps set, and
  * correlate with the clean digit's canonical image: at least min_mean on
  * average and min_each for each. */
-static void check_change(const char *name, change_fn change, unsigned want_steps, double min_mean, double min_each)
+static void check_change(const char *name, change_fn change, unsigned want_steps, double min_mean,
+                         double min_each)
 {
     double sum = 0, worst = 1;
     int n = 0;
@@ -146,8 +147,8 @@ static void check_change(const char *name, change_fn change, unsigned want_steps
     if (n < N_DIGITS / 3)
         fail_msg("%s: only %d digits to test", name, n);
     if (sum / n < min_mean || worst < min_each)
-        fail_msg("%s: correlation mean %.3f (want >= %.2f), worst %.3f (want >= %.2f)", name, sum / n, min_mean,
-                 worst, min_each);
+        fail_msg("%s: correlation mean %.3f (want >= %.2f), worst %.3f (want >= %.2f)", name, sum / n,
+                 min_mean, worst, min_each);
 }
 
 static int add_half(uint8_t *out, const uint8_t *in)
@@ -361,7 +362,8 @@ static void test_noise_is_no_digit(void **state)
 static void test_tiny_and_extreme_pictures(void **state)
 {
     (void)state;
-    static const size_t sizes[][2] = {{1, 1}, {2, 1}, {1, 2}, {3, 3}, {1, 4096}, {4096, 1}, {2, 3000}, {5, 5}};
+    static const size_t sizes[][2] = {{1, 1},    {2, 1},    {1, 2},    {3, 3},
+                                      {1, 4096}, {4096, 1}, {2, 3000}, {5, 5}};
     uint32_t seed = 3;
     for (size_t s = 0; s < sizeof sizes / sizeof sizes[0]; s++) {
         size_t w = sizes[s][0], h = sizes[s][1];

@@ -65,7 +65,8 @@ static void test_bad_shapes(void **state)
 }
 
 /* Loss with the noise currently drawn in the net: mean NLL + klw * KL. */
-static double loss_at(struct train_net *net, const float *x, const uint8_t *y, size_t B, double klw, double ps)
+static double loss_at(struct train_net *net, const float *x, const uint8_t *y, size_t B, double klw,
+                      double ps)
 {
     train_net_refresh(net);
     return train_forward(net, x, y, B, NULL) + klw * train_kl(net, ps);
@@ -211,8 +212,8 @@ static void test_learns_mnist_subset(void **state)
     int rc = train_run(&m, &r, &c, dims, 3, &d->im, &d->lb, NULL, NULL, err);
     if (rc)
         fail_msg("train_run: %s", err);
-    print_message("val accuracy %.4f at epoch %zu of %zu, %.1f s\n", r.best_val_acc, r.best_epoch, r.epochs_run,
-                  r.train_seconds);
+    print_message("val accuracy %.4f at epoch %zu of %zu, %.1f s\n", r.best_val_acc, r.best_epoch,
+                  r.epochs_run, r.train_seconds);
     assert_int_equal(r.n_train, 3000);
     assert_int_equal(r.epochs_run, 5);
     assert_true(r.best_val_acc > 0.80);
