@@ -141,8 +141,9 @@ static const struct option long_options[] = {
 };
 
 /* One option into o; the expectation its value failed, or NULL. */
-static const char *parse_one(struct options *o, int c, const char *arg)
+static const char *parse_one(void *opts, int c, const char *arg)
 {
+    struct options *o = opts;
     switch (c) {
     case 'd':
         o->data = arg;
@@ -172,18 +173,9 @@ static const char *parse_one(struct options *o, int c, const char *arg)
 static int parse_options(struct options *o, int argc, char **argv)
 {
     *o = (struct options){.which = "all", .all = 1};
-    int c;
-    while ((c = getopt_long(argc, argv, "d:o:c:r:s:p:l:h", long_options, NULL)) != -1) {
-        if (c == 'h') {
-            usage(stdout);
-            return 0;
-        }
-        if (c == '?')
-            return cli_unknown_option(PROG);
-        const char *expected = parse_one(o, c, optarg);
-        if (expected)
-            return cli_bad_value(PROG, long_options, c, expected, optarg);
-    }
+    int rc = cli_getopt(PROG, argc, argv, "d:o:c:r:s:p:l:h", long_options, 'h', usage, parse_one, o);
+    if (rc != CLI_RUN)
+        return rc;
     return cli_finish(PROG, argc, argv, o->data && o->out, "--data and --out are required");
 }
 

@@ -89,8 +89,9 @@ static const struct option long_options[] = {{"model", required_argument, 0, O_M
                                              {0, 0, 0, 0}};
 
 /* One option into o; the expectation its value failed, or NULL. */
-static const char *parse_one(struct options *o, int c, const char *arg)
+static const char *parse_one(void *opts, int c, const char *arg)
 {
+    struct options *o = opts;
     struct eval_options *e = &o->eval;
     size_t v;
     switch (c) {
@@ -137,19 +138,10 @@ static int parse_options(struct options *o, int argc, char **argv)
 {
     memset(o, 0, sizeof *o);
     eval_options_default(&o->eval);
-    int c;
-    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        if (c == O_HELP) {
-            usage(stdout);
-            return 0;
-        }
-        if (c == '?')
-            return cli_unknown_option(PROG);
-        const char *expected = parse_one(o, c, optarg);
-        if (expected)
-            return cli_bad_value(PROG, long_options, c, expected, optarg);
-    }
-    int rc = cli_finish(PROG, argc, argv, o->model && o->data, "--model and --data are required");
+    int rc = cli_getopt(PROG, argc, argv, "", long_options, O_HELP, usage, parse_one, o);
+    if (rc != CLI_RUN)
+        return rc;
+    rc = cli_finish(PROG, argc, argv, o->model && o->data, "--model and --data are required");
     if (rc == CLI_RUN && o->write_meta && o->limit)
         return cli_usage_error(PROG, "--write-meta needs the full test set (no --limit)", NULL);
     if (rc == CLI_RUN && o->write_meta && !o->eval.pipeline)

@@ -117,8 +117,9 @@ static const struct option long_options[] = {
 };
 
 /* One option's value into o; the expectation it failed, or NULL. */
-static const char *parse_one(struct options *o, int c, const char *arg)
+static const char *parse_one(void *opts, int c, const char *arg)
 {
+    struct options *o = opts;
     switch (c) {
     case O_MODEL:
         o->model = arg;
@@ -190,18 +191,9 @@ static int parse_options(struct options *o, int argc, char **argv)
                           .threads = 2,
                           .example = SIZE_MAX,
                           .interval = 0.95};
-    int c;
-    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        if (c == O_HELP) {
-            usage(stdout);
-            return 0;
-        }
-        if (c == '?')
-            return cli_unknown_option(PROG);
-        const char *expected = parse_one(o, c, optarg);
-        if (expected)
-            return cli_bad_value(PROG, long_options, c, expected, optarg);
-    }
+    int rc = cli_getopt(PROG, argc, argv, "", long_options, O_HELP, usage, parse_one, o);
+    if (rc != CLI_RUN)
+        return rc;
     return cli_finish(PROG, argc, argv, o->model && o->data, "--model and --data are required");
 }
 

@@ -163,8 +163,9 @@ static const char *parse_number(struct train_config *cfg, size_t *test_samples, 
 }
 
 /* One option into o; the expectation its value failed, or NULL. */
-static const char *parse_one(struct options *o, int c, const char *arg)
+static const char *parse_one(void *opts, int c, const char *arg)
 {
+    struct options *o = opts;
     double d;
     switch (c) {
     case O_DATA:
@@ -214,19 +215,10 @@ static int parse_options(struct options *o, int argc, char **argv)
     o->test_samples = 100;
     if (train_config_recipe(&o->cfg, find_recipe(argc, argv), err))
         return cli_usage_error(PROG, err, NULL);
-    int c;
-    while ((c = getopt_long(argc, argv, "", long_options, NULL)) != -1) {
-        if (c == O_HELP) {
-            usage(stdout);
-            return 0;
-        }
-        if (c == '?')
-            return cli_unknown_option(PROG);
-        const char *expected = parse_one(o, c, optarg);
-        if (expected)
-            return cli_bad_value(PROG, long_options, c, expected, optarg);
-    }
-    int rc = cli_finish(PROG, argc, argv, o->data && o->out, "--data and --out are required");
+    int rc = cli_getopt(PROG, argc, argv, "", long_options, O_HELP, usage, parse_one, o);
+    if (rc != CLI_RUN)
+        return rc;
+    rc = cli_finish(PROG, argc, argv, o->data && o->out, "--data and --out are required");
     if (rc == CLI_RUN && train_config_check(&o->cfg, err))
         return cli_usage_error(PROG, err, NULL);
     return rc;

@@ -93,6 +93,34 @@ static inline int cli_unknown_option(const char *prog)
     return 2;
 }
 
+/* One option's value into a tool's options (opts, the tool's own struct):
+ * NULL when it is good, else what was expected ("an integer 1..64"). */
+typedef const char *(*cli_parse_fn)(void *opts, int c, const char *arg);
+
+/* The option loop every tool runs: getopt_long over argv with the short
+ * options `shorts` and the long ones `opts`; help_val (--help) prints
+ * usage to stdout and returns 0, an unknown option or a bad value is a
+ * usage error (2); each other option goes to parse. Returns CLI_RUN when
+ * all were good (cli_finish then checks what is left). */
+static inline int cli_getopt(const char *prog, int argc, char **argv, const char *shorts,
+                             const struct option *opts, int help_val, void (*usage)(FILE *),
+                             cli_parse_fn parse, void *o)
+{
+    int c;
+    while ((c = getopt_long(argc, argv, shorts, opts, NULL)) != -1) {
+        if (c == help_val) {
+            usage(stdout);
+            return 0;
+        }
+        if (c == '?')
+            return cli_unknown_option(prog);
+        const char *expected = parse(o, c, optarg);
+        if (expected)
+            return cli_bad_value(prog, opts, c, expected, optarg);
+    }
+    return CLI_RUN;
+}
+
 /* The getopt epilogue every tool ends its option loop with: operands left
  * over, or a false `complete` (required options missing, as `missing`
  * says), are usage errors. Returns CLI_RUN or 2. */
