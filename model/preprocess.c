@@ -81,6 +81,7 @@ struct work {
     float close[WORK_PIXELS]; /* then: ink */
     float bg[WORK_PIXELS];
     unsigned char state[WORK_PIXELS];
+    unsigned char edge[WORK_PIXELS]; /* 1 on the picture's outermost pixels */
     int queue[WORK_PIXELS];
     int label[WORK_PIXELS];
 };
@@ -155,6 +156,14 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
     return 1;
 }
 
+/* w->edge: 1 on the outermost pixels (whose neighbours need bounds). */
+static void mark_edges(struct work *w)
+{
+    for (int y = 0; y < w->h; y++)
+        for (int x = 0; x < w->w; x++)
+            w->edge[y * w->w + x] = (unsigned char)(x == 0 || y == 0 || x == w->w - 1 || y == w->h - 1);
+}
+
 /* out = min (take_max 0) or max (1) of in over the (2r+1)^2 square, the
  * square cut off at the picture's edges. Separable: rows into tmp, then
  * columns, each pass a loop along a row so that it vectorises (min and max
@@ -162,12 +171,17 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
 #define SQUARE_PASSES(OP)                                                                                    \
     for (int y = 0; y < h; y++) {                                                                            \
         const float *row = in + y * w;                                                                       \
-        for (int x = 0; x < w; x++) {                                                                        \
-            float b = row[x];                                                                                \
-            for (int xx = x - r < 0 ? 0 : x - r; xx <= x + r && xx < w; xx++)                                \
-                b = OP(b, row[xx]);                                                                          \
-            tmp[y * w + x] = b;                                                                              \
-        }                                                                                                    \
+        float *t = tmp + y * w;                                                                              \
+        memcpy(t, row, (size_t)w * sizeof *t);                                                               \
+        for (int d = 1; d <= r && d < w; d++)                                                                \
+            for (int x = 0; x < w; x++) {                                                                    \
+                float v = t[x];                                                                              \
+                if (x - d >= 0)                                                                              \
+                    v = OP(v, row[x - d]);                                                                   \
+                if (x + d < w)                                                                               \
+                    v = OP(v, row[x + d]);                                                                   \
+                t[x] = v;                                                                                    \
+            }                                                                                                \
     }                                                                                                        \
     for (int y = 0; y < h; y++) {                                                                            \
         float *o = out + y * w;                                                                              \
@@ -223,14 +237,15 @@ static int on_border(const struct work *w, int x, int y)
 /* The 8-neighbours of pixel i inside the picture, row by row (dy = -1..1,
  * then dx = -1..1): every search below visits them in this order, so the
  * results do not depend on how the bounds are checked. Returns how many. */
-static int neighbours(const struct work *w, int i, int nb[8])
+static inline int neighbours(const struct work *w, int i, int nb[8])
 {
-    int W = w->w, x = i % W, y = i / W, n = 0;
-    if (x > 0 && y > 0 && x < W - 1 && y < w->h - 1) {
+    int W = w->w;
+    if (!w->edge[i]) {
         const int all[8] = {i - W - 1, i - W, i - W + 1, i - 1, i + 1, i + W - 1, i + W, i + W + 1};
         memcpy(nb, all, sizeof all);
         return 8;
     }
+    int x = i % W, y = i / W, n = 0;
     for (int dy = -1; dy <= 1; dy++)
         for (int dx = -1; dx <= 1; dx++)
             if ((dx || dy) && x + dx >= 0 && y + dy >= 0 && x + dx < W && y + dy < w->h)
@@ -283,44 +298,53 @@ static int grow_background(struct work *w, float calm, float step)
  * non-background pixel become state 3, trimmed: their level is contaminated
  * by anti-aliased edges and blur, so it is filled in like the ink's. Unless
  * that would leave no background at all. Two-pass distance transform
- * (Rosenfeld & Pfaltz 1966) in w->tmp. */
+ * (Rosenfeld & Pfaltz 1966), distances capped at margin + 1 (all that
+ * matters) in bytes over w->tmp. */
 static void trim_background(struct work *w, int margin)
 {
     int W = w->w, H = w->h, n = W * H, kept = 0;
-    float *d = w->tmp, far = (float)(W + H);
+    unsigned char *d = (unsigned char *)w->tmp, cap = (unsigned char)(margin + 1 < 255 ? margin + 1 : 255);
     for (int y = 0; y < H; y++)
         for (int x = 0; x < W; x++) {
             int i = y * W + x;
-            float v = w->state[i] ? far : 0;
-            if (v > 0 && x > 0)
-                v = MIN(v, d[i - 1] + 1);
-            for (int dx = -1; v > 0 && y > 0 && dx <= 1; dx++)
-                if (x + dx >= 0 && x + dx < W)
-                    v = MIN(v, d[i - W + dx] + 1);
-            d[i] = v;
+            unsigned v = w->state[i] ? cap : 0;
+            if (v && x > 0)
+                v = MIN(v, d[i - 1] + 1u);
+            if (v && y > 0) {
+                v = MIN(v, d[i - W] + 1u);
+                if (x > 0)
+                    v = MIN(v, d[i - W - 1] + 1u);
+                if (x + 1 < W)
+                    v = MIN(v, d[i - W + 1] + 1u);
+            }
+            d[i] = (unsigned char)v;
         }
     for (int y = H - 1; y >= 0; y--)
         for (int x = W - 1; x >= 0; x--) {
             int i = y * W + x;
-            float v = d[i];
-            if (v > 0 && x + 1 < W)
-                v = MIN(v, d[i + 1] + 1);
-            for (int dx = -1; v > 0 && y + 1 < H && dx <= 1; dx++)
-                if (x + dx >= 0 && x + dx < W)
-                    v = MIN(v, d[i + W + dx] + 1);
-            d[i] = v;
-            kept += v > (float)margin;
+            unsigned v = d[i];
+            if (v && x + 1 < W)
+                v = MIN(v, d[i + 1] + 1u);
+            if (v && y + 1 < H) {
+                v = MIN(v, d[i + W] + 1u);
+                if (x > 0)
+                    v = MIN(v, d[i + W - 1] + 1u);
+                if (x + 1 < W)
+                    v = MIN(v, d[i + W + 1] + 1u);
+            }
+            d[i] = (unsigned char)v;
+            kept += v > (unsigned)margin;
         }
     if (kept)
         for (int i = 0; i < n; i++)
-            if (w->state[i] && d[i] <= (float)margin)
+            if (w->state[i] && d[i] <= margin)
                 w->state[i] = 3;
 }
 
 /* Fills bg[j] with the mean of j's filled 8-neighbours - for a trimmed
  * pixel only those of its own background region (label; 0 = any). Returns
  * 0 when there is none. */
-static int fill_from_neighbours(struct work *w, int j, int region)
+static inline int fill_from_neighbours(struct work *w, int j, int region)
 {
     int nb[8], n = neighbours(w, j, nb), cnt = 0;
     double sum = 0;
@@ -503,6 +527,7 @@ void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, 
         return;
     if (load_work(&w, gray, width, height))
         r->steps |= PREP_DOWNSCALED;
+    mark_edges(&w);
     int longer = w.w > w.h ? w.w : w.h;
     double per28 = longer > SIDE ? (double)longer / SIDE : 1.0;
     float p99 = structure_map(&w, (int)lround(per28));
