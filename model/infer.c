@@ -406,11 +406,6 @@ const struct bnn_model *bnn_input_model(const struct bnn_input *x)
     return x->m;
 }
 
-enum bnn_mode bnn_input_mode(const struct bnn_input *x)
-{
-    return x->mode;
-}
-
 /* An input with room for m's shape (the live rows of layer 1 come later,
  * as find_live_units needs them); NULL on out of memory. */
 static struct bnn_input *input_alloc(const struct bnn_model *m)

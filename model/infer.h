@@ -79,9 +79,8 @@ int bnn_input_new(struct bnn_input **out, const struct bnn_model *m, const float
                   char err[BNN_ERR_LEN]);
 void bnn_input_free(struct bnn_input *x);
 
-/* The model and mode x was prepared for. */
+/* The model x was prepared for. */
 const struct bnn_model *bnn_input_model(const struct bnn_input *x);
-enum bnn_mode bnn_input_mode(const struct bnn_input *x);
 
 /* The block entry point: passes [first, first + n) of the prepared image
  * with this seed, written to rows first .. first + n - 1 of probs, the

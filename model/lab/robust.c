@@ -107,49 +107,6 @@ int robust_selective(double *acc, const double *fractions, size_t n_fractions, c
     return BNN_OK;
 }
 
-double robust_threshold(const double *uncertainty, size_t n, double abstain)
-{
-    if (n == 0)
-        return NAN;
-    double *copy = malloc(n * sizeof *copy);
-    if (!copy)
-        return NAN;
-    for (size_t i = 0; i < n; i++)
-        copy[i] = uncertainty[i];
-    double t = stats_quantile(copy, n, 1.0 - abstain);
-    free(copy);
-    return t;
-}
-
-double robust_fraction_above(const double *values, size_t n, double threshold)
-{
-    if (n == 0)
-        return NAN;
-    size_t above = 0;
-    for (size_t i = 0; i < n; i++)
-        above += values[i] > threshold;
-    return (double)above / (double)n;
-}
-
-void robust_flags(struct robust_flags *out, const double *uncertainty, const unsigned char *correct, size_t n,
-                  double threshold)
-{
-    size_t flagged = 0, kept = 0, kept_ok = 0, wrong = 0, wrong_flagged = 0;
-    for (size_t i = 0; i < n; i++) {
-        int f = uncertainty[i] > threshold;
-        flagged += f;
-        if (!correct)
-            continue;
-        if (!f)
-            kept++, kept_ok += correct[i] != 0;
-        if (!correct[i])
-            wrong++, wrong_flagged += f;
-    }
-    out->flagged = n ? (double)flagged / (double)n : NAN;
-    out->kept_accuracy = correct && kept ? (double)kept_ok / (double)kept : NAN;
-    out->errors_flagged = correct && wrong ? (double)wrong_flagged / (double)wrong : NAN;
-}
-
 void robust_reliability(struct robust_reliability *out, const double *confidence,
                         const unsigned char *correct, size_t n)
 {

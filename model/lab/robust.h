@@ -36,25 +36,6 @@ int robust_auroc(double *auroc, const double *pos, size_t n_pos, const double *n
 int robust_selective(double *acc, const double *fractions, size_t n_fractions, const double *uncertainty,
                      const unsigned char *correct, size_t n, char err[BNN_ERR_LEN]);
 
-/* The uncertainty value above which a fraction `abstain` of these inputs
- * lies: numpy's linear quantile at 1 - abstain. NAN for n == 0. Reorders
- * nothing (copies internally); NAN also when out of memory. */
-double robust_threshold(const double *uncertainty, size_t n, double abstain);
-
-/* Fraction of the n values strictly above threshold. */
-double robust_fraction_above(const double *values, size_t n, double threshold);
-
-/* What a threshold on an uncertainty does to a set: the share of inputs
- * flagged (uncertainty > threshold), the accuracy on the inputs kept, and the
- * share of the wrong predictions that are flagged. correct may be NULL
- * (unlabelled set): kept_accuracy and errors_flagged are then NAN, as they
- * are when nothing is kept or nothing is wrong. NAN flagged for n == 0. */
-struct robust_flags {
-    double flagged, kept_accuracy, errors_flagged;
-};
-void robust_flags(struct robust_flags *out, const double *uncertainty, const unsigned char *correct, size_t n,
-                  double threshold);
-
 /* Reliability diagram: ECE's 15 equal-width right-closed bins of confidence
  * (stats.h's STATS_ECE_BINS; conf == 0 goes to the first bin). Per bin:
  * count, mean confidence and accuracy (0 for an empty bin). */

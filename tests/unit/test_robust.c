@@ -107,41 +107,6 @@ static void selective_hand_computed(void **state)
     assert_int_equal(robust_selective(acc, fr, 1, u, ok, 0, err), BNN_E_INVALID);
 }
 
-static void threshold_and_fraction(void **state)
-{
-    (void)state;
-    double v[101];
-    for (int i = 0; i < 101; i++)
-        v[100 - i] = i / 100.0; /* unsorted on purpose */
-    double t = robust_threshold(v, 101, 0.05);
-    assert_true(fabs(t - 0.95) < 1e-12);
-    assert_true(v[0] == 1.0); /* input untouched */
-    assert_true(fabs(robust_fraction_above(v, 101, t) - 5.0 / 101.0) < 1e-12);
-    assert_true(isnan(robust_threshold(v, 0, 0.05)));
-}
-
-static void flags_hand_computed(void **state)
-{
-    (void)state;
-    /* above 0.5: indices 1 (wrong), 3 (right); kept: 0 (right), 2 (wrong), 4 (right) */
-    const double u[] = {0.1, 0.9, 0.5, 0.7, 0.2};
-    const unsigned char ok[] = {1, 0, 0, 1, 1};
-    struct robust_flags f;
-    robust_flags(&f, u, ok, 5, 0.5);
-    assert_true(fabs(f.flagged - 0.4) < 1e-12);
-    assert_true(fabs(f.kept_accuracy - 2.0 / 3.0) < 1e-12);
-    assert_true(f.errors_flagged == 0.5);
-    robust_flags(&f, u, NULL, 5, 0.5); /* unlabelled */
-    assert_true(fabs(f.flagged - 0.4) < 1e-12);
-    assert_true(isnan(f.kept_accuracy) && isnan(f.errors_flagged));
-    robust_flags(&f, u, ok, 5, 1.0); /* nothing flagged */
-    assert_true(f.flagged == 0.0 && f.errors_flagged == 0.0 && f.kept_accuracy == 0.6);
-    robust_flags(&f, u, ok, 5, 0.0); /* everything flagged */
-    assert_true(f.flagged == 1.0 && isnan(f.kept_accuracy) && f.errors_flagged == 1.0);
-    robust_flags(&f, u, ok, 0, 0.0);
-    assert_true(isnan(f.flagged));
-}
-
 static void reliability_bins(void **state)
 {
     (void)state;
@@ -203,8 +168,6 @@ int main(void)
         cmocka_unit_test(auroc_errors),
         cmocka_unit_test(auroc_matches_pair_count),
         cmocka_unit_test(selective_hand_computed),
-        cmocka_unit_test(threshold_and_fraction),
-        cmocka_unit_test(flags_hand_computed),
         cmocka_unit_test(reliability_bins),
         cmocka_unit_test(histogram_sums_to_one),
         cmocka_unit_test(corrupt_set_matches_per_image),
