@@ -540,7 +540,6 @@ void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, 
     trim_background(&w, (int)lround(TRIM * per28));
     fill_background(&w);
     float peak = ink_map(&w, &r->steps);
-    r->contrast = peak;
     if (peak < MIN_CONTRAST) {
         r->steps = 0;
         return;

@@ -39,7 +39,6 @@ enum prep_verdict {
 struct prep_result {
     unsigned steps;            /* enum prep_step bits */
     enum prep_verdict verdict; /* out is all zero unless PREP_DIGIT */
-    float contrast;            /* ink contrast found, as a fraction of 0..255 */
 };
 
 /* gray: (height, width) 8-bit, row-major, stride = width. out: 784 floats

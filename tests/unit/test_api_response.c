@@ -35,7 +35,7 @@ static int setup(void **state)
 static struct predict_result sample_result(int predicted, double epistemic)
 {
     struct predict_result r = {
-        .a = {.prep = {.steps = PREP_INVERTED, .verdict = PREP_DIGIT, .contrast = 1},
+        .a = {.prep = {.steps = PREP_INVERTED, .verdict = PREP_DIGIT},
               .pr = {.n_classes = 10,
                      .predicted = predicted,
                      .entropy = 0.5,
