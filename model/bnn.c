@@ -6,6 +6,7 @@
  */
 #include "bnn.h"
 #include "fault.h"
+#include "pack.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,8 +101,10 @@ struct bnn_model *bnn_model_new(const size_t *dims, size_t n_layers, char err[BN
         snprintf(err, BNN_ERR_LEN, "bnn_model_new: out of memory (model struct)");
         return NULL;
     }
-    if (total > SIZE_MAX / sizeof(float) || !(m->storage = bnn_fault_malloc(total * sizeof(float)))) {
+    if (total > SIZE_MAX / sizeof(float) || !(m->storage = bnn_fault_malloc(total * sizeof(float))) ||
+        !(m->pack = bnn_pack_cache_new())) {
         snprintf(err, BNN_ERR_LEN, "bnn_model_new: out of memory (%zu floats)", total);
+        free(m->storage);
         free(m);
         return NULL;
     }
@@ -138,11 +141,13 @@ void bnn_model_free(struct bnn_model *m)
     }
     free(m->meta);
     free(m->storage);
+    bnn_pack_cache_free(m->pack);
     free(m);
 }
 
 void bnn_model_update_var(struct bnn_model *m)
 {
+    bnn_pack_cache_clear(m->pack);
     for (size_t i = 0; i < m->n_layers; i++) {
         struct bnn_layer *L = &m->layers[i];
         size_t nw = L->n_in * L->n_out;

@@ -3,8 +3,10 @@
  *
  * Invariant: layer i's n_out equals layer i+1's n_in; every variance is > 0
  * and finite. A loaded model is immutable and may be shared by any number of
- * threads without locks. All tensors live in one allocation (model->storage)
- * with named views into it; bnn_model_free releases everything.
+ * threads without locks (its packed copies for the LRT GEMM, pack.h, are made
+ * once per code path behind their own lock). All tensors live in one
+ * allocation (model->storage) with named views into it; bnn_model_free
+ * releases everything.
  */
 #ifndef BNN_H
 #define BNN_H
@@ -55,6 +57,7 @@ struct bnn_model {
     float *storage; /* the one allocation all layer views point into */
     size_t n_meta;
     struct bnn_meta *meta; /* owned; keys unique */
+    struct bnn_pack_cache *pack; /* owned; pack.h */
 };
 
 /* Allocates a model with the given widths (dims[0] = input size, dims[n] =
@@ -65,7 +68,8 @@ struct bnn_model *bnn_model_new(const size_t *dims, size_t n_layers, char err[BN
 /* NULL-safe. */
 void bnn_model_free(struct bnn_model *m);
 
-/* Recomputes every *_var from *_sigma (call after writing sigmas). */
+/* Recomputes every *_var from *_sigma and drops the packed copies of the
+ * weights: call after writing any weights, never while a prediction runs. */
 void bnn_model_update_var(struct bnn_model *m);
 
 /* Number of scalar parameters: 2 x (weights + biases). 1,769,524 for the

@@ -41,6 +41,24 @@ struct bnn_kernels {
      * each element adding the rows one by one in the order given. */
     void (*gemv_rows)(float *mean, float *var, const float *x, const size_t *rows, size_t n_rows,
                       const float *w_mean, const float *w_var, size_t n);
+    /* The LRT layers' GEMMs on weights packed for this path (AVX2 and
+     * AVX-512 only; NULL on the baseline path, which uses OpenBLAS):
+     *   pack:        dst = rows `rows[i]` (or i when rows is NULL), i < k, of
+     *                the row-major (.., n) matrix w, in the layout below;
+     *                packed_floats(k, n) floats.
+     *   gemm_packed: c (m, n; row stride ldc) = a (m, k; row stride lda) . w,
+     *                w packed by pack. Writes the n columns rounded up to
+     *                whole vectors (ldc >= that, a multiple of 16 is enough).
+     * Layout: the columns in panels of GEMM_NV vectors (the last one
+     * narrower), each panel k rows of its width, so a tile of output reads
+     * its weights as one stream. Every element of c is the sum over
+     * i = 0 .. k-1, in that order, of a[r, i] w[i, j] by multiply-adds from
+     * zero: its bits do not depend on m, on r, or on where it falls in a
+     * tile, so a pass's result never depends on the block it ran in. */
+    size_t (*packed_floats)(size_t k, size_t n);
+    void (*pack)(float *dst, const float *w, const size_t *rows, size_t k, size_t n);
+    void (*gemm_packed)(float *c, size_t ldc, const float *a, size_t lda, const float *w, size_t m, size_t k,
+                        size_t n);
     /* v = sqrt(max(v, 0)) in place (variances to standard deviations). */
     void (*sqrt_inplace)(float *v, size_t n);
     /* z = max(z, 0) in place (NaN -> 0). */
