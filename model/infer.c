@@ -164,6 +164,11 @@ void bnn_workspace_free(struct bnn_workspace *ws)
     free(ws);
 }
 
+const char *bnn_lrt_gemm_name(void)
+{
+    return bnn_kernels()->gemm_packed ? "packed" : "openblas";
+}
+
 unsigned bnn_pass_cost(enum bnn_mode mode)
 {
     /* per cpu.h path: baseline, avx2, avx512 (measured: see infer.h) */

@@ -116,6 +116,10 @@ int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_
  * changes rounding only, never the distribution. (For tests and the bench.) */
 size_t bnn_workspace_live_units(const struct bnn_workspace *ws);
 
+/* What runs the LRT layers' GEMMs on the code path in use (cpu.h): "packed"
+ * (libbnn's own kernel, AVX2 and AVX-512 paths) or "openblas" (baseline). */
+const char *bnn_lrt_gemm_name(void);
+
 /* What one pass of mode costs, in LRT passes, on the kernels' code path in
  * use (cpu.h): 1 for LRT; for WEIGHTS the ratio of the per-pass CPU times
  * bnn-bench measured at T = 1000 on the shipped 784-784-256-256-10 model

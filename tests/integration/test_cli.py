@@ -42,10 +42,15 @@ class CliTest(unittest.TestCase):
         name the one in use; a bad value stops start-up with its name."""
         r = daemon.run_server("--version", env=clean_env(BNN_CPU_PATH="baseline"))
         self.assertIn("kernels baseline)", r.stdout)
+        import json
         with daemon.Daemon(env=clean_env(BNN_CPU_PATH="baseline")) as d:
             st, _, body = d.get("/v1/model")
-            import json
             self.assertEqual(json.loads(body)["compute"]["kernels"], "baseline")
+            self.assertEqual(json.loads(body)["compute"]["lrt_gemm"], "openblas")
+        with daemon.Daemon(env=clean_env()) as d:  # the best path: ours from AVX2 on
+            compute = json.loads(d.get("/v1/model")[2])["compute"]
+            want = "openblas" if compute["kernels"] == "baseline" else "packed"
+            self.assertEqual(compute["lrt_gemm"], want)
         r = daemon.run_server("--port", "0", env=clean_env(BNN_CPU_PATH="avx9000"))
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("BNN_CPU_PATH", r.stderr)

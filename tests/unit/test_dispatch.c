@@ -13,6 +13,9 @@
  *     replay on one path, also after switching paths in between; a pass's
  *     bits independent of its block with the shipped model's GEMM shapes.
  *  4. bnn_summarize's quantiles by selection equal those of a full sort.
+ *  5. The packed LRT GEMM of each path that has one: against a double
+ *     reference over shapes with partial panels and row tiles, each row's
+ *     bits the same whatever the rows around it, packing selected rows.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -427,6 +430,75 @@ static void test_summary_quantiles_by_selection(void **state)
     free(probs), free(scratch), free(col);
 }
 
+/* ---- 5. the packed GEMM ----------------------------------------------------- */
+
+/* c (m, n) by gemm_packed on path kernels kt, row stride ldc. */
+static void packed_product(const struct bnn_kernels *kt, float *c, size_t ldc, const float *a, const float *w,
+                           size_t m, size_t k, size_t n)
+{
+    float *wp = malloc(kt->packed_floats(k, n) * sizeof(float));
+    kt->pack(wp, w, NULL, k, n);
+    kt->gemm_packed(c, ldc, a, k, wp, m, k, n);
+    free(wp);
+}
+
+static void gemm_shape(const struct bnn_kernels *kt, size_t m, size_t k, size_t n)
+{
+    size_t ldc = (n + 15) / 16 * 16;
+    float *a = malloc(m * k * sizeof(float)), *w = malloc(k * n * sizeof(float));
+    float *c = malloc(m * ldc * sizeof(float)), *row = malloc(ldc * sizeof(float));
+    rng_normals(a, m * k, 5, 1, (uint32_t)(m * 1000 + k), 0);
+    rng_normals(w, k * n, 5, 2, (uint32_t)(k * 1000 + n), 0);
+    packed_product(kt, c, ldc, a, w, m, k, n);
+    for (size_t r = 0; r < m; r++) {
+        for (size_t j = 0; j < n; j++) {
+            double want = 0.0, scale = 0.0;
+            for (size_t i = 0; i < k; i++)
+                want += (double)a[r * k + i] * w[i * n + j], scale += fabs((double)a[r * k + i] * w[i * n + j]);
+            if (fabs(c[r * ldc + j] - want) > 1e-6 * (scale + 1.0))
+                fail_msg("%s: %zux%zux%zu c[%zu][%zu] = %.9g, want %.9g", kt->name, m, k, n, r, j, c[r * ldc + j],
+                         want);
+        }
+        packed_product(kt, row, ldc, a + r * k, w, 1, k, n); /* the row alone */
+        if (memcmp(row, c + r * ldc, n * sizeof(float)) != 0)
+            fail_msg("%s: %zux%zux%zu row %zu differs computed alone", kt->name, m, k, n, r);
+    }
+    free(a), free(w), free(c), free(row);
+}
+
+static void test_gemm_packed(void **state)
+{
+    (void)state;
+    static const size_t ms[] = {1, 2, 3, 5, 6, 7, 13, 100}, ks[] = {1, 3, 37, 256}, ns[] = {1, 10, 16, 33, 70, 256};
+    int tested = 0;
+    for (int p = 0; p <= (int)bnn_cpu_path_best(); p++) {
+        force((enum bnn_cpu_path)p);
+        const struct bnn_kernels *kt = bnn_kernels();
+        if (!kt->gemm_packed)
+            continue;
+        tested++;
+        for (size_t i = 0; i < sizeof ms / sizeof ms[0]; i++)
+            for (size_t j = 0; j < sizeof ks / sizeof ks[0]; j++)
+                for (size_t l = 0; l < sizeof ns / sizeof ns[0]; l++)
+                    gemm_shape(kt, ms[i], ks[j], ns[l]);
+        /* packing selected rows = packing the matrix of those rows */
+        const size_t k = 9, n = 40, rows[] = {0, 2, 3, 7, 8};
+        float w[9 * 40], sel[5 * 40];
+        rng_normals(w, k * n, 6, 1, 0, 0);
+        for (size_t r = 0; r < 5; r++)
+            memcpy(sel + r * n, w + rows[r] * n, n * sizeof(float));
+        size_t np = kt->packed_floats(5, n);
+        float *p1 = malloc(np * sizeof(float)), *p2 = malloc(np * sizeof(float));
+        kt->pack(p1, w, rows, 5, n);
+        kt->pack(p2, sel, NULL, 5, n);
+        assert_memory_equal(p1, p2, np * sizeof(float));
+        free(p1), free(p2);
+    }
+    if (bnn_cpu_path_best() >= BNN_CPU_AVX2)
+        assert_true(tested > 0);
+    force(bnn_cpu_path_best());
+}
+
 int main(void)
 {
     openblas_set_num_threads(1);
@@ -438,6 +510,7 @@ int main(void)
         cmocka_unit_test(test_predictions_agree_and_replay),
         cmocka_unit_test(test_block_split_shipped_shapes),
         cmocka_unit_test(test_summary_quantiles_by_selection),
+        cmocka_unit_test(test_gemm_packed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
