@@ -56,7 +56,7 @@ struct bnn_model {
     struct bnn_layer layers[BNN_MAX_LAYERS];
     float *storage; /* the one allocation all layer views point into */
     size_t n_meta;
-    struct bnn_meta *meta; /* owned; keys unique */
+    struct bnn_meta *meta;       /* owned; keys unique */
     struct bnn_pack_cache *pack; /* owned; pack.h */
 };
 

@@ -1,5 +1,6 @@
 /* cpu.h - the code path libbnn's own kernels run on (Philox normals, the
- * LRT draws, the layer-0 GEMV, weight sampling's draws; kernels.h), chosen
+ * LRT draws, the layer-0 GEMV, the LRT layers' GEMMs from AVX2 on, weight
+ * sampling's draws; kernels.h), chosen
  * at run time for the CPU, as OpenBLAS's DYNAMIC_ARCH does for its GEMMs:
  *
  *   baseline  the build's own target (x86-64-v2 by default: SSE4.2)

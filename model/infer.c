@@ -60,8 +60,8 @@ struct bnn_workspace {
     float *h, *h2;           /* (BNN_BLOCK, width) layer input and its square */
     float *zm, *zv;          /* (BNN_BLOCK, z_stride(width)) pre-activation mean, variance */
     float *eps;              /* (BNN_BLOCK, width) normals */
-    struct bnn_input *input;       /* the image of bnn_sample_probs, re-prepared per call */
-    float *probs;                  /* (probs_cap) T x k probabilities for bnn_predict */
+    struct bnn_input *input; /* the image of bnn_sample_probs, re-prepared per call */
+    float *probs;            /* (probs_cap) T x k probabilities for bnn_predict */
     size_t probs_cap;
     double *scratch; /* (scratch_cap) for bnn_summarize */
     size_t scratch_cap;
@@ -71,7 +71,7 @@ struct bnn_workspace {
  * input_prepare returns. */
 struct bnn_input {
     const struct bnn_model *m;
-    const struct bnn_kernels *kern; /* the code path of all its blocks */
+    const struct bnn_kernels *kern;  /* the code path of all its blocks */
     const struct bnn_packed *packed; /* m's layers 1.. packed for kern (LRT, when it has gemm_packed) */
     size_t gemm_quantum, gemm_min;   /* GEMM rows: a multiple of the one, at least the other */
     enum bnn_mode mode;
@@ -228,7 +228,8 @@ static void layer_gemms(struct bnn_workspace *ws, const struct bnn_input *x, siz
     size_t n_out = ly->n_out;
     int live_copy = l == 1 && x->compact;
     if (k->gemm_packed) {
-        k->gemm_packed(ws->zm, ldz, ws->h, n_in, live_copy ? x->w1_mu : x->packed->w_mu[l], g_rows, n_in, n_out);
+        k->gemm_packed(ws->zm, ldz, ws->h, n_in, live_copy ? x->w1_mu : x->packed->w_mu[l], g_rows, n_in,
+                       n_out);
         k->gemm_packed(ws->zv, ldz, ws->h2, n_in, live_copy ? x->w1_var : x->packed->w_var[l], g_rows, n_in,
                        n_out);
         return;
@@ -280,8 +281,8 @@ static void lrt_block(float *logits, struct bnn_workspace *ws, const struct bnn_
         for (size_t r = 0; r < rows; r++) {
             const float *zm = ws->zm + (lead + r) * ldz, *zv = ws->zv + (lead + r) * ldz;
             k->normals(ws->eps, n_out, seed, (uint32_t)l, (uint32_t)(pass0 + r), 0);
-            k->draw_var(z + r * n_out, z2 ? z2 + r * n_out : NULL, zm, ly->b_mu, zv, ly->b_var, ws->eps, n_out,
-                        !last);
+            k->draw_var(z + r * n_out, z2 ? z2 + r * n_out : NULL, zm, ly->b_mu, zv, ly->b_var, ws->eps,
+                        n_out, !last);
         }
         if (z2)
             pad_rows(ws, lead, rows, g_rows, n_out);

@@ -10,24 +10,30 @@
  * Randomness: rng.h keyed by seed, addressed by (layer, pass, unit), so a
  * result depends only on (model, image, T, seed, mode) - never on threads or
  * on how the passes fall into blocks. Bit-exact replay holds for one build on
- * one CPU type: OpenBLAS picks its kernels by CPU, and so does libbnn (cpu.h:
- * one prediction runs on one code path; the AVX2 and AVX-512 ones fuse
- * multiply-adds), which moves last bits (not the distribution).
+ * one code path (cpu.h: one prediction runs on one). LRT on the AVX2 and
+ * AVX-512 paths runs only libbnn's kernels, which give those two the same
+ * bits whatever OpenBLAS picks; on the baseline path (no fused multiply-add)
+ * and in WEIGHTS mode OpenBLAS's kernels, chosen by CPU, also move last bits
+ * (not the distribution).
  * A workspace is per thread (scratch bounded by BNN_BLOCK whatever T is:
  * 1.9 MB for the shipped 784-784-256-256-10 model, plus bnn_predict's T x k
  * buffer and the input it prepares); a bnn_input is per image (layer 0's
  * state and the live rows of layer 1's weights, up to 1.6 MB) and, like the
- * model, shared read-only by the threads computing its blocks.
+ * model, shared read-only by the threads computing its blocks. The model
+ * keeps its LRT weights packed for each code path it has run on (pack.h:
+ * 2.2 MB per path for the shipped model).
  */
 #ifndef BNN_INFER_H
 #define BNN_INFER_H
 
 #include "bnn.h"
 
-/* Passes per GEMM block. OpenBLAS repacks the weight matrix on every call,
- * so taller blocks amortise that (128 was 3-8 % faster than 64 at T = 100
- * and 1000 on a Zen 4, 256 no better); scratch is 5 x 120 x width floats
- * (1.9 MB for the shipped model). A multiple of BNN_GEMM_ROWS (infer.c). */
+/* Passes per GEMM block: the unit of scheduling (service/pool.c) and the
+ * rows one panel of packed weights serves while it is in cache. On the
+ * baseline path OpenBLAS repacks the weights on every call, so taller blocks
+ * amortise that (128 was 3-8 % faster than 64 at T = 100 and 1000 on a Zen
+ * 4, 256 no better). Scratch is 5 x 120 x width floats (1.9 MB for the
+ * shipped model). A multiple of BNN_GEMM_ROWS (infer.c). */
 #define BNN_BLOCK 120
 
 enum bnn_mode { BNN_MODE_LRT = 0, BNN_MODE_WEIGHTS = 1 };

@@ -418,32 +418,27 @@ static void k_gemv_rows(float *mean, float *var, const float *x, const size_t *r
 HOT void gemm_tile(float *c, size_t ldc, const float *a, size_t lda, const float *w, size_t k, int mr, int nv)
 {
     vf acc[GEMM_MR][GEMM_NV];
-    UNROLL for (int r = 0; r < GEMM_MR; r++)
-        UNROLL for (int v = 0; v < GEMM_NV; v++)
-            acc[r][v] = vf_set1(0.0f);
+    UNROLL for (int r = 0; r < GEMM_MR; r++) UNROLL for (int v = 0; v < GEMM_NV; v++) acc[r][v] =
+        vf_set1(0.0f);
     size_t width = (size_t)nv * VL;
     for (size_t i = 0; i < k; i++) {
         vf wv[GEMM_NV];
-        UNROLL for (int v = 0; v < GEMM_NV; v++)
-            if (v < nv)
-                wv[v] = vf_load(w + i * width + (size_t)v * VL);
-        UNROLL for (int r = 0; r < GEMM_MR; r++) {
+        UNROLL for (int v = 0; v < GEMM_NV; v++) if (v < nv) wv[v] = vf_load(w + i * width + (size_t)v * VL);
+        UNROLL for (int r = 0; r < GEMM_MR; r++)
+        {
             if (r >= mr)
                 continue;
             vf b = vf_set1(a[(size_t)r * lda + i]);
-            UNROLL for (int v = 0; v < GEMM_NV; v++)
-                if (v < nv)
-                    acc[r][v] = vf_fma(b, wv[v], acc[r][v]);
+            UNROLL for (int v = 0; v < GEMM_NV; v++) if (v < nv) acc[r][v] = vf_fma(b, wv[v], acc[r][v]);
         }
     }
-    UNROLL for (int r = 0; r < GEMM_MR; r++)
-        UNROLL for (int v = 0; v < GEMM_NV; v++)
-            if (r < mr && v < nv)
-                vf_store(c + (size_t)r * ldc + (size_t)v * VL, acc[r][v]);
+    UNROLL for (int r = 0; r < GEMM_MR; r++) UNROLL for (int v = 0; v < GEMM_NV; v++) if (r < mr && v < nv)
+        vf_store(c + (size_t)r * ldc + (size_t)v * VL, acc[r][v]);
 }
 
 /* gemm_tile with nv made a constant (one copy per width). */
-HOT void gemm_tile_nv(float *c, size_t ldc, const float *a, size_t lda, const float *w, size_t k, int mr, int nv)
+HOT void gemm_tile_nv(float *c, size_t ldc, const float *a, size_t lda, const float *w, size_t k, int mr,
+                      int nv)
 {
     if (nv == GEMM_NV)
         gemm_tile(c, ldc, a, lda, w, k, mr, GEMM_NV);
@@ -511,8 +506,8 @@ static void k_pack(float *dst, const float *w, const size_t *rows, size_t k, siz
 
 /* Panel by panel, so one panel's weights stay in cache while every row tile
  * of the block streams past them. */
-static void k_gemm_packed(float *c, size_t ldc, const float *a, size_t lda, const float *w, size_t m, size_t k,
-                          size_t n)
+static void k_gemm_packed(float *c, size_t ldc, const float *a, size_t lda, const float *w, size_t m,
+                          size_t k, size_t n)
 {
     for (size_t p = 0; p < n; p += PANEL) {
         int nv = panel_vectors(p, n);

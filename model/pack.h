@@ -14,9 +14,9 @@
 #include "kernels.h"
 
 struct bnn_packed {
-    const struct bnn_kernels *kern;                /* the path it is packed for */
+    const struct bnn_kernels *kern;                      /* the path it is packed for */
     float *w_mu[BNN_MAX_LAYERS], *w_var[BNN_MAX_LAYERS]; /* layers 1..; NULL for layer 0 */
-    float *storage;                                /* the one allocation they point into */
+    float *storage;                                      /* the one allocation they point into */
 };
 
 struct bnn_pack_cache;

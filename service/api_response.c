@@ -126,8 +126,8 @@ static json_t *policy_json(const struct bnn_policy *p, const struct cfg *c)
  * GEMMs, and OpenBLAS's kernels. */
 static json_t *compute_json(void)
 {
-    return json_pack("{s:s,s:s,s:s}", "kernels", bnn_cpu_path_name(), "lrt_gemm", bnn_lrt_gemm_name(), "openblas",
-                     openblas_get_corename());
+    return json_pack("{s:s,s:s,s:s}", "kernels", bnn_cpu_path_name(), "lrt_gemm", bnn_lrt_gemm_name(),
+                     "openblas", openblas_get_corename());
 }
 
 json_t *api_model_json(const struct bnn_model *m, const struct bnn_policy *policy, const struct cfg *c)

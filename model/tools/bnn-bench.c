@@ -403,10 +403,11 @@ static int run_quick(struct bench *b)
         return -1;
     printf("lrt T=100: %.3f ms cpu, %.1f GFLOP/s = %.1f %% of the bare SGEMM; weights T=10: %.3f ms cpu\n",
            lrt.cpu_ms, lrt.gflops, 100.0 * lrt.gflops / b->sgemm_gflops, w.cpu_ms);
-    printf("RESULT path=%s openblas=%s sgemm_gflops=%.2f packed_gflops=%.2f lrt100_ms=%.4f lrt100_gflops=%.2f "
-           "ratio=%.4f weights10_ms=%.3f\n",
-           bnn_cpu_path_name(), openblas_get_corename(), b->sgemm_gflops, b->packed_gflops, lrt.cpu_ms,
-           lrt.gflops, lrt.gflops / b->sgemm_gflops, w.cpu_ms);
+    printf(
+        "RESULT path=%s openblas=%s sgemm_gflops=%.2f packed_gflops=%.2f lrt100_ms=%.4f lrt100_gflops=%.2f "
+        "ratio=%.4f weights10_ms=%.3f\n",
+        bnn_cpu_path_name(), openblas_get_corename(), b->sgemm_gflops, b->packed_gflops, lrt.cpu_ms,
+        lrt.gflops, lrt.gflops / b->sgemm_gflops, w.cpu_ms);
     return 0;
 }
 

@@ -454,10 +454,11 @@ static void gemm_shape(const struct bnn_kernels *kt, size_t m, size_t k, size_t 
         for (size_t j = 0; j < n; j++) {
             double want = 0.0, scale = 0.0;
             for (size_t i = 0; i < k; i++)
-                want += (double)a[r * k + i] * w[i * n + j], scale += fabs((double)a[r * k + i] * w[i * n + j]);
+                want += (double)a[r * k + i] * w[i * n + j],
+                    scale += fabs((double)a[r * k + i] * w[i * n + j]);
             if (fabs(c[r * ldc + j] - want) > 1e-6 * (scale + 1.0))
-                fail_msg("%s: %zux%zux%zu c[%zu][%zu] = %.9g, want %.9g", kt->name, m, k, n, r, j, c[r * ldc + j],
-                         want);
+                fail_msg("%s: %zux%zux%zu c[%zu][%zu] = %.9g, want %.9g", kt->name, m, k, n, r, j,
+                         c[r * ldc + j], want);
         }
         packed_product(kt, row, ldc, a + r * k, w, 1, k, n); /* the row alone */
         if (memcmp(row, c + r * ldc, n * sizeof(float)) != 0)
@@ -469,7 +470,8 @@ static void gemm_shape(const struct bnn_kernels *kt, size_t m, size_t k, size_t 
 static void test_gemm_packed(void **state)
 {
     (void)state;
-    static const size_t ms[] = {1, 2, 3, 5, 6, 7, 13, 100}, ks[] = {1, 3, 37, 256}, ns[] = {1, 10, 16, 33, 70, 256};
+    static const size_t ms[] = {1, 2, 3, 5, 6, 7, 13, 100}, ks[] = {1, 3, 37, 256},
+                        ns[] = {1, 10, 16, 33, 70, 256};
     int tested = 0;
     for (int p = 0; p <= (int)bnn_cpu_path_best(); p++) {
         force((enum bnn_cpu_path)p);
