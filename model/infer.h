@@ -129,8 +129,8 @@ const char *bnn_lrt_gemm_name(void);
 /* What one pass of mode costs, in LRT passes, on the kernels' code path in
  * use (cpu.h): 1 for LRT; for WEIGHTS the ratio of the per-pass CPU times
  * bnn-bench measured at T = 1000 on the shipped 784-784-256-256-10 model
- * (AMD EPYC Zen 5, OpenBLAS Haswell kernels): 46 on avx512, 85 on avx2, 164
- * on baseline (0.466 / 0.901 / 2.10 ms against 10.1 / 10.7 / 12.8 us).
+ * (AMD EPYC Zen 5): 87 on avx512, 89 on avx2, 171 on baseline (0.473 /
+ * 0.897 / 2.11 ms against 5.42 / 10.1 / 12.4 us).
  * For schedulers and admission; another shape or machine moves it. */
 unsigned bnn_pass_cost(enum bnn_mode mode);
 
