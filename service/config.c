@@ -45,7 +45,7 @@ const struct cfg_key cfg_keys[] = {
     {"queue_cost", CFG_UINT, F(queue_cost), 1, 4000000000.0, 0, NULL, "1000000",
      "queued work, in lrt passes (a weights pass counts weights_pass_cost), before new requests are "
      "refused with overload_status; a request costing at most queue_cost / queue_depth is refused only by "
-     "queue_depth, one costing more than queue_cost alone gets 400. 1000000 is about 10 s of one core"},
+     "queue_depth, one costing more than queue_cost alone gets 400. 1000000 is about 5-10 s of one core"},
     {"overload_status", CFG_UINT, F(overload_status), 429, 503, 0, NULL, "503",
      "HTTP status when the queue is full: 503 or 429"},
     {"retry_after", CFG_UINT, F(retry_after), 0, 3600, 0, NULL, "1",
