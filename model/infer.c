@@ -12,6 +12,7 @@
 #include "cpu.h"
 #include "infer_impl.h"
 #include "kernels.h"
+#include "pack.h"
 #include "rng.h"
 
 #include <cblas.h>
@@ -81,6 +82,14 @@ void bnn_workspace_free(struct bnn_workspace *ws)
     free(ws->probs);
     free(ws->scratch);
     free(ws);
+}
+
+int bnn_model_prepare(const struct bnn_model *m, char err[BNN_ERR_LEN])
+{
+    const struct bnn_kernels *k = bnn_kernels();
+    if (m->n_layers > 1 && k->gemm_packed && !bnn_packed_get(m, k, err))
+        return BNN_E_NOMEM;
+    return BNN_OK;
 }
 
 const char *bnn_lrt_gemm_name(void)

@@ -122,6 +122,12 @@ int bnn_sample_logits(float *logits, struct bnn_workspace *ws, const struct bnn_
  * changes rounding only, never the distribution. (For tests and the bench.) */
 size_t bnn_workspace_live_units(const struct bnn_workspace *ws);
 
+/* Makes ahead of the first prediction what predictions on the code path in
+ * use take from the model (its LRT weights packed for our GEMM, pack.h),
+ * so that one is not slower. BNN_OK, or BNN_E_NOMEM with err. Optional:
+ * a prediction makes it when missing. */
+int bnn_model_prepare(const struct bnn_model *m, char err[BNN_ERR_LEN]);
+
 /* What runs the LRT layers' GEMMs on the code path in use (cpu.h): "packed"
  * (libbnn's own kernel, AVX2 and AVX-512 paths) or "openblas" (baseline). */
 const char *bnn_lrt_gemm_name(void);

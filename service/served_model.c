@@ -144,6 +144,11 @@ struct served_model *served_model_load(const struct cfg *c, char err[SERVED_ERR_
         bnn_model_free(m);
         return NULL;
     }
+    if (bnn_model_prepare(m, berr) != BNN_OK) { /* the first request should not pack the weights */
+        set_err(err, "model %s: %s", file, berr);
+        bnn_model_free(m);
+        return NULL;
+    }
     struct served_model *sm = bundle_new(m);
     if (!sm) {
         set_err(err, "model %s: out of memory", file);

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "bnn.h"
+#include "infer.h"
 #include "fault.h"
 
 static void test_shipped_shape(void **state)
@@ -115,8 +116,8 @@ static void test_alloc_faults(void **state)
     (void)state;
     char err[BNN_ERR_LEN];
     const size_t dims[] = {4, 3, 2};
-    /* model_new: the struct, then the storage */
-    for (long n = 1; n <= 2; n++) {
+    /* model_new: the struct, the storage, the cache of packed copies */
+    for (long n = 1; n <= 3; n++) {
         bnn_fault_set(n);
         assert_null(bnn_model_new(dims, 2, err));
         assert_true(bnn_fault_fired());
@@ -139,6 +140,26 @@ static void test_alloc_faults(void **state)
     assert_string_equal(bnn_meta_get(m, "k"), "v");
     bnn_fault_set(0);
     assert_int_equal(bnn_fault_ops(), 0);
+    /* the weights packed for our GEMM (bnn_model_prepare, else the first
+     * prediction): the copy's struct, then its storage; made once */
+    if (strcmp(bnn_lrt_gemm_name(), "packed") == 0) {
+        for (long n = 1; n <= 2; n++) {
+            bnn_fault_set(n);
+            assert_int_equal(bnn_model_prepare(m, err), BNN_E_NOMEM);
+            assert_true(bnn_fault_fired());
+            assert_non_null(strstr(err, "out of memory packing the weights"));
+        }
+        bnn_fault_set(3);
+        assert_int_equal(bnn_model_prepare(m, err), BNN_OK);
+        assert_false(bnn_fault_fired());
+        bnn_fault_set(1);
+        assert_int_equal(bnn_model_prepare(m, err), BNN_OK);
+        assert_int_equal(bnn_fault_ops(), 0);
+        bnn_fault_set(0);
+    } else {
+        assert_string_equal(bnn_lrt_gemm_name(), "openblas");
+        assert_int_equal(bnn_model_prepare(m, err), BNN_OK);
+    }
     bnn_model_free(m);
 }
 
