@@ -10,8 +10,9 @@
  *     exercise the vector bodies, the tails and the counter carry.
  *  3. Whole predictions (logits and probabilities, both modes, the shipped
  *     model when present) per path against the baseline, and bit-exact
- *     replay on one path, also after switching paths in between; a pass's
- *     bits independent of its block with the shipped model's GEMM shapes.
+ *     replay on one path, also after switching paths in between; lrt on
+ *     avx2 and avx512 bit for bit the same; a pass's bits independent of
+ *     its block with the shipped model's GEMM shapes.
  *  4. bnn_summarize's quantiles by selection equal those of a full sort.
  *  5. The packed LRT GEMM of each path that has one: against a double
  *     reference over shapes with partial panels and row tiles, each row's
@@ -358,6 +359,15 @@ static void test_predictions_agree_and_replay(void **state)
                     fail_msg("%s %s: replay differs", bnn_cpu_path_label(p), bnn_mode_name(md));
             }
         }
+    /* lrt on avx2 and avx512 runs the same fused operations in the same
+     * order (no OpenBLAS in it): the same bits */
+    if (best >= BNN_CPU_AVX512) {
+        force(BNN_CPU_AVX2);
+        assert_int_equal(bnn_sample_logits(got, ws, m, x, T[0], 7, BNN_MODE_LRT, err), BNN_OK);
+        force(BNN_CPU_AVX512);
+        assert_int_equal(bnn_sample_logits(again, ws, m, x, T[0], 7, BNN_MODE_LRT, err), BNN_OK);
+        assert_memory_equal(got, again, T[0] * k * sizeof(float));
+    }
     free(ref), free(got), free(again);
     bnn_workspace_free(ws);
     bnn_model_free(m);
