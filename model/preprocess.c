@@ -35,6 +35,7 @@
  * (noise or texture).
  */
 #include "preprocess.h"
+#include "resample.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -47,6 +48,7 @@
 #define BOX 20
 #define WORK_MAX 64
 #define WORK_PIXELS (WORK_MAX * WORK_MAX)
+_Static_assert(WORK_MAX <= RESAMPLE_MAX && BOX <= RESAMPLE_MAX, "resample_area's limit");
 
 /* Calm: structure below CALM of the picture's 99th percentile (never below
  * CALM_FLOOR); background grows only in steps below STEP of it. Measured on
@@ -86,61 +88,12 @@ struct work {
     int label[WORK_PIXELS];
 };
 
-/* A rectangle of a source plane: 8-bit or float, with its row stride. */
-struct plane {
-    const uint8_t *u8; /* one of u8, f is set */
-    const float *f;
-    size_t stride;
-    float scale; /* value multiplier */
-};
-
-static float plane_at(const struct plane *p, size_t x, size_t y)
-{
-    size_t i = y * p->stride + x;
-    return (p->u8 ? (float)p->u8[i] : p->f[i]) * p->scale;
-}
-
-/* Weight of source index i in the destination span [a, b). */
-static double span_weight(double a, double b, size_t i)
-{
-    double lo = MAX(a, (double)i), hi = MIN(b, (double)i + 1);
-    return hi > lo ? hi - lo : 0;
-}
-
-/* Area-averaging (box filter) of the (sw, sh) rectangle at (sx0, sy0) of src
- * into dst (dh, dw <= WORK_MAX): each destination pixel is the mean of the
- * source area it covers, with fractional weights for partly covered pixels.
- * Exact for any ratio, up or down. One destination row at a time: each
- * source row it covers is folded into the row's accumulators, so every
- * source pixel is read about once. */
-static void resample_area(float *dst, size_t dw, size_t dh, const struct plane *src, size_t sx0, size_t sy0,
-                          size_t sw, size_t sh)
-{
-    double fx = (double)sw / (double)dw, fy = (double)sh / (double)dh, acc[WORK_MAX];
-    for (size_t y = 0; y < dh; y++) {
-        double ya = (double)y * fy, yb = (double)(y + 1) * fy;
-        for (size_t x = 0; x < dw; x++)
-            acc[x] = 0;
-        for (size_t sy = (size_t)ya; sy < sh && (double)sy < yb; sy++) {
-            double wy = span_weight(ya, yb, sy);
-            for (size_t x = 0; x < dw && wy > 0; x++) {
-                double xa = (double)x * fx, xb = (double)(x + 1) * fx, row = 0;
-                for (size_t sx = (size_t)xa; sx < sw && (double)sx < xb; sx++)
-                    row += span_weight(xa, xb, sx) * plane_at(src, sx0 + sx, sy0 + sy);
-                acc[x] += wy * row;
-            }
-        }
-        for (size_t x = 0; x < dw; x++)
-            dst[y * dw + x] = (float)(acc[x] / (fx * fy));
-    }
-}
-
 /* The picture into w->px, area-averaged down to WORK_MAX on the longer side
  * when larger. Returns 1 when it was downscaled. */
 static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t height)
 {
     size_t longer = width > height ? width : height;
-    struct plane src = {gray, NULL, width, 1.0f / 255.0f};
+    struct resample_src src = {gray, NULL, width, 1.0f / 255.0f};
     if (longer <= WORK_MAX) {
         w->w = (int)width;
         w->h = (int)height;
@@ -152,7 +105,7 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
     long dw = lround((double)width * s), dh = lround((double)height * s);
     w->w = dw < 1 ? 1 : (int)dw;
     w->h = dh < 1 ? 1 : (int)dh;
-    resample_area(w->px, (size_t)w->w, (size_t)w->h, &src, 0, 0, width, height);
+    resample_area(w->px, (size_t)w->w, (size_t)w->w, (size_t)w->h, &src, 0, 0, width, height);
     return 1;
 }
 
@@ -492,8 +445,8 @@ static void place_digit(float out[784], const struct work *w, const int box[4], 
     nw = nw < 1 ? 1 : nw;
     nh = nh < 1 ? 1 : nh;
     float digit[BOX * BOX];
-    struct plane ink = {NULL, w->close, (size_t)w->w, 1.0f / peak};
-    resample_area(digit, nw, nh, &ink, (size_t)box[0], (size_t)box[1], bw, bh);
+    struct resample_src ink = {NULL, w->close, (size_t)w->w, 1.0f / peak};
+    resample_area(digit, nw, nw, nh, &ink, (size_t)box[0], (size_t)box[1], bw, bh);
     if (longer != BOX)
         *steps |= PREP_RESIZED;
     double mass = 0, mx = 0, my = 0;

@@ -1,0 +1,114 @@
+/* resample.c - area-averaging resampling (resample.h).
+ *
+ * Destination pixel (x, y) covers the source area [x fx, (x + 1) fx) x
+ * [y fy, (y + 1) fy), fx = sw / dw, fy = sh / dh; its value is the sum of
+ * the source pixels weighted by how much of each the area covers, divided
+ * by fx fy. The arithmetic is in double in a fixed order - along each
+ * source row first (a row sum per destination column), then those row sums
+ * weighted down the destination's source rows - and the weights are
+ * computed once per call: only a span's first and last source pixels have
+ * fractional weights, those between have weight exactly 1 ((i + 1) - i in
+ * double) and are added as they are. prep_canonical's results, on which the
+ * shipped weights were trained, depend on every bit of this order.
+ */
+#include "resample.h"
+
+#include <math.h>
+
+/* Weight of source index i in the destination span [a, b). */
+static double span_weight(double a, double b, size_t i)
+{
+    double lo = a > (double)i ? a : (double)i, hi = b < (double)i + 1 ? b : (double)i + 1;
+    return hi > lo ? hi - lo : 0;
+}
+
+/* The source pixels [first, end) that one destination pixel covers along
+ * an axis, with the weights of the first and the last. */
+struct span {
+    size_t first, end;
+    double w_first, w_last;
+};
+
+/* Destination pixel d covers [d f, (d + 1) f) of n_src source pixels:
+ * from floor(d f) while i < n_src and i < (d + 1) f. */
+static void area_spans(struct span *sp, size_t n_dst, size_t n_src, double f)
+{
+    for (size_t d = 0; d < n_dst; d++) {
+        double a = (double)d * f, b = (double)(d + 1) * f;
+        size_t first = (size_t)a, end = (size_t)ceil(b); /* integer i < b <=> i < ceil(b) */
+        end = end < n_src ? end : n_src;
+        sp[d].first = first;
+        sp[d].end = end > first ? end : first;
+        sp[d].w_first = span_weight(a, b, first);
+        sp[d].w_last = end > first ? span_weight(a, b, end - 1) : 0;
+    }
+}
+
+/* Weight of source index i in span s (first <= i < end). */
+static double span_at(const struct span *s, size_t i)
+{
+    return i == s->first ? s->w_first : i + 1 == s->end ? s->w_last : 1.0;
+}
+
+/* acc[x] += wy * (row's weighted sum over x's span), 8-bit values through
+ * lut ((float)v * scale, widened to double). */
+static void area_row_u8(double *acc, double wy, const struct span *sx, size_t dw, const uint8_t *row,
+                        const double *lut)
+{
+    for (size_t x = 0; x < dw; x++) {
+        size_t i = sx[x].first, last = sx[x].end - 1;
+        if (sx[x].end <= sx[x].first)
+            continue;
+        double sum = sx[x].w_first * lut[row[i]];
+        for (i++; i < last; i++)
+            sum += lut[row[i]];
+        if (i == last)
+            sum += sx[x].w_last * lut[row[i]];
+        acc[x] += wy * sum;
+    }
+}
+
+/* The same for a float row, each value multiplied by scale in float. */
+static void area_row_f(double *acc, double wy, const struct span *sx, size_t dw, const float *row,
+                       float scale)
+{
+    for (size_t x = 0; x < dw; x++) {
+        size_t i = sx[x].first, last = sx[x].end - 1;
+        if (sx[x].end <= sx[x].first)
+            continue;
+        double sum = sx[x].w_first * (row[i] * scale);
+        for (i++; i < last; i++)
+            sum += row[i] * scale;
+        if (i == last)
+            sum += sx[x].w_last * (row[i] * scale);
+        acc[x] += wy * sum;
+    }
+}
+
+void resample_area(float *dst, size_t dst_stride, size_t dw, size_t dh, const struct resample_src *src,
+                   size_t sx0, size_t sy0, size_t sw, size_t sh)
+{
+    double fx = (double)sw / (double)dw, fy = (double)sh / (double)dh, acc[RESAMPLE_MAX], lut[256];
+    struct span sx[RESAMPLE_MAX], sy[RESAMPLE_MAX];
+    area_spans(sx, dw, sw, fx);
+    area_spans(sy, dh, sh, fy);
+    if (src->u8)
+        for (int v = 0; v < 256; v++)
+            lut[v] = (float)v * src->scale;
+    for (size_t y = 0; y < dh; y++) {
+        for (size_t x = 0; x < dw; x++)
+            acc[x] = 0;
+        for (size_t j = sy[y].first; j < sy[y].end; j++) {
+            double wy = span_at(&sy[y], j);
+            size_t at = (sy0 + j) * src->stride + sx0;
+            if (!(wy > 0))
+                continue;
+            if (src->u8)
+                area_row_u8(acc, wy, sx, dw, src->u8 + at, lut);
+            else
+                area_row_f(acc, wy, sx, dw, src->f + at, src->scale);
+        }
+        for (size_t x = 0; x < dw; x++)
+            dst[y * dst_stride + x] = (float)(acc[x] / (fx * fy));
+    }
+}
