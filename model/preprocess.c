@@ -35,7 +35,9 @@
  * (noise or texture).
  */
 #include "preprocess.h"
+#include "morph.h"
 #include "resample.h"
+#include "rowmask.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -49,6 +51,7 @@
 #define WORK_MAX 64
 #define WORK_PIXELS (WORK_MAX * WORK_MAX)
 _Static_assert(WORK_MAX <= RESAMPLE_MAX && BOX <= RESAMPLE_MAX, "resample_area's limit");
+_Static_assert(WORK_MAX <= ROWMASK_MAX && WORK_MAX <= MORPH_MAX_W, "row masks and filters");
 
 /* Calm: structure below CALM of the picture's 99th percentile (never below
  * CALM_FLOOR); background grows only in steps below STEP of it. Measured on
@@ -74,19 +77,74 @@ _Static_assert(WORK_MAX <= RESAMPLE_MAX && BOX <= RESAMPLE_MAX, "resample_area's
 /* Background level or unevenness above this counts as a background. */
 #define BG_LEVEL 0.04f
 
-/* The working planes, (h, w) row-major, w * h <= WORK_PIXELS. */
+/* The working planes have a frame one pixel wide around the picture: pixel
+ * (x, y) is at AT(x, y), rows STRIDE apart, so a pixel's 8 neighbours are
+ * always at the offsets in nb_offset. The searches keep the pixels they may
+ * still visit in row masks (below), 0 on the frame, so they never step
+ * outside. */
+#define STRIDE (WORK_MAX + 2)
+#define PLANE (STRIDE * (WORK_MAX + 2))
+#define AT(x, y) (((y) + 1) * STRIDE + (x) + 1)
+
+/* A pixel's 8 neighbours row by row (dy = -1..1, then dx = -1..1): every
+ * search below visits them in this order, on which fill_background's means
+ * depend. */
+static const int nb_offset[8] = {-STRIDE - 1, -STRIDE, -STRIDE + 1, -1, 1, STRIDE - 1, STRIDE, STRIDE + 1};
+
+/* Row masks (rowmask.h): bit x of m[y + 1] stands for pixel (x, y). */
+#define MASK_ROWS ROWMASK_ROWS
+#define BIT(x) (UINT64_C(1) << (x))
+
+/* The working planes, (h, w) inside the frame, w, h <= WORK_MAX. */
 struct work {
     int w, h;
-    float px[WORK_PIXELS];    /* the picture, [0,1] */
-    float tmp[WORK_PIXELS];   /* filter scratch */
-    float open[WORK_PIXELS];  /* then: structure */
-    float close[WORK_PIXELS]; /* then: ink */
-    float bg[WORK_PIXELS];
-    unsigned char state[WORK_PIXELS];
-    unsigned char edge[WORK_PIXELS]; /* 1 on the picture's outermost pixels */
+    float px[PLANE];    /* the picture, [0,1] (0 on the frame) */
+    float tmp[PLANE];   /* filter scratch */
+    float open[PLANE];  /* then: structure */
+    float close[PLANE]; /* then: ink */
+    float bg[PLANE];
+    uint64_t page[MASK_ROWS];    /* background whose level is the picture's */
+    uint64_t trimmed[MASK_ROWS]; /* background too near the ink: filled in */
     int queue[WORK_PIXELS];
-    int label[WORK_PIXELS];
+    int label[PLANE]; /* background region, then ink part */
 };
+
+/* Bits x - 1, x, x + 1 of row as bits 0..2. */
+static inline unsigned three(uint64_t row, int x)
+{
+    return (unsigned)((x ? row >> (x - 1) : row << 1) & 7);
+}
+
+/* The 8 neighbours of (x, y) in m as bits 0..7, in nb_offset's order. */
+static inline unsigned around(const uint64_t *m, int x, int y)
+{
+    unsigned above = three(m[y], x), mid = three(m[y + 1], x), below = three(m[y + 2], x);
+    return above | (mid & 1) << 3 | (mid & 4) << 2 | below << 5;
+}
+
+static inline int mask_has(const uint64_t *m, int i)
+{
+    return (int)(m[i / STRIDE] >> (i % STRIDE - 1) & 1);
+}
+
+static inline void mask_clear(uint64_t *m, int i)
+{
+    m[i / STRIDE] &= ~BIT(i % STRIDE - 1);
+}
+
+/* m (MASK_ROWS rows) = the pixels where plane < limit (below 1) or not
+ * (below 0). */
+static void mask_where(uint64_t *m, const float *plane, float limit, int below, int w, int h)
+{
+    memset(m, 0, MASK_ROWS * sizeof *m);
+    for (int y = 0; y < h; y++) {
+        const float *p = plane + AT(0, y);
+        uint64_t bits = 0;
+        for (int x = 0; x < w; x++)
+            bits |= (uint64_t)((p[x] < limit) == below) << x;
+        m[y + 1] = bits;
+    }
+}
 
 /* The picture into w->px, area-averaged down to WORK_MAX on the longer side
  * when larger. Returns 1 when it was downscaled. */
@@ -97,213 +155,164 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
     if (longer <= WORK_MAX) {
         w->w = (int)width;
         w->h = (int)height;
-        for (size_t i = 0; i < width * height; i++)
-            w->px[i] = gray[i] * (1.0f / 255.0f);
+        for (size_t y = 0; y < height; y++)
+            for (size_t x = 0; x < width; x++)
+                w->px[AT(x, y)] = gray[y * width + x] * (1.0f / 255.0f);
         return 0;
     }
     double s = (double)WORK_MAX / (double)longer;
     long dw = lround((double)width * s), dh = lround((double)height * s);
     w->w = dw < 1 ? 1 : (int)dw;
     w->h = dh < 1 ? 1 : (int)dh;
-    resample_area(w->px, (size_t)w->w, (size_t)w->w, (size_t)w->h, &src, 0, 0, width, height);
+    resample_area(w->px + AT(0, 0), STRIDE, (size_t)w->w, (size_t)w->h, &src, 0, 0, width, height);
     return 1;
 }
 
-/* w->edge: 1 on the outermost pixels (whose neighbours need bounds). */
-static void mark_edges(struct work *w)
+/* px is 0 on the frame and up to the vector width: step_edges reads the
+ * frame beside the picture's edges, the filters whole vectors. */
+static void frame_px(struct work *w)
 {
-    for (int y = 0; y < w->h; y++)
-        for (int x = 0; x < w->w; x++)
-            w->edge[y * w->w + x] = (unsigned char)(x == 0 || y == 0 || x == w->w - 1 || y == w->h - 1);
-}
-
-/* out = min (take_max 0) or max (1) of in over the (2r+1)^2 square, the
- * square cut off at the picture's edges. Separable: rows into tmp, then
- * columns, each pass a loop along a row so that it vectorises (min and max
- * are exact, so the order does not matter). out may not alias in or tmp. */
-#define SQUARE_PASSES(OP)                                                                                    \
-    for (int y = 0; y < h; y++) {                                                                            \
-        const float *row = in + y * w;                                                                       \
-        float *t = tmp + y * w;                                                                              \
-        memcpy(t, row, (size_t)w * sizeof *t);                                                               \
-        for (int d = 1; d <= r && d < w; d++)                                                                \
-            for (int x = 0; x < w; x++) {                                                                    \
-                float v = t[x];                                                                              \
-                if (x - d >= 0)                                                                              \
-                    v = OP(v, row[x - d]);                                                                   \
-                if (x + d < w)                                                                               \
-                    v = OP(v, row[x + d]);                                                                   \
-                t[x] = v;                                                                                    \
-            }                                                                                                \
-    }                                                                                                        \
-    for (int y = 0; y < h; y++) {                                                                            \
-        float *o = out + y * w;                                                                              \
-        memcpy(o, tmp + y * w, (size_t)w * sizeof *o);                                                       \
-        for (int yy = y - r < 0 ? 0 : y - r; yy <= y + r && yy < h; yy++) {                                  \
-            const float *t = tmp + yy * w;                                                                   \
-            for (int x = 0; x < w; x++)                                                                      \
-                o[x] = OP(o[x], t[x]);                                                                       \
-        }                                                                                                    \
-    }
-
-static void square_filter(float *out, float *tmp, const float *in, int w, int h, int r, int take_max)
-{
-    if (take_max) {
-        SQUARE_PASSES(MAX)
-    } else {
-        SQUARE_PASSES(MIN)
+    for (int x = -1; x <= WORK_MAX; x++)
+        w->px[AT(x, -1)] = w->px[AT(x, w->h)] = 0;
+    for (int y = 0; y < w->h; y++) {
+        w->px[AT(-1, y)] = 0;
+        for (int x = w->w; x < morph_width(w->w) + 1; x++)
+            w->px[AT(x, y)] = 0;
     }
 }
 
-#undef SQUARE_PASSES
+#define HIST_WAYS 4
 
 /* w->open becomes the structure max(px - open(px), close(px) - px) with a
- * (2r+1) square; returns its 99th percentile (in steps of 1/256). */
+ * (2r+1) square (morph.h: min and max over it cut off at the picture's
+ * edges); returns its 99th percentile (in steps of 1/256), counted in
+ * HIST_WAYS histograms so that runs of equal values do not wait on each
+ * other. */
 static float structure_map(struct work *w, int r)
 {
-    int n = w->w * w->h;
-    float *s = w->open, *c = w->close, *t = w->bg; /* bg is free until later */
-    square_filter(t, w->tmp, w->px, w->w, w->h, r, 0);
-    square_filter(s, w->tmp, t, w->w, w->h, r, 1); /* opening */
-    square_filter(t, w->tmp, w->px, w->w, w->h, r, 1);
-    square_filter(c, w->tmp, t, w->w, w->h, r, 0); /* closing */
-    unsigned hist[257] = {0};
-    for (int i = 0; i < n; i++) {
-        s[i] = MAX(w->px[i] - s[i], c[i] - w->px[i]);
-        int b = (int)(s[i] * 256.0f);
-        hist[b < 0 ? 0 : b > 256 ? 256 : b]++;
+    int W = w->w, H = w->h, n = morph_width(W);
+    float *s = w->open, *c = w->close;
+    /* bg is free until later */
+    morph_open_close(s + AT(0, 0), c + AT(0, 0), w->px + AT(0, 0), w->tmp + AT(0, 0), w->bg + AT(0, 0), W, H,
+                     STRIDE, r);
+    unsigned hist[HIST_WAYS][257] = {{0}};
+    for (int y = 0; y < H; y++) {
+        float *restrict sr = s + AT(0, y);
+        const float *restrict p = w->px + AT(0, y), *restrict cr = c + AT(0, y);
+        for (int x = 0; x < n; x++)
+            sr[x] = MAX(p[x] - sr[x], cr[x] - p[x]);
+        for (int x = 0; x < W; x++) {
+            int b = (int)(sr[x] * 256.0f);
+            hist[x % HIST_WAYS][b < 0 ? 0 : b > 256 ? 256 : b]++;
+        }
     }
-    unsigned above = 0, want = (unsigned)n / 100 + 1;
+    unsigned above = 0, want = (unsigned)(W * H) / 100 + 1;
     for (int b = 256; b > 0; b--) {
-        above += hist[b];
+        for (int k = 0; k < HIST_WAYS; k++)
+            above += hist[k][b];
         if (above >= want)
             return (float)b / 256.0f;
     }
     return 0;
 }
 
-static int on_border(const struct work *w, int x, int y)
+/* g joins the calm pixels that are 8-neighbours and differ by less than
+ * step. */
+static void step_edges(struct rowmask_graph *g, const struct work *w, const uint64_t *calm, float step)
 {
-    return x == 0 || y == 0 || x == w->w - 1 || y == w->h - 1;
-}
-
-/* The 8-neighbours of pixel i inside the picture, row by row (dy = -1..1,
- * then dx = -1..1): every search below visits them in this order, so the
- * results do not depend on how the bounds are checked. Returns how many. */
-static inline int neighbours(const struct work *w, int i, int nb[8])
-{
-    int W = w->w;
-    if (!w->edge[i]) {
-        const int all[8] = {i - W - 1, i - W, i - W + 1, i - 1, i + 1, i + W - 1, i + W, i + W + 1};
-        memcpy(nb, all, sizeof all);
-        return 8;
-    }
-    int x = i % W, y = i / W, n = 0;
-    for (int dy = -1; dy <= 1; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if ((dx || dy) && x + dx >= 0 && y + dy >= 0 && x + dx < W && y + dy < w->h)
-                nb[n++] = i + dy * W + dx;
-    return n;
-}
-
-/* Grows one background region from border pixel `seed` through calm
- * pixels in steps below `step` (8-connected), marking it state 1 and
- * label `region`. Returns its size. */
-static int grow_region(struct work *w, int seed, int region, float calm, float step)
-{
-    int head = 0, tail = 0;
-    w->state[seed] = 1;
-    w->label[seed] = region;
-    w->queue[tail++] = seed;
-    while (head < tail) {
-        int i = w->queue[head++], nb[8], n = neighbours(w, i, nb);
-        for (int k = 0; k < n; k++) {
-            int j = nb[k];
-            if (w->state[j] || w->open[j] >= calm || fabsf(w->px[j] - w->px[i]) >= step)
-                continue;
-            w->state[j] = 1;
-            w->label[j] = region;
-            w->queue[tail++] = j;
+    rowmask_graph_of(g, calm, w->h);
+    for (int y = 0; y < w->h; y++) {
+        const float *p = w->px + AT(0, y), *q = w->px + AT(0, y + 1); /* the frame is 0 */
+        uint64_t e = 0, s = 0, se = 0, sw = 0;
+        for (int x = 0; x < w->w; x++) {
+            float v = p[x];
+            e |= (uint64_t)(fabsf(p[x + 1] - v) < step) << x;
+            s |= (uint64_t)(fabsf(q[x] - v) < step) << x;
+            se |= (uint64_t)(fabsf(q[x + 1] - v) < step) << x;
+            sw |= (uint64_t)(fabsf(q[x - 1] - v) < step) << x;
         }
+        g->e[y + 1] &= e;
+        g->s[y + 1] &= s;
+        g->se[y + 1] &= se;
+        g->sw[y + 1] &= sw;
     }
-    return tail;
 }
 
-/* The background: state 1 for the calm pixels reachable from the border
- * through calm pixels in small steps, label = the region (1, 2, ...) each
- * belongs to - parts of the page at different levels, such as inverted
- * bands, are separate regions. Returns the number of background pixels. */
+/* The background (w->page): the calm pixels (structure below `calm`)
+ * reachable from the border through calm pixels in steps below `step`
+ * (8-connected); label = the region (1, 2, ...) each belongs to - parts of
+ * the page at different levels, such as inverted bands, are separate
+ * regions. Seeds are the border pixels in row order; a region is all that
+ * is connected to its seed (|a - b| = |b - a|, so the search order does not
+ * matter). Returns the number of background pixels. */
 static int grow_background(struct work *w, float calm, float step)
 {
-    int n = w->w * w->h, total = 0, regions = 0;
-    memset(w->state, 0, (size_t)n);
-    memset(w->label, 0, (size_t)n * sizeof *w->label);
-    for (int y = 0; y < w->h; y++)
-        for (int x = 0; x < w->w; x++) {
-            int i = y * w->w + x;
-            if (on_border(w, x, y) && !w->state[i] && w->open[i] < calm)
-                total += grow_region(w, i, ++regions, calm, step);
+    int total = 0, regions = 0;
+    uint64_t calm_rows[MASK_ROWS], r[MASK_ROWS];
+    struct rowmask_graph g;
+    mask_where(calm_rows, w->open, calm, 1, w->w, w->h);
+    step_edges(&g, w, calm_rows, step);
+    memset(w->page, 0, sizeof w->page);
+    for (int y = 0; y < w->h; y++) {
+        int dx = y == 0 || y == w->h - 1 || w->w == 1 ? 1 : w->w - 1; /* inner rows: both ends */
+        for (int x = 0; x < w->w; x += dx) {
+            if (!(calm_rows[y + 1] & ~w->page[y + 1] & BIT(x)))
+                continue;
+            memset(r, 0, sizeof r);
+            r[y + 1] = BIT(x);
+            rowmask_flood(r, &g, y, w->h);
+            regions++;
+            for (int yy = 0; yy < w->h; yy++) {
+                w->page[yy + 1] |= r[yy + 1];
+                total += __builtin_popcountll(r[yy + 1]);
+                for (uint64_t m = r[yy + 1]; m; m &= m - 1)
+                    w->label[AT(__builtin_ctzll(m), yy)] = regions;
+            }
         }
+    }
     return total;
 }
 
 /* Background pixels closer than `margin` steps (chessboard distance) to any
- * non-background pixel become state 3, trimmed: their level is contaminated
- * by anti-aliased edges and blur, so it is filled in like the ink's. Unless
- * that would leave no background at all. Two-pass distance transform
- * (Rosenfeld & Pfaltz 1966), distances capped at margin + 1 (all that
- * matters) in bytes over w->tmp. */
+ * non-background pixel are trimmed: their level is contaminated by
+ * anti-aliased edges and blur, so it is filled in like the ink's. Unless
+ * that would leave no background at all. Within chessboard distance margin
+ * of a non-background pixel = under the non-background dilated by a
+ * (2 margin + 1) square: separable, on the row masks. */
 static void trim_background(struct work *w, int margin)
 {
-    int W = w->w, H = w->h, n = W * H, kept = 0;
-    unsigned char *d = (unsigned char *)w->tmp, cap = (unsigned char)(margin + 1 < 255 ? margin + 1 : 255);
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            int i = y * W + x;
-            unsigned v = w->state[i] ? cap : 0;
-            if (v && x > 0)
-                v = MIN(v, d[i - 1] + 1u);
-            if (v && y > 0) {
-                v = MIN(v, d[i - W] + 1u);
-                if (x > 0)
-                    v = MIN(v, d[i - W - 1] + 1u);
-                if (x + 1 < W)
-                    v = MIN(v, d[i - W + 1] + 1u);
-            }
-            d[i] = (unsigned char)v;
-        }
-    for (int y = H - 1; y >= 0; y--)
-        for (int x = W - 1; x >= 0; x--) {
-            int i = y * W + x;
-            unsigned v = d[i];
-            if (v && x + 1 < W)
-                v = MIN(v, d[i + 1] + 1u);
-            if (v && y + 1 < H) {
-                v = MIN(v, d[i + W] + 1u);
-                if (x > 0)
-                    v = MIN(v, d[i + W - 1] + 1u);
-                if (x + 1 < W)
-                    v = MIN(v, d[i + W + 1] + 1u);
-            }
-            d[i] = (unsigned char)v;
-            kept += v > (unsigned)margin;
-        }
-    if (kept)
-        for (int i = 0; i < n; i++)
-            if (w->state[i] && d[i] <= margin)
-                w->state[i] = 3;
+    int W = w->w, H = w->h, kept = 0;
+    uint64_t all = rowmask_bits(W), wide[WORK_MAX];
+    for (int y = 0; y < H; y++) {
+        uint64_t m = all & ~w->page[y + 1], d = m;
+        for (int k = 1; k <= margin && k < 64; k++)
+            d |= m << k | m >> k;
+        wide[y] = d & all;
+    }
+    memset(w->trimmed, 0, sizeof w->trimmed);
+    for (int y = 0; y < H; y++) {
+        uint64_t near = 0;
+        for (int yy = MAX(0, y - margin); yy <= y + margin && yy < H; yy++)
+            near |= wide[yy];
+        w->trimmed[y + 1] = w->page[y + 1] & near;
+        kept += __builtin_popcountll(w->page[y + 1] & ~near);
+    }
+    if (!kept)
+        memset(w->trimmed, 0, sizeof w->trimmed);
+    for (int y = 0; y < MASK_ROWS; y++)
+        w->page[y] &= ~w->trimmed[y];
 }
 
-/* Fills bg[j] with the mean of j's filled 8-neighbours - for a trimmed
- * pixel only those of its own background region (label; 0 = any). Returns
- * 0 when there is none. */
-static inline int fill_from_neighbours(struct work *w, int j, int region)
+/* Fills bg[j] with the mean of j's known 8-neighbours (in nb_offset's
+ * order) - for a trimmed pixel only those of its own background region
+ * (label; 0 = any) - and marks it known. Returns 0 when there is none. */
+static inline int fill_from_neighbours(struct work *w, uint64_t *known, int j, int region)
 {
-    int nb[8], n = neighbours(w, j, nb), cnt = 0;
+    int x = j % STRIDE - 1, y = j / STRIDE - 1, cnt = 0;
     double sum = 0;
-    for (int m = 0; m < n; m++) {
-        int k = nb[m];
-        if ((w->state[k] != 1 && w->state[k] != 2) || (region && w->label[k] != region))
+    for (unsigned nb = around(known, x, y); nb; nb &= nb - 1) {
+        int k = j + nb_offset[__builtin_ctz(nb)];
+        if (region && w->label[k] != region)
             continue;
         sum += w->bg[k];
         cnt++;
@@ -311,37 +320,51 @@ static inline int fill_from_neighbours(struct work *w, int j, int region)
     if (!cnt)
         return 0;
     w->bg[j] = (float)(sum / cnt);
-    w->state[j] = 2;
     w->label[j] = region;
+    known[y + 1] |= BIT(x);
     return 1;
 }
 
+/* Queues, in row order, the known pixels with an unknown neighbour: the
+ * others would find nothing to fill. Returns how many. */
+static int queue_frontier(int *queue, const uint64_t *known, const uint64_t *unknown, int w, int h)
+{
+    int n = 0;
+    for (int y = 0; y < h; y++) {
+        uint64_t near = unknown[y] | unknown[y + 1] | unknown[y + 2];
+        for (uint64_t m = known[y + 1] & (near | near << 1 | near >> 1) & rowmask_bits(w); m; m &= m - 1)
+            queue[n++] = AT(__builtin_ctzll(m), y);
+    }
+    return n;
+}
+
 /* bg = the picture on the kept background, and under everything else the
- * mean of the already filled 8-neighbours, breadth-first outwards (a
- * diffusion inpainting; deterministic). A trimmed pixel is filled only from
- * its own background region, so the level of a band never leaks into the
- * page beside it; what stays unfilled that way is filled from any region
- * in a second round. */
+ * mean of the already filled 8-neighbours, breadth-first outwards from the
+ * known pixels in row order (a diffusion inpainting; deterministic). A
+ * trimmed pixel is filled only from its own background region, so the
+ * level of a band never leaks into the page beside it; what stays unfilled
+ * that way is filled from any region in a second round. Every pixel is
+ * filled in the end, so bg starts as a copy of the picture. */
 static void fill_background(struct work *w)
 {
-    int n = w->w * w->h;
+    uint64_t known[MASK_ROWS], unknown[MASK_ROWS], all = rowmask_bits(w->w);
+    for (int y = 0; y < w->h; y++)
+        memcpy(w->bg + AT(0, y), w->px + AT(0, y), (size_t)morph_width(w->w) * sizeof *w->bg);
+    for (int y = 0; y < MASK_ROWS; y++) {
+        known[y] = w->page[y];
+        unknown[y] = y > 0 && y <= w->h ? all & ~w->page[y] : 0;
+    }
     for (int round = 0; round < 2; round++) {
-        int head = 0, tail = 0;
-        for (int i = 0; i < n; i++) {
-            if (w->state[i] == 1 && round == 0)
-                w->bg[i] = w->px[i];
-            if (w->state[i] == 1 || w->state[i] == 2)
-                w->queue[tail++] = i;
-        }
+        int head = 0, tail = queue_frontier(w->queue, known, unknown, w->w, w->h);
         while (head < tail) {
-            int i = w->queue[head++], nb[8], n_nb = neighbours(w, i, nb);
-            for (int k = 0; k < n_nb; k++) {
-                int j = nb[k];
-                if (w->state[j] == 1 || w->state[j] == 2)
+            int i = w->queue[head++];
+            for (unsigned nb = around(unknown, i % STRIDE - 1, i / STRIDE - 1); nb; nb &= nb - 1) {
+                int j = i + nb_offset[__builtin_ctz(nb)];
+                int region = round == 0 && mask_has(w->trimmed, j) ? w->label[j] : 0;
+                if (!fill_from_neighbours(w, known, j, region))
                     continue;
-                int region = w->state[j] == 3 && round == 0 ? w->label[j] : 0;
-                if (fill_from_neighbours(w, j, region))
-                    w->queue[tail++] = j;
+                mask_clear(unknown, j);
+                w->queue[tail++] = j;
             }
         }
     }
@@ -353,17 +376,22 @@ static void fill_background(struct work *w)
  * white (dark ink). */
 static float ink_map(struct work *w, unsigned *steps)
 {
-    int n = w->w * w->h, light = 0, dark = 0;
+    int light = 0, dark = 0;
     float peak = 0, lo = 1, hi = 0;
-    for (int i = 0; i < n; i++) {
-        w->close[i] = fabsf(w->px[i] - w->bg[i]);
-        peak = MAX(peak, w->close[i]);
-        lo = MIN(lo, w->bg[i]);
-        hi = MAX(hi, w->bg[i]);
-    }
-    for (int i = 0; i < n; i++)
-        if (peak > 0 && w->close[i] >= INK_MASK * peak)
-            w->px[i] < w->bg[i] ? dark++ : light++;
+    for (int y = 0; y < w->h; y++)
+        for (int x = 0; x < w->w; x++) {
+            int i = AT(x, y);
+            w->close[i] = fabsf(w->px[i] - w->bg[i]);
+            peak = MAX(peak, w->close[i]);
+            lo = MIN(lo, w->bg[i]);
+            hi = MAX(hi, w->bg[i]);
+        }
+    for (int y = 0; y < w->h; y++)
+        for (int x = 0; x < w->w; x++) {
+            int i = AT(x, y);
+            if (peak > 0 && w->close[i] >= INK_MASK * peak)
+                w->px[i] < w->bg[i] ? dark++ : light++;
+        }
     if (dark > light)
         *steps |= PREP_INVERTED;
     if ((dark < light ? dark : light) > MIXED * (dark + light))
@@ -375,32 +403,35 @@ static float ink_map(struct work *w, unsigned *steps)
 }
 
 /* Labels the 8-connected parts of the ink mask (ink >= INK_MASK * peak) in
- * w->label (0 = not ink) and their ink mass in mass[1..]; returns the number
- * of parts (at most WORK_PIXELS / 2 + 1 exist). */
+ * w->label (0 = not ink), numbered in row order of their first pixel, and
+ * their ink mass in mass[1..]; returns the number of parts (at most
+ * WORK_PIXELS / 2 + 1 exist). Each ink value is >= INK_MASK * MIN_CONTRAST
+ * > 2^-6, so a multiple of 2^-29, and a mass < 2^12: the sums are exact in
+ * any order. */
 static int label_parts(struct work *w, float peak, double *mass)
 {
-    int n = w->w * w->h, parts = 0;
-    const float *ink = w->close;
-    memset(w->label, 0, (size_t)n * sizeof *w->label);
-    for (int i = 0; i < n; i++) {
-        if (w->label[i] || ink[i] < INK_MASK * peak)
-            continue;
-        int head = 0, tail = 0;
-        w->label[i] = ++parts;
-        mass[parts] = 0;
-        w->queue[tail++] = i;
-        while (head < tail) {
-            int j = w->queue[head++], nb[8], n_nb = neighbours(w, j, nb);
-            mass[parts] += ink[j];
-            for (int m = 0; m < n_nb; m++) {
-                int k = nb[m];
-                if (w->label[k] || ink[k] < INK_MASK * peak)
-                    continue;
-                w->label[k] = parts;
-                w->queue[tail++] = k;
+    int parts = 0;
+    uint64_t todo[MASK_ROWS], r[MASK_ROWS]; /* todo: ink not yet labelled */
+    struct rowmask_graph g;
+    mask_where(todo, w->close, INK_MASK * peak, 0, w->w, w->h);
+    rowmask_graph_of(&g, todo, w->h);
+    for (int y = 0; y < w->h; y++)
+        memset(w->label + AT(0, y), 0, (size_t)w->w * sizeof *w->label);
+    for (int y = 0; y < w->h; y++)
+        while (todo[y + 1]) {
+            memset(r, 0, sizeof r);
+            r[y + 1] = todo[y + 1] & -todo[y + 1];
+            rowmask_flood(r, &g, y, w->h);
+            mass[++parts] = 0;
+            for (int yy = y; yy < w->h; yy++) {
+                todo[yy + 1] &= ~r[yy + 1];
+                for (uint64_t m = r[yy + 1]; m; m &= m - 1) {
+                    int i = AT(__builtin_ctzll(m), yy);
+                    w->label[i] = parts;
+                    mass[parts] += w->close[i];
+                }
             }
         }
-    }
     return parts;
 }
 
@@ -418,7 +449,7 @@ static void digit_box(struct work *w, float peak, int box[4], unsigned *steps)
     box[1] = w->h;
     for (int y = 0; y < w->h; y++)
         for (int x = 0; x < w->w; x++) {
-            int i = y * w->w + x, p = w->label[i];
+            int i = AT(x, y), p = w->label[i];
             if (!p)
                 continue;
             if (mass[p] < SPECK * best) {
@@ -445,7 +476,7 @@ static void place_digit(float out[784], const struct work *w, const int box[4], 
     nw = nw < 1 ? 1 : nw;
     nh = nh < 1 ? 1 : nh;
     float digit[BOX * BOX];
-    struct resample_src ink = {NULL, w->close, (size_t)w->w, 1.0f / peak};
+    struct resample_src ink = {NULL, w->close + AT(0, 0), STRIDE, 1.0f / peak};
     resample_area(digit, nw, nw, nh, &ink, (size_t)box[0], (size_t)box[1], bw, bh);
     if (longer != BOX)
         *steps |= PREP_RESIZED;
@@ -480,7 +511,7 @@ void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, 
         return;
     if (load_work(&w, gray, width, height))
         r->steps |= PREP_DOWNSCALED;
-    mark_edges(&w);
+    frame_px(&w);
     int longer = w.w > w.h ? w.w : w.h;
     double per28 = longer > SIDE ? (double)longer / SIDE : 1.0;
     float p99 = structure_map(&w, (int)lround(per28));

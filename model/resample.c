@@ -4,12 +4,13 @@
  * [y fy, (y + 1) fy), fx = sw / dw, fy = sh / dh; its value is the sum of
  * the source pixels weighted by how much of each the area covers, divided
  * by fx fy. The arithmetic is in double in a fixed order - along each
- * source row first (a row sum per destination column), then those row sums
- * weighted down the destination's source rows - and the weights are
- * computed once per call: only a span's first and last source pixels have
- * fractional weights, those between have weight exactly 1 ((i + 1) - i in
- * double) and are added as they are. prep_canonical's results, on which the
- * shipped weights were trained, depend on every bit of this order.
+ * source row of the area first (a row sum), then those row sums weighted
+ * down the area's source rows, each sum from 0 in increasing index - and
+ * the weights are computed once per call: only a span's first and last
+ * source pixels have fractional weights, those between have weight exactly
+ * 1 ((i + 1) - i in double) and are added as they are. prep_canonical's
+ * results, on which the shipped weights were trained, depend on every bit
+ * of this order; test_resample holds it against a naive reference.
  */
 #include "resample.h"
 
@@ -50,65 +51,66 @@ static double span_at(const struct span *s, size_t i)
     return i == s->first ? s->w_first : i + 1 == s->end ? s->w_last : 1.0;
 }
 
-/* acc[x] += wy * (row's weighted sum over x's span), 8-bit values through
- * lut ((float)v * scale, widened to double). */
-static void area_row_u8(double *acc, double wy, const struct span *sx, size_t dw, const uint8_t *row,
-                        const double *lut)
+/* One destination pixel: the sum over its source rows, in order, of the
+ * row's weight times the row's weighted sum over the pixel's span, in
+ * order; 8-bit values through lut ((float)v * scale, widened to double).
+ * Each row's sum is independent of the others, so they overlap. */
+static double area_pixel_u8(const struct span *sx, const struct span *sy, const uint8_t *src, size_t stride,
+                            const double *lut)
 {
-    for (size_t x = 0; x < dw; x++) {
-        size_t i = sx[x].first, last = sx[x].end - 1;
-        if (sx[x].end <= sx[x].first)
-            continue;
-        double sum = sx[x].w_first * lut[row[i]];
-        for (i++; i < last; i++)
+    double acc = 0;
+    size_t last = sx->end - 1;
+    for (size_t j = sy->first; j < sy->end; j++) {
+        const uint8_t *row = src + j * stride;
+        double wy = span_at(sy, j), sum = sx->w_first * lut[row[sx->first]];
+        size_t i = sx->first + 1;
+        for (; i < last; i++)
             sum += lut[row[i]];
         if (i == last)
-            sum += sx[x].w_last * lut[row[i]];
-        acc[x] += wy * sum;
+            sum += sx->w_last * lut[row[i]];
+        if (wy > 0)
+            acc += wy * sum;
     }
+    return acc;
 }
 
-/* The same for a float row, each value multiplied by scale in float. */
-static void area_row_f(double *acc, double wy, const struct span *sx, size_t dw, const float *row,
-                       float scale)
+/* The same for float values, each multiplied by scale in float. */
+static double area_pixel_f(const struct span *sx, const struct span *sy, const float *src, size_t stride,
+                           float scale)
 {
-    for (size_t x = 0; x < dw; x++) {
-        size_t i = sx[x].first, last = sx[x].end - 1;
-        if (sx[x].end <= sx[x].first)
-            continue;
-        double sum = sx[x].w_first * (row[i] * scale);
-        for (i++; i < last; i++)
+    double acc = 0;
+    size_t last = sx->end - 1;
+    for (size_t j = sy->first; j < sy->end; j++) {
+        const float *row = src + j * stride;
+        double wy = span_at(sy, j), sum = sx->w_first * (row[sx->first] * scale);
+        size_t i = sx->first + 1;
+        for (; i < last; i++)
             sum += row[i] * scale;
         if (i == last)
-            sum += sx[x].w_last * (row[i] * scale);
-        acc[x] += wy * sum;
+            sum += sx->w_last * (row[i] * scale);
+        if (wy > 0)
+            acc += wy * sum;
     }
+    return acc;
 }
 
 void resample_area(float *dst, size_t dst_stride, size_t dw, size_t dh, const struct resample_src *src,
                    size_t sx0, size_t sy0, size_t sw, size_t sh)
 {
-    double fx = (double)sw / (double)dw, fy = (double)sh / (double)dh, acc[RESAMPLE_MAX], lut[256];
+    double fx = (double)sw / (double)dw, fy = (double)sh / (double)dh, lut[256];
     struct span sx[RESAMPLE_MAX], sy[RESAMPLE_MAX];
     area_spans(sx, dw, sw, fx);
     area_spans(sy, dh, sh, fy);
     if (src->u8)
         for (int v = 0; v < 256; v++)
             lut[v] = (float)v * src->scale;
-    for (size_t y = 0; y < dh; y++) {
-        for (size_t x = 0; x < dw; x++)
-            acc[x] = 0;
-        for (size_t j = sy[y].first; j < sy[y].end; j++) {
-            double wy = span_at(&sy[y], j);
-            size_t at = (sy0 + j) * src->stride + sx0;
-            if (!(wy > 0))
-                continue;
-            if (src->u8)
-                area_row_u8(acc, wy, sx, dw, src->u8 + at, lut);
-            else
-                area_row_f(acc, wy, sx, dw, src->f + at, src->scale);
+    for (size_t y = 0; y < dh; y++)
+        for (size_t x = 0; x < dw; x++) {
+            double acc = 0;
+            if (sx[x].end > sx[x].first && src->u8)
+                acc = area_pixel_u8(&sx[x], &sy[y], src->u8 + sy0 * src->stride + sx0, src->stride, lut);
+            else if (sx[x].end > sx[x].first)
+                acc = area_pixel_f(&sx[x], &sy[y], src->f + sy0 * src->stride + sx0, src->stride, src->scale);
+            dst[y * dst_stride + x] = (float)(acc / (fx * fy));
         }
-        for (size_t x = 0; x < dw; x++)
-            dst[y * dst_stride + x] = (float)(acc[x] / (fx * fy));
-    }
 }
