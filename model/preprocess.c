@@ -105,6 +105,7 @@ struct work {
     float bg[PLANE];
     uint64_t page[MASK_ROWS];    /* background whose level is the picture's */
     uint64_t trimmed[MASK_ROWS]; /* background too near the ink: filled in */
+    uint64_t ink[MASK_ROWS];     /* ink >= INK_MASK of its peak */
     int queue[WORK_PIXELS];
     int label[PLANE]; /* background region, then ink part */
 };
@@ -122,28 +123,19 @@ static inline unsigned around(const uint64_t *m, int x, int y)
     return above | (mid & 1) << 3 | (mid & 4) << 2 | below << 5;
 }
 
-static inline int mask_has(const uint64_t *m, int i)
-{
-    return (int)(m[i / STRIDE] >> (i % STRIDE - 1) & 1);
-}
-
-static inline void mask_clear(uint64_t *m, int i)
-{
-    m[i / STRIDE] &= ~BIT(i % STRIDE - 1);
-}
+/* Comparisons become row masks through bytes over a row's first
+ * PACK_WIDTH(w) columns (rowmask.h); the planes hold 0 in those past the
+ * picture. */
+#define PACK_WIDTH(w) ROWMASK_PACK_WIDTH(w)
 
 /* m (MASK_ROWS rows) = the pixels where plane < limit (below 1) or not
  * (below 0). */
 static void mask_where(uint64_t *m, const float *plane, float limit, int below, int w, int h)
 {
-    memset(m, 0, MASK_ROWS * sizeof *m);
-    for (int y = 0; y < h; y++) {
-        const float *p = plane + AT(0, y);
-        uint64_t bits = 0;
-        for (int x = 0; x < w; x++)
-            bits |= (uint64_t)((p[x] < limit) == below) << x;
-        m[y + 1] = bits;
-    }
+    rowmask_below(m, plane + AT(0, 0), STRIDE, limit, w, h);
+    if (!below)
+        for (int y = 1; y <= h; y++)
+            m[y] ^= rowmask_bits(w);
 }
 
 /* The picture into w->px, area-averaged down to WORK_MAX on the longer side
@@ -168,48 +160,49 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
     return 1;
 }
 
-/* px is 0 on the frame and up to the vector width: step_edges reads the
- * frame beside the picture's edges, the filters whole vectors. */
+/* px is 0 on the frame and up to PACK_WIDTH: step_edges reads the frame
+ * beside the picture's edges, the filters and comparisons whole vectors. */
 static void frame_px(struct work *w)
 {
     for (int x = -1; x <= WORK_MAX; x++)
         w->px[AT(x, -1)] = w->px[AT(x, w->h)] = 0;
     for (int y = 0; y < w->h; y++) {
         w->px[AT(-1, y)] = 0;
-        for (int x = w->w; x < morph_width(w->w) + 1; x++)
+        for (int x = w->w; x <= PACK_WIDTH(w->w); x++)
             w->px[AT(x, y)] = 0;
     }
 }
 
-#define HIST_WAYS 4
-
 /* w->open becomes the structure max(px - open(px), close(px) - px) with a
  * (2r+1) square (morph.h: min and max over it cut off at the picture's
- * edges); returns its 99th percentile (in steps of 1/256), counted in
- * HIST_WAYS histograms so that runs of equal values do not wait on each
- * other. */
+ * edges); returns its 99th percentile (in steps of 1/256). Only bins >= 1
+ * are ever looked at, so only the pixels with s * 256 >= 1 are counted. */
 static float structure_map(struct work *w, int r)
 {
-    int W = w->w, H = w->h, n = morph_width(W);
+    int W = w->w, H = w->h, n = morph_width(W), pw = PACK_WIDTH(W);
     float *s = w->open, *c = w->close;
+    unsigned char counted[WORK_MAX];
     /* bg is free until later */
     morph_open_close(s + AT(0, 0), c + AT(0, 0), w->px + AT(0, 0), w->tmp + AT(0, 0), w->bg + AT(0, 0), W, H,
                      STRIDE, r);
-    unsigned hist[HIST_WAYS][257] = {{0}};
+    unsigned hist[257] = {0};
     for (int y = 0; y < H; y++) {
         float *restrict sr = s + AT(0, y);
         const float *restrict p = w->px + AT(0, y), *restrict cr = c + AT(0, y);
         for (int x = 0; x < n; x++)
             sr[x] = MAX(p[x] - sr[x], cr[x] - p[x]);
-        for (int x = 0; x < W; x++) {
-            int b = (int)(sr[x] * 256.0f);
-            hist[x % HIST_WAYS][b < 0 ? 0 : b > 256 ? 256 : b]++;
+        for (int x = n; x < pw; x++)
+            sr[x] = 0;
+        for (int x = 0; x < pw; x++)
+            counted[x] = sr[x] * 256.0f >= 1.0f;
+        for (uint64_t m = rowmask_pack(counted, W); m; m &= m - 1) {
+            int b = (int)(sr[__builtin_ctzll(m)] * 256.0f);
+            hist[b > 256 ? 256 : b]++;
         }
     }
     unsigned above = 0, want = (unsigned)(W * H) / 100 + 1;
     for (int b = 256; b > 0; b--) {
-        for (int k = 0; k < HIST_WAYS; k++)
-            above += hist[k][b];
+        above += hist[b];
         if (above >= want)
             return (float)b / 256.0f;
     }
@@ -220,21 +213,21 @@ static float structure_map(struct work *w, int r)
  * step. */
 static void step_edges(struct rowmask_graph *g, const struct work *w, const uint64_t *calm, float step)
 {
+    unsigned char e[WORK_MAX], s[WORK_MAX], se[WORK_MAX], sw[WORK_MAX];
+    int n = PACK_WIDTH(w->w);
     rowmask_graph_of(g, calm, w->h);
     for (int y = 0; y < w->h; y++) {
-        const float *p = w->px + AT(0, y), *q = w->px + AT(0, y + 1); /* the frame is 0 */
-        uint64_t e = 0, s = 0, se = 0, sw = 0;
-        for (int x = 0; x < w->w; x++) {
-            float v = p[x];
-            e |= (uint64_t)(fabsf(p[x + 1] - v) < step) << x;
-            s |= (uint64_t)(fabsf(q[x] - v) < step) << x;
-            se |= (uint64_t)(fabsf(q[x + 1] - v) < step) << x;
-            sw |= (uint64_t)(fabsf(q[x - 1] - v) < step) << x;
+        const float *restrict p = w->px + AT(0, y), *restrict q = w->px + AT(0, y + 1); /* the frame is 0 */
+        for (int x = 0; x < n; x++) {
+            e[x] = fabsf(p[x + 1] - p[x]) < step;
+            s[x] = fabsf(q[x] - p[x]) < step;
+            se[x] = fabsf(q[x + 1] - p[x]) < step;
+            sw[x] = fabsf(q[x - 1] - p[x]) < step;
         }
-        g->e[y + 1] &= e;
-        g->s[y + 1] &= s;
-        g->se[y + 1] &= se;
-        g->sw[y + 1] &= sw;
+        g->e[y + 1] &= rowmask_pack(e, w->w);
+        g->s[y + 1] &= rowmask_pack(s, w->w);
+        g->se[y + 1] &= rowmask_pack(se, w->w);
+        g->sw[y + 1] &= rowmask_pack(sw, w->w);
     }
 }
 
@@ -303,12 +296,13 @@ static void trim_background(struct work *w, int margin)
         w->page[y] &= ~w->trimmed[y];
 }
 
-/* Fills bg[j] with the mean of j's known 8-neighbours (in nb_offset's
- * order) - for a trimmed pixel only those of its own background region
- * (label; 0 = any) - and marks it known. Returns 0 when there is none. */
-static inline int fill_from_neighbours(struct work *w, uint64_t *known, int j, int region)
+/* Fills bg at (x, y) with the mean of its known 8-neighbours (in
+ * nb_offset's order) - for a trimmed pixel only those of its own background
+ * region (label; 0 = any) - and marks it known. Returns 0 when there is
+ * none. */
+static inline int fill_from_neighbours(struct work *w, uint64_t *known, int x, int y, int region)
 {
-    int x = j % STRIDE - 1, y = j / STRIDE - 1, cnt = 0;
+    int j = AT(x, y), cnt = 0;
     double sum = 0;
     for (unsigned nb = around(known, x, y); nb; nb &= nb - 1) {
         int k = j + nb_offset[__builtin_ctz(nb)];
@@ -325,15 +319,15 @@ static inline int fill_from_neighbours(struct work *w, uint64_t *known, int j, i
     return 1;
 }
 
-/* Queues, in row order, the known pixels with an unknown neighbour: the
- * others would find nothing to fill. Returns how many. */
+/* Queues, in row order, the known pixels with an unknown neighbour (the
+ * others would find nothing to fill) as y * 64 + x. Returns how many. */
 static int queue_frontier(int *queue, const uint64_t *known, const uint64_t *unknown, int w, int h)
 {
     int n = 0;
     for (int y = 0; y < h; y++) {
         uint64_t near = unknown[y] | unknown[y + 1] | unknown[y + 2];
         for (uint64_t m = known[y + 1] & (near | near << 1 | near >> 1) & rowmask_bits(w); m; m &= m - 1)
-            queue[n++] = AT(__builtin_ctzll(m), y);
+            queue[n++] = y * 64 + __builtin_ctzll(m);
     }
     return n;
 }
@@ -347,9 +341,10 @@ static int queue_frontier(int *queue, const uint64_t *known, const uint64_t *unk
  * filled in the end, so bg starts as a copy of the picture. */
 static void fill_background(struct work *w)
 {
+    static const signed char dx[8] = {-1, 0, 1, -1, 1, -1, 0, 1}, dy[8] = {-1, -1, -1, 0, 0, 1, 1, 1};
     uint64_t known[MASK_ROWS], unknown[MASK_ROWS], all = rowmask_bits(w->w);
     for (int y = 0; y < w->h; y++)
-        memcpy(w->bg + AT(0, y), w->px + AT(0, y), (size_t)morph_width(w->w) * sizeof *w->bg);
+        memcpy(w->bg + AT(0, y), w->px + AT(0, y), (size_t)PACK_WIDTH(w->w) * sizeof *w->bg);
     for (int y = 0; y < MASK_ROWS; y++) {
         known[y] = w->page[y];
         unknown[y] = y > 0 && y <= w->h ? all & ~w->page[y] : 0;
@@ -357,41 +352,62 @@ static void fill_background(struct work *w)
     for (int round = 0; round < 2; round++) {
         int head = 0, tail = queue_frontier(w->queue, known, unknown, w->w, w->h);
         while (head < tail) {
-            int i = w->queue[head++];
-            for (unsigned nb = around(unknown, i % STRIDE - 1, i / STRIDE - 1); nb; nb &= nb - 1) {
-                int j = i + nb_offset[__builtin_ctz(nb)];
-                int region = round == 0 && mask_has(w->trimmed, j) ? w->label[j] : 0;
-                if (!fill_from_neighbours(w, known, j, region))
+            int x = w->queue[head] % 64, y = w->queue[head++] / 64;
+            for (unsigned nb = around(unknown, x, y); nb; nb &= nb - 1) {
+                int b = __builtin_ctz(nb), jx = x + dx[b], jy = y + dy[b];
+                int region = round == 0 && (w->trimmed[jy + 1] >> jx & 1) ? w->label[AT(jx, jy)] : 0;
+                if (!fill_from_neighbours(w, known, jx, jy, region))
                     continue;
-                mask_clear(unknown, j);
-                w->queue[tail++] = j;
+                unknown[jy + 1] &= ~BIT(jx);
+                w->queue[tail++] = jy * 64 + jx;
             }
         }
     }
 }
 
 /* ink = |px - bg| into w->close; returns its peak. Counts ink pixels
- * (>= INK_MASK of the peak) lighter and darker than their background, and
- * notes whether the background is other than uniform black (light ink) or
- * white (dark ink). */
+ * (w->ink: >= INK_MASK of the peak) lighter and darker than their
+ * background, and notes whether the background is other than uniform black
+ * (light ink) or white (dark ink). */
 static float ink_map(struct work *w, unsigned *steps)
 {
     int light = 0, dark = 0;
-    float peak = 0, lo = 1, hi = 0;
-    for (int y = 0; y < w->h; y++)
-        for (int x = 0; x < w->w; x++) {
-            int i = AT(x, y);
-            w->close[i] = fabsf(w->px[i] - w->bg[i]);
-            peak = MAX(peak, w->close[i]);
-            lo = MIN(lo, w->bg[i]);
-            hi = MAX(hi, w->bg[i]);
+    float pk[4] = {0, 0, 0, 0}, mn[4] = {1, 1, 1, 1}, mx[4] = {0, 0, 0, 0}; /* 4 lanes: exact in any order */
+    uint64_t darker[MASK_ROWS];
+    int n = PACK_WIDTH(w->w);
+    for (int y = 0; y < w->h; y++) {
+        float *restrict ink = w->close + AT(0, y);
+        const float *restrict p = w->px + AT(0, y), *restrict b = w->bg + AT(0, y);
+        for (int x = 0; x < n; x++)
+            ink[x] = fabsf(p[x] - b[x]);
+        int x = 0;
+        for (; x + 4 <= w->w; x += 4)
+            for (int k = 0; k < 4; k++) {
+                pk[k] = MAX(pk[k], ink[x + k]);
+                mn[k] = MIN(mn[k], b[x + k]);
+                mx[k] = MAX(mx[k], b[x + k]);
+            }
+        for (; x < w->w; x++) {
+            pk[0] = MAX(pk[0], ink[x]);
+            mn[0] = MIN(mn[0], b[x]);
+            mx[0] = MAX(mx[0], b[x]);
         }
-    for (int y = 0; y < w->h; y++)
-        for (int x = 0; x < w->w; x++) {
-            int i = AT(x, y);
-            if (peak > 0 && w->close[i] >= INK_MASK * peak)
-                w->px[i] < w->bg[i] ? dark++ : light++;
+    }
+    float peak = MAX(MAX(pk[0], pk[1]), MAX(pk[2], pk[3]));
+    float lo = MIN(MIN(mn[0], mn[1]), MIN(mn[2], mn[3])), hi = MAX(MAX(mx[0], mx[1]), MAX(mx[2], mx[3]));
+    memset(w->ink, 0, sizeof w->ink);
+    if (peak > 0) {
+        mask_where(w->ink, w->close, INK_MASK * peak, 0, w->w, w->h);
+        for (int y = 0; y < w->h; y++) { /* px < bg, as a mask */
+            unsigned char c[WORK_MAX];
+            const float *restrict p = w->px + AT(0, y), *restrict b = w->bg + AT(0, y);
+            for (int x = 0; x < n; x++)
+                c[x] = p[x] < b[x];
+            darker[y + 1] = rowmask_pack(c, w->w);
+            dark += __builtin_popcountll(w->ink[y + 1] & darker[y + 1]);
+            light += __builtin_popcountll(w->ink[y + 1] & ~darker[y + 1]);
         }
+    }
     if (dark > light)
         *steps |= PREP_INVERTED;
     if ((dark < light ? dark : light) > MIXED * (dark + light))
@@ -413,7 +429,8 @@ static int label_parts(struct work *w, float peak, double *mass)
     int parts = 0;
     uint64_t todo[MASK_ROWS], r[MASK_ROWS]; /* todo: ink not yet labelled */
     struct rowmask_graph g;
-    mask_where(todo, w->close, INK_MASK * peak, 0, w->w, w->h);
+    (void)peak;
+    memcpy(todo, w->ink, sizeof todo);
     rowmask_graph_of(&g, todo, w->h);
     for (int y = 0; y < w->h; y++)
         memset(w->label + AT(0, y), 0, (size_t)w->w * sizeof *w->label);

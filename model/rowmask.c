@@ -14,6 +14,19 @@
 
 #define BIT(x) (UINT64_C(1) << (x))
 
+void rowmask_below(uint64_t *m, const float *plane, size_t stride, float limit, int w, int h)
+{
+    unsigned char c[ROWMASK_MAX];
+    int n = ROWMASK_PACK_WIDTH(w); /* a variable, or GCC does not vectorise the loop */
+    memset(m, 0, ROWMASK_ROWS * sizeof *m);
+    for (int y = 0; y < h; y++) {
+        const float *restrict p = plane + (size_t)y * stride;
+        for (int x = 0; x < n; x++)
+            c[x] = p[x] < limit;
+        m[y + 1] = rowmask_pack(c, w);
+    }
+}
+
 void rowmask_graph_of(struct rowmask_graph *g, const uint64_t *m, int h)
 {
     memset(g, 0, sizeof *g);

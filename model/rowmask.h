@@ -9,6 +9,7 @@
 #ifndef BNN_ROWMASK_H
 #define BNN_ROWMASK_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #define ROWMASK_MAX 64
@@ -27,6 +28,32 @@ static inline uint64_t rowmask_bits(int w)
 {
     return w >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << w) - 1;
 }
+
+/* Comparisons become masks 16 pixels at a time: computed into bytes over a
+ * row's first ROWMASK_PACK_WIDTH(w) columns (loops of whole vectors, which
+ * compilers vectorise), then 8 bytes folded into 8 bits by one
+ * multiplication. */
+#define ROWMASK_PACK_WIDTH(w) (((w) + 15) & ~15)
+
+/* Bit x = c[x] (each 0 or 1) for x < w; c has ROWMASK_PACK_WIDTH(w)
+ * bytes. */
+static inline uint64_t rowmask_pack(const unsigned char *c, int w)
+{
+    uint64_t m = 0;
+    for (int k = 0; k < w; k += 8) {
+        const unsigned char *b = c + k; /* one little-endian load, where there is one */
+        uint64_t v = (uint64_t)b[0] | (uint64_t)b[1] << 8 | (uint64_t)b[2] << 16 | (uint64_t)b[3] << 24 |
+                     (uint64_t)b[4] << 32 | (uint64_t)b[5] << 40 | (uint64_t)b[6] << 48 |
+                     (uint64_t)b[7] << 56;
+        m |= (v * UINT64_C(0x0102040810204080)) >> 56 << k; /* byte i's bit 0 to bit 56 + i */
+    }
+    return m & rowmask_bits(w);
+}
+
+/* m (all ROWMASK_ROWS rows) = the pixels of the (h, w) plane (rows stride
+ * floats apart) below limit. Reads each row's first ROWMASK_PACK_WIDTH(w)
+ * values, which must be readable. */
+void rowmask_below(uint64_t *m, const float *plane, size_t stride, float limit, int w, int h);
 
 /* g = every pair of 8-neighbours both in m (h rows). */
 void rowmask_graph_of(struct rowmask_graph *g, const uint64_t *m, int h);

@@ -2,7 +2,9 @@
  * breadth-first search over the same graph, pixel by pixel, on random
  * masks and graphs of every shape class (1 x 1, one row, one column, the
  * full 64 x 64, bit 63 set), with dense and sparse edges, snakes that turn
- * back on themselves many times, and seeds of several pixels in a row.
+ * back on themselves many times, and seeds of several pixels in a row;
+ * rowmask_pack and rowmask_below bit by bit against plain loops, at every
+ * width 1..64.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -140,11 +142,43 @@ static void test_mask_graph_and_snake(void **state)
     assert_memory_equal(r, m, sizeof r);
 }
 
+static void test_pack_and_below(void **state)
+{
+    (void)state;
+    static float plane[70 * 80];
+    for (int w = 1; w <= ROWMASK_MAX; w++) {
+        unsigned char c[ROWMASK_PACK_WIDTH(ROWMASK_MAX)];
+        uint64_t want = 0, bits = next_u64();
+        for (int x = 0; x < ROWMASK_PACK_WIDTH(w); x++) {
+            c[x] = (unsigned char)(bits >> (x % 64) & 1);
+            if (x < w)
+                want |= (uint64_t)c[x] << x;
+        }
+        assert_true(rowmask_pack(c, w) == want); /* bits past w are dropped */
+        int h = 1 + (int)(next_u64() % 64);
+        float limit = (float)(next_u64() % 1000) / 1000.0f;
+        uint64_t m[ROWMASK_ROWS];
+        for (int i = 0; i < 70 * 80; i++)
+            plane[i] = (float)(next_u64() % 1000) / 1000.0f;
+        rowmask_below(m, plane, 80, limit, w, h);
+        assert_true(m[0] == 0);
+        for (int y = 0; y < h; y++) {
+            uint64_t row = 0;
+            for (int x = 0; x < w; x++)
+                row |= (uint64_t)(plane[y * 80 + x] < limit) << x;
+            assert_true(m[y + 1] == row);
+        }
+        for (int y = h + 1; y < ROWMASK_ROWS; y++)
+            assert_true(m[y] == 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_graphs),
         cmocka_unit_test(test_mask_graph_and_snake),
+        cmocka_unit_test(test_pack_and_below),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
