@@ -86,9 +86,9 @@ _Static_assert(WORK_MAX <= ROWMASK_MAX && WORK_MAX <= MORPH_MAX_W, "row masks an
 #define PLANE (STRIDE * (WORK_MAX + 2))
 #define AT(x, y) (((y) + 1) * STRIDE + (x) + 1)
 
-/* A pixel's 8 neighbours row by row (dy = -1..1, then dx = -1..1): every
- * search below visits them in this order, on which fill_background's means
- * depend. */
+/* A pixel's 8 neighbours row by row (dy = -1..1, then dx = -1..1), the
+ * order of rowmask_around's bits: the fill visits them in this order, on
+ * which its means depend. */
 static const int nb_offset[8] = {-STRIDE - 1, -STRIDE, -STRIDE + 1, -1, 1, STRIDE - 1, STRIDE, STRIDE + 1};
 
 /* Row masks (rowmask.h): bit x of m[y + 1] stands for pixel (x, y). */
@@ -110,33 +110,10 @@ struct work {
     int label[PLANE]; /* background region, then ink part */
 };
 
-/* Bits x - 1, x, x + 1 of row as bits 0..2. */
-static inline unsigned three(uint64_t row, int x)
-{
-    return (unsigned)((x ? row >> (x - 1) : row << 1) & 7);
-}
-
-/* The 8 neighbours of (x, y) in m as bits 0..7, in nb_offset's order. */
-static inline unsigned around(const uint64_t *m, int x, int y)
-{
-    unsigned above = three(m[y], x), mid = three(m[y + 1], x), below = three(m[y + 2], x);
-    return above | (mid & 1) << 3 | (mid & 4) << 2 | below << 5;
-}
-
 /* Comparisons become row masks through bytes over a row's first
  * PACK_WIDTH(w) columns (rowmask.h); the planes hold 0 in those past the
  * picture. */
 #define PACK_WIDTH(w) ROWMASK_PACK_WIDTH(w)
-
-/* m (MASK_ROWS rows) = the pixels where plane < limit (below 1) or not
- * (below 0). */
-static void mask_where(uint64_t *m, const float *plane, float limit, int below, int w, int h)
-{
-    rowmask_below(m, plane + AT(0, 0), STRIDE, limit, w, h);
-    if (!below)
-        for (int y = 1; y <= h; y++)
-            m[y] ^= rowmask_bits(w);
-}
 
 /* The picture into w->px, area-averaged down to WORK_MAX on the longer side
  * when larger. Returns 1 when it was downscaled. */
@@ -243,7 +220,7 @@ static int grow_background(struct work *w, float calm, float step)
     int total = 0, regions = 0;
     uint64_t calm_rows[MASK_ROWS], r[MASK_ROWS];
     struct rowmask_graph g;
-    mask_where(calm_rows, w->open, calm, 1, w->w, w->h);
+    rowmask_below(calm_rows, w->open + AT(0, 0), STRIDE, calm, w->w, w->h);
     step_edges(&g, w, calm_rows, step);
     memset(w->page, 0, sizeof w->page);
     for (int y = 0; y < w->h; y++) {
@@ -304,7 +281,7 @@ static inline int fill_from_neighbours(struct work *w, uint64_t *known, int x, i
 {
     int j = AT(x, y), cnt = 0;
     double sum = 0;
-    for (unsigned nb = around(known, x, y); nb; nb &= nb - 1) {
+    for (unsigned nb = rowmask_around(known, x, y); nb; nb &= nb - 1) {
         int k = j + nb_offset[__builtin_ctz(nb)];
         if (region && w->label[k] != region)
             continue;
@@ -332,17 +309,48 @@ static int queue_frontier(int *queue, const uint64_t *known, const uint64_t *unk
     return n;
 }
 
+/* Is the kept background one level (all of it equal to *level)? */
+static int flat_page(const struct work *w, float *level)
+{
+    int first = 1, n = PACK_WIDTH(w->w);
+    float v = 0;
+    for (int y = 0; y < w->h; y++) {
+        unsigned char c[WORK_MAX];
+        const float *restrict p = w->px + AT(0, y);
+        if (!w->page[y + 1])
+            continue;
+        if (first)
+            v = p[__builtin_ctzll(w->page[y + 1])];
+        first = 0;
+        for (int x = 0; x < n; x++)
+            c[x] = p[x] != v;
+        if (rowmask_pack(c, w->w) & w->page[y + 1])
+            return 0;
+    }
+    *level = v;
+    return !first;
+}
+
 /* bg = the picture on the kept background, and under everything else the
  * mean of the already filled 8-neighbours, breadth-first outwards from the
  * known pixels in row order (a diffusion inpainting; deterministic). A
  * trimmed pixel is filled only from its own background region, so the
  * level of a band never leaks into the page beside it; what stays unfilled
  * that way is filled from any region in a second round. Every pixel is
- * filled in the end, so bg starts as a copy of the picture. */
+ * filled in the end, so bg starts as a copy of the picture. On a flat page
+ * (level v) every mean is of copies of v - k v exact in double for k <= 8,
+ * and k v / k = v - so every pixel is v, in any order. */
 static void fill_background(struct work *w)
 {
     static const signed char dx[8] = {-1, 0, 1, -1, 1, -1, 0, 1}, dy[8] = {-1, -1, -1, 0, 0, 1, 1, 1};
     uint64_t known[MASK_ROWS], unknown[MASK_ROWS], all = rowmask_bits(w->w);
+    float level;
+    if (flat_page(w, &level)) {
+        for (int y = 0; y < w->h; y++)
+            for (int x = 0; x < PACK_WIDTH(w->w); x++)
+                w->bg[AT(x, y)] = x < w->w ? level : 0;
+        return;
+    }
     for (int y = 0; y < w->h; y++)
         memcpy(w->bg + AT(0, y), w->px + AT(0, y), (size_t)PACK_WIDTH(w->w) * sizeof *w->bg);
     for (int y = 0; y < MASK_ROWS; y++) {
@@ -353,7 +361,7 @@ static void fill_background(struct work *w)
         int head = 0, tail = queue_frontier(w->queue, known, unknown, w->w, w->h);
         while (head < tail) {
             int x = w->queue[head] % 64, y = w->queue[head++] / 64;
-            for (unsigned nb = around(unknown, x, y); nb; nb &= nb - 1) {
+            for (unsigned nb = rowmask_around(unknown, x, y); nb; nb &= nb - 1) {
                 int b = __builtin_ctz(nb), jx = x + dx[b], jy = y + dy[b];
                 int region = round == 0 && (w->trimmed[jy + 1] >> jx & 1) ? w->label[AT(jx, jy)] : 0;
                 if (!fill_from_neighbours(w, known, jx, jy, region))
@@ -397,10 +405,11 @@ static float ink_map(struct work *w, unsigned *steps)
     float lo = MIN(MIN(mn[0], mn[1]), MIN(mn[2], mn[3])), hi = MAX(MAX(mx[0], mx[1]), MAX(mx[2], mx[3]));
     memset(w->ink, 0, sizeof w->ink);
     if (peak > 0) {
-        mask_where(w->ink, w->close, INK_MASK * peak, 0, w->w, w->h);
-        for (int y = 0; y < w->h; y++) { /* px < bg, as a mask */
+        rowmask_below(w->ink, w->close + AT(0, 0), STRIDE, INK_MASK * peak, w->w, w->h);
+        for (int y = 0; y < w->h; y++) {
             unsigned char c[WORK_MAX];
             const float *restrict p = w->px + AT(0, y), *restrict b = w->bg + AT(0, y);
+            w->ink[y + 1] ^= rowmask_bits(w->w); /* not below: ink >= INK_MASK * peak */
             for (int x = 0; x < n; x++)
                 c[x] = p[x] < b[x];
             darker[y + 1] = rowmask_pack(c, w->w);

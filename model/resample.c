@@ -58,16 +58,21 @@ static double span_at(const struct span *s, size_t i)
 static double area_pixel_u8(const struct span *sx, const struct span *sy, const uint8_t *src, size_t stride,
                             const double *lut)
 {
-    double acc = 0;
-    size_t last = sx->end - 1;
-    for (size_t j = sy->first; j < sy->end; j++) {
-        const uint8_t *row = src + j * stride;
-        double wy = span_at(sy, j), sum = sx->w_first * lut[row[sx->first]];
-        size_t i = sx->first + 1;
-        for (; i < last; i++)
-            sum += lut[row[i]];
-        if (i == last)
-            sum += sx->w_last * lut[row[i]];
+    double acc = 0, w_first = sx->w_first, w_last = sx->w_last;
+    size_t taps = sx->end - sx->first, inner = taps > 1 ? taps - 2 : 0; /* inner: the pixels of weight 1 */
+    const uint8_t *row = src + sy->first * stride + sx->first;
+    for (size_t j = sy->first; j < sy->end; j++, row += stride) {
+        double wy = span_at(sy, j), sum = w_first * lut[row[0]];
+        const uint8_t *p = row + 1;
+        size_t i = 0;
+        for (; i + 2 <= inner; i += 2) {
+            sum += lut[p[i]];
+            sum += lut[p[i + 1]];
+        }
+        if (i < inner)
+            sum += lut[p[i++]];
+        if (taps > 1)
+            sum += w_last * lut[p[i]];
         if (wy > 0)
             acc += wy * sum;
     }
@@ -97,20 +102,22 @@ static double area_pixel_f(const struct span *sx, const struct span *sy, const f
 void resample_area(float *dst, size_t dst_stride, size_t dw, size_t dh, const struct resample_src *src,
                    size_t sx0, size_t sy0, size_t sw, size_t sh)
 {
-    double fx = (double)sw / (double)dw, fy = (double)sh / (double)dh, lut[256];
+    double fx = (double)sw / (double)dw, fy = (double)sh / (double)dh, area = fx * fy, lut[256];
     struct span sx[RESAMPLE_MAX], sy[RESAMPLE_MAX];
+    size_t stride = src->stride; /* locals: a store to dst could be a store to *src */
+    const uint8_t *u8 = src->u8 ? src->u8 + sy0 * stride + sx0 : NULL;
+    const float *f = src->u8 ? NULL : src->f + sy0 * stride + sx0;
+    float scale = src->scale;
     area_spans(sx, dw, sw, fx);
     area_spans(sy, dh, sh, fy);
-    if (src->u8)
-        for (int v = 0; v < 256; v++)
-            lut[v] = (float)v * src->scale;
+    for (int v = 0; v < 256; v++)
+        lut[v] = (float)v * scale;
     for (size_t y = 0; y < dh; y++)
         for (size_t x = 0; x < dw; x++) {
             double acc = 0;
-            if (sx[x].end > sx[x].first && src->u8)
-                acc = area_pixel_u8(&sx[x], &sy[y], src->u8 + sy0 * src->stride + sx0, src->stride, lut);
-            else if (sx[x].end > sx[x].first)
-                acc = area_pixel_f(&sx[x], &sy[y], src->f + sy0 * src->stride + sx0, src->stride, src->scale);
-            dst[y * dst_stride + x] = (float)(acc / (fx * fy));
+            if (sx[x].end > sx[x].first)
+                acc = u8 ? area_pixel_u8(&sx[x], &sy[y], u8, stride, lut)
+                         : area_pixel_f(&sx[x], &sy[y], f, stride, scale);
+            dst[y * dst_stride + x] = (float)(acc / area);
         }
 }

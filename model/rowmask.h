@@ -29,6 +29,17 @@ static inline uint64_t rowmask_bits(int w)
     return w >= 64 ? ~UINT64_C(0) : (UINT64_C(1) << w) - 1;
 }
 
+/* The 8 neighbours of (x, y) in m as bits 0..7, row by row: (x - 1, y - 1),
+ * (x, y - 1), (x + 1, y - 1), (x - 1, y), (x + 1, y), (x - 1, y + 1),
+ * (x, y + 1), (x + 1, y + 1); those outside the picture are 0. */
+static inline unsigned rowmask_around(const uint64_t *m, int x, int y)
+{
+    unsigned above = (unsigned)((x ? m[y] >> (x - 1) : m[y] << 1) & 7);
+    unsigned mid = (unsigned)((x ? m[y + 1] >> (x - 1) : m[y + 1] << 1) & 7);
+    unsigned below = (unsigned)((x ? m[y + 2] >> (x - 1) : m[y + 2] << 1) & 7);
+    return above | (mid & 1) << 3 | (mid & 4) << 2 | below << 5;
+}
+
 /* Comparisons become masks 16 pixels at a time: computed into bytes over a
  * row's first ROWMASK_PACK_WIDTH(w) columns (loops of whole vectors, which
  * compilers vectorise), then 8 bytes folded into 8 bits by one

@@ -3,8 +3,8 @@
  * masks and graphs of every shape class (1 x 1, one row, one column, the
  * full 64 x 64, bit 63 set), with dense and sparse edges, snakes that turn
  * back on themselves many times, and seeds of several pixels in a row;
- * rowmask_pack and rowmask_below bit by bit against plain loops, at every
- * width 1..64.
+ * rowmask_pack, rowmask_below and rowmask_around bit by bit against plain
+ * loops, at every width 1..64 and every pixel.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -173,12 +173,35 @@ static void test_pack_and_below(void **state)
     }
 }
 
+/* rowmask_around: each of the 8 bits is the neighbour it names. */
+static void test_around(void **state)
+{
+    (void)state;
+    static const int dx[8] = {-1, 0, 1, -1, 1, -1, 0, 1}, dy[8] = {-1, -1, -1, 0, 0, 1, 1, 1};
+    for (int round = 0; round < 20; round++) {
+        int w = round < 10 ? 64 : 1 + (int)(next_u64() % 64), h = 1 + (int)(next_u64() % 64);
+        uint64_t m[ROWMASK_ROWS] = {0};
+        for (int y = 0; y < h; y++)
+            m[y + 1] = next_u64() & rowmask_bits(w);
+        for (int y = 0; y < h; y++)
+            for (int x = 0; x < w; x++) {
+                unsigned nb = rowmask_around(m, x, y);
+                for (int b = 0; b < 8; b++) {
+                    int nx = x + dx[b], ny = y + dy[b];
+                    int in = nx >= 0 && ny >= 0 && nx < w && ny < h && has(m, nx, ny);
+                    assert_int_equal((int)(nb >> b & 1), in);
+                }
+            }
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_graphs),
         cmocka_unit_test(test_mask_graph_and_snake),
         cmocka_unit_test(test_pack_and_below),
+        cmocka_unit_test(test_around),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
