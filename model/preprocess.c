@@ -36,6 +36,7 @@
  */
 #include "preprocess.h"
 #include "morph.h"
+#include "prep_work.h"
 #include "resample.h"
 #include "rowmask.h"
 
@@ -44,12 +45,7 @@
 #include <string.h>
 
 #define SIDE 28
-/* NaN-free min/max (fminf/fmaxf are library calls that honour NaN). */
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define BOX 20
-#define WORK_MAX 64
-#define WORK_PIXELS (WORK_MAX * WORK_MAX)
 _Static_assert(WORK_MAX <= RESAMPLE_MAX && BOX <= RESAMPLE_MAX, "resample_area's limit");
 _Static_assert(WORK_MAX <= ROWMASK_MAX && WORK_MAX <= MORPH_MAX_W, "row masks and filters");
 
@@ -77,47 +73,9 @@ _Static_assert(WORK_MAX <= ROWMASK_MAX && WORK_MAX <= MORPH_MAX_W, "row masks an
 /* Background level or unevenness above this counts as a background. */
 #define BG_LEVEL 0.04f
 
-/* The working planes have a frame one pixel wide around the picture: pixel
- * (x, y) is at AT(x, y), rows STRIDE apart, so a pixel's 8 neighbours are
- * always at the offsets in nb_offset. The searches keep the pixels they may
- * still visit in row masks (below), 0 on the frame, so they never step
- * outside. */
-#define STRIDE (WORK_MAX + 2)
-#define PLANE (STRIDE * (WORK_MAX + 2))
-#define AT(x, y) (((y) + 1) * STRIDE + (x) + 1)
-
-/* A pixel's 8 neighbours row by row (dy = -1..1, then dx = -1..1), the
- * order of rowmask_around's bits: the fill visits them in this order, on
- * which its means depend. */
-static const int nb_offset[8] = {-STRIDE - 1, -STRIDE, -STRIDE + 1, -1, 1, STRIDE - 1, STRIDE, STRIDE + 1};
-
-/* Row masks (rowmask.h): bit x of m[y + 1] stands for pixel (x, y). */
-#define MASK_ROWS ROWMASK_ROWS
-#define BIT(x) (UINT64_C(1) << (x))
-
-/* The working planes, (h, w) inside the frame, w, h <= WORK_MAX. */
-struct work {
-    int w, h;
-    float px[PLANE];    /* the picture, [0,1] (0 on the frame) */
-    float tmp[PLANE];   /* filter scratch */
-    float open[PLANE];  /* then: structure */
-    float close[PLANE]; /* then: ink */
-    float bg[PLANE];
-    uint64_t page[MASK_ROWS];    /* background whose level is the picture's */
-    uint64_t trimmed[MASK_ROWS]; /* background too near the ink: filled in */
-    uint64_t ink[MASK_ROWS];     /* ink >= INK_MASK of its peak */
-    int queue[WORK_PIXELS];
-    int label[PLANE]; /* background region, then ink part */
-};
-
-/* Comparisons become row masks through bytes over a row's first
- * PACK_WIDTH(w) columns (rowmask.h); the planes hold 0 in those past the
- * picture. */
-#define PACK_WIDTH(w) ROWMASK_PACK_WIDTH(w)
-
 /* The picture into w->px, area-averaged down to WORK_MAX on the longer side
  * when larger. Returns 1 when it was downscaled. */
-static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t height)
+static int load_work(struct prep_work *w, const uint8_t *gray, size_t width, size_t height)
 {
     size_t longer = width > height ? width : height;
     struct resample_src src = {gray, NULL, width, 1.0f / 255.0f};
@@ -139,7 +97,7 @@ static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t h
 
 /* px is 0 on the frame and up to PACK_WIDTH: step_edges reads the frame
  * beside the picture's edges, the filters and comparisons whole vectors. */
-static void frame_px(struct work *w)
+static void frame_px(struct prep_work *w)
 {
     for (int x = -1; x <= WORK_MAX; x++)
         w->px[AT(x, -1)] = w->px[AT(x, w->h)] = 0;
@@ -154,7 +112,7 @@ static void frame_px(struct work *w)
  * (2r+1) square (morph.h: min and max over it cut off at the picture's
  * edges); returns its 99th percentile (in steps of 1/256). Only bins >= 1
  * are ever looked at, so only the pixels with s * 256 >= 1 are counted. */
-static float structure_map(struct work *w, int r)
+static float structure_map(struct prep_work *w, int r)
 {
     int W = w->w, H = w->h, n = morph_width(W), pw = PACK_WIDTH(W);
     float *s = w->open, *c = w->close;
@@ -186,198 +144,11 @@ static float structure_map(struct work *w, int r)
     return 0;
 }
 
-/* g joins the calm pixels that are 8-neighbours and differ by less than
- * step. */
-static void step_edges(struct rowmask_graph *g, const struct work *w, const uint64_t *calm, float step)
-{
-    unsigned char e[WORK_MAX], s[WORK_MAX], se[WORK_MAX], sw[WORK_MAX];
-    int n = PACK_WIDTH(w->w);
-    rowmask_graph_of(g, calm, w->h);
-    for (int y = 0; y < w->h; y++) {
-        const float *restrict p = w->px + AT(0, y), *restrict q = w->px + AT(0, y + 1); /* the frame is 0 */
-        for (int x = 0; x < n; x++) {
-            e[x] = fabsf(p[x + 1] - p[x]) < step;
-            s[x] = fabsf(q[x] - p[x]) < step;
-            se[x] = fabsf(q[x + 1] - p[x]) < step;
-            sw[x] = fabsf(q[x - 1] - p[x]) < step;
-        }
-        g->e[y + 1] &= rowmask_pack(e, w->w);
-        g->s[y + 1] &= rowmask_pack(s, w->w);
-        g->se[y + 1] &= rowmask_pack(se, w->w);
-        g->sw[y + 1] &= rowmask_pack(sw, w->w);
-    }
-}
-
-/* The background (w->page): the calm pixels (structure below `calm`)
- * reachable from the border through calm pixels in steps below `step`
- * (8-connected); label = the region (1, 2, ...) each belongs to - parts of
- * the page at different levels, such as inverted bands, are separate
- * regions. Seeds are the border pixels in row order; a region is all that
- * is connected to its seed (|a - b| = |b - a|, so the search order does not
- * matter). Returns the number of background pixels. */
-static int grow_background(struct work *w, float calm, float step)
-{
-    int total = 0, regions = 0;
-    uint64_t calm_rows[MASK_ROWS], r[MASK_ROWS];
-    struct rowmask_graph g;
-    rowmask_below(calm_rows, w->open + AT(0, 0), STRIDE, calm, w->w, w->h);
-    step_edges(&g, w, calm_rows, step);
-    memset(w->page, 0, sizeof w->page);
-    for (int y = 0; y < w->h; y++) {
-        int dx = y == 0 || y == w->h - 1 || w->w == 1 ? 1 : w->w - 1; /* inner rows: both ends */
-        for (int x = 0; x < w->w; x += dx) {
-            if (!(calm_rows[y + 1] & ~w->page[y + 1] & BIT(x)))
-                continue;
-            memset(r, 0, sizeof r);
-            r[y + 1] = BIT(x);
-            rowmask_flood(r, &g, y, w->h);
-            regions++;
-            for (int yy = 0; yy < w->h; yy++) {
-                w->page[yy + 1] |= r[yy + 1];
-                total += __builtin_popcountll(r[yy + 1]);
-                for (uint64_t m = r[yy + 1]; m; m &= m - 1)
-                    w->label[AT(__builtin_ctzll(m), yy)] = regions;
-            }
-        }
-    }
-    return total;
-}
-
-/* Background pixels closer than `margin` steps (chessboard distance) to any
- * non-background pixel are trimmed: their level is contaminated by
- * anti-aliased edges and blur, so it is filled in like the ink's. Unless
- * that would leave no background at all. Within chessboard distance margin
- * of a non-background pixel = under the non-background dilated by a
- * (2 margin + 1) square: separable, on the row masks. */
-static void trim_background(struct work *w, int margin)
-{
-    int W = w->w, H = w->h, kept = 0;
-    uint64_t all = rowmask_bits(W), wide[WORK_MAX];
-    for (int y = 0; y < H; y++) {
-        uint64_t m = all & ~w->page[y + 1], d = m;
-        for (int k = 1; k <= margin && k < 64; k++)
-            d |= m << k | m >> k;
-        wide[y] = d & all;
-    }
-    memset(w->trimmed, 0, sizeof w->trimmed);
-    for (int y = 0; y < H; y++) {
-        uint64_t near = 0;
-        for (int yy = MAX(0, y - margin); yy <= y + margin && yy < H; yy++)
-            near |= wide[yy];
-        w->trimmed[y + 1] = w->page[y + 1] & near;
-        kept += __builtin_popcountll(w->page[y + 1] & ~near);
-    }
-    if (!kept)
-        memset(w->trimmed, 0, sizeof w->trimmed);
-    for (int y = 0; y < MASK_ROWS; y++)
-        w->page[y] &= ~w->trimmed[y];
-}
-
-/* Fills bg at (x, y) with the mean of its known 8-neighbours (in
- * nb_offset's order) - for a trimmed pixel only those of its own background
- * region (label; 0 = any) - and marks it known. Returns 0 when there is
- * none. */
-static inline int fill_from_neighbours(struct work *w, uint64_t *known, int x, int y, int region)
-{
-    int j = AT(x, y), cnt = 0;
-    double sum = 0;
-    for (unsigned nb = rowmask_around(known, x, y); nb; nb &= nb - 1) {
-        int k = j + nb_offset[__builtin_ctz(nb)];
-        if (region && w->label[k] != region)
-            continue;
-        sum += w->bg[k];
-        cnt++;
-    }
-    if (!cnt)
-        return 0;
-    w->bg[j] = (float)(sum / cnt);
-    w->label[j] = region;
-    known[y + 1] |= BIT(x);
-    return 1;
-}
-
-/* Queues, in row order, the known pixels with an unknown neighbour (the
- * others would find nothing to fill) as y * 64 + x. Returns how many. */
-static int queue_frontier(int *queue, const uint64_t *known, const uint64_t *unknown, int w, int h)
-{
-    int n = 0;
-    for (int y = 0; y < h; y++) {
-        uint64_t near = unknown[y] | unknown[y + 1] | unknown[y + 2];
-        for (uint64_t m = known[y + 1] & (near | near << 1 | near >> 1) & rowmask_bits(w); m; m &= m - 1)
-            queue[n++] = y * 64 + __builtin_ctzll(m);
-    }
-    return n;
-}
-
-/* Is the kept background one level (all of it equal to *level)? */
-static int flat_page(const struct work *w, float *level)
-{
-    int first = 1, n = PACK_WIDTH(w->w);
-    float v = 0;
-    for (int y = 0; y < w->h; y++) {
-        unsigned char c[WORK_MAX];
-        const float *restrict p = w->px + AT(0, y);
-        if (!w->page[y + 1])
-            continue;
-        if (first)
-            v = p[__builtin_ctzll(w->page[y + 1])];
-        first = 0;
-        for (int x = 0; x < n; x++)
-            c[x] = p[x] != v;
-        if (rowmask_pack(c, w->w) & w->page[y + 1])
-            return 0;
-    }
-    *level = v;
-    return !first;
-}
-
-/* bg = the picture on the kept background, and under everything else the
- * mean of the already filled 8-neighbours, breadth-first outwards from the
- * known pixels in row order (a diffusion inpainting; deterministic). A
- * trimmed pixel is filled only from its own background region, so the
- * level of a band never leaks into the page beside it; what stays unfilled
- * that way is filled from any region in a second round. Every pixel is
- * filled in the end, so bg starts as a copy of the picture. On a flat page
- * (level v) every mean is of copies of v - k v exact in double for k <= 8,
- * and k v / k = v - so every pixel is v, in any order. */
-static void fill_background(struct work *w)
-{
-    static const signed char dx[8] = {-1, 0, 1, -1, 1, -1, 0, 1}, dy[8] = {-1, -1, -1, 0, 0, 1, 1, 1};
-    uint64_t known[MASK_ROWS], unknown[MASK_ROWS], all = rowmask_bits(w->w);
-    float level;
-    if (flat_page(w, &level)) {
-        for (int y = 0; y < w->h; y++)
-            for (int x = 0; x < PACK_WIDTH(w->w); x++)
-                w->bg[AT(x, y)] = x < w->w ? level : 0;
-        return;
-    }
-    for (int y = 0; y < w->h; y++)
-        memcpy(w->bg + AT(0, y), w->px + AT(0, y), (size_t)PACK_WIDTH(w->w) * sizeof *w->bg);
-    for (int y = 0; y < MASK_ROWS; y++) {
-        known[y] = w->page[y];
-        unknown[y] = y > 0 && y <= w->h ? all & ~w->page[y] : 0;
-    }
-    for (int round = 0; round < 2; round++) {
-        int head = 0, tail = queue_frontier(w->queue, known, unknown, w->w, w->h);
-        while (head < tail) {
-            int x = w->queue[head] % 64, y = w->queue[head++] / 64;
-            for (unsigned nb = rowmask_around(unknown, x, y); nb; nb &= nb - 1) {
-                int b = __builtin_ctz(nb), jx = x + dx[b], jy = y + dy[b];
-                int region = round == 0 && (w->trimmed[jy + 1] >> jx & 1) ? w->label[AT(jx, jy)] : 0;
-                if (!fill_from_neighbours(w, known, jx, jy, region))
-                    continue;
-                unknown[jy + 1] &= ~BIT(jx);
-                w->queue[tail++] = jy * 64 + jx;
-            }
-        }
-    }
-}
-
 /* ink = |px - bg| into w->close; returns its peak. Counts ink pixels
  * (w->ink: >= INK_MASK of the peak) lighter and darker than their
  * background, and notes whether the background is other than uniform black
  * (light ink) or white (dark ink). */
-static float ink_map(struct work *w, unsigned *steps)
+static float ink_map(struct prep_work *w, unsigned *steps)
 {
     int light = 0, dark = 0;
     float pk[4] = {0, 0, 0, 0}, mn[4] = {1, 1, 1, 1}, mx[4] = {0, 0, 0, 0}; /* 4 lanes: exact in any order */
@@ -427,18 +198,16 @@ static float ink_map(struct work *w, unsigned *steps)
     return peak;
 }
 
-/* Labels the 8-connected parts of the ink mask (ink >= INK_MASK * peak) in
- * w->label (0 = not ink), numbered in row order of their first pixel, and
- * their ink mass in mass[1..]; returns the number of parts (at most
- * WORK_PIXELS / 2 + 1 exist). Each ink value is >= INK_MASK * MIN_CONTRAST
- * > 2^-6, so a multiple of 2^-29, and a mass < 2^12: the sums are exact in
- * any order. */
-static int label_parts(struct work *w, float peak, double *mass)
+/* Labels the 8-connected parts of the ink mask (w->ink) in w->label (0 =
+ * not ink), numbered in row order of their first pixel, and their ink mass
+ * in mass[1..]; returns the number of parts (at most WORK_PIXELS / 2 + 1
+ * exist). Each ink value is >= INK_MASK * MIN_CONTRAST > 2^-6, so a multiple
+ * of 2^-29, and a mass <= 2^12: the sums are exact in any order. */
+static int label_parts(struct prep_work *w, double *mass)
 {
     int parts = 0;
     uint64_t todo[MASK_ROWS], r[MASK_ROWS]; /* todo: ink not yet labelled */
     struct rowmask_graph g;
-    (void)peak;
     memcpy(todo, w->ink, sizeof todo);
     rowmask_graph_of(&g, todo, w->h);
     for (int y = 0; y < w->h; y++)
@@ -463,11 +232,11 @@ static int label_parts(struct work *w, float peak, double *mass)
 
 /* The digit's bounding box: the ink parts that are not specks. Specks' ink
  * is erased (and PREP_SPECKS noted). box = {x0, y0, x1, y1}, inclusive. */
-static void digit_box(struct work *w, float peak, int box[4], unsigned *steps)
+static void digit_box(struct prep_work *w, int box[4], unsigned *steps)
 {
     static const int none[4] = {0, 0, -1, -1};
     double mass[WORK_PIXELS / 2 + 2], best = 0;
-    int parts = label_parts(w, peak, mass);
+    int parts = label_parts(w, mass);
     for (int p = 1; p <= parts; p++)
         best = MAX(best, mass[p]);
     memcpy(box, none, sizeof none);
@@ -493,7 +262,8 @@ static void digit_box(struct work *w, float peak, int box[4], unsigned *steps)
 /* Scales the ink inside box to 20 px on its longer side (values divided by
  * peak, clipped to 1) and places it in out so that its centre of mass lands
  * on (14, 14); ink pushed past the edge is cut off, as MNIST's was. */
-static void place_digit(float out[784], const struct work *w, const int box[4], float peak, unsigned *steps)
+static void place_digit(float out[784], const struct prep_work *w, const int box[4], float peak,
+                        unsigned *steps)
 {
     size_t bw = (size_t)(box[2] - box[0] + 1), bh = (size_t)(box[3] - box[1] + 1);
     size_t longer = bw > bh ? bw : bh;
@@ -529,7 +299,7 @@ static void place_digit(float out[784], const struct work *w, const int box[4], 
 
 void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, size_t width, size_t height)
 {
-    struct work w;
+    struct prep_work w;
     memset(out, 0, SIDE * SIDE * sizeof *out);
     memset(r, 0, sizeof *r);
     r->verdict = PREP_BLANK;
@@ -541,14 +311,14 @@ void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, 
     int longer = w.w > w.h ? w.w : w.h;
     double per28 = longer > SIDE ? (double)longer / SIDE : 1.0;
     float p99 = structure_map(&w, (int)lround(per28));
-    if (grow_background(&w, MAX(CALM * p99, CALM_FLOOR), MAX(STEP * p99, CALM_FLOOR)) <
+    if (prep_grow_background(&w, MAX(CALM * p99, CALM_FLOOR), MAX(STEP * p99, CALM_FLOOR)) <
         MIN_BACKGROUND * (float)(w.w * w.h)) {
         r->verdict = PREP_NO_BACKGROUND;
         r->steps = 0;
         return;
     }
-    trim_background(&w, (int)lround(TRIM * per28));
-    fill_background(&w);
+    prep_trim_background(&w, (int)lround(TRIM * per28));
+    prep_fill_background(&w);
     float peak = ink_map(&w, &r->steps);
     if (peak < MIN_CONTRAST) {
         r->steps = 0;
@@ -557,7 +327,7 @@ void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, 
     if (peak < 0.95f)
         r->steps |= PREP_CONTRAST;
     int box[4];
-    digit_box(&w, peak, box, &r->steps);
+    digit_box(&w, box, &r->steps);
     place_digit(out, &w, box, peak, &r->steps);
     r->verdict = PREP_DIGIT;
 }

@@ -54,27 +54,36 @@ static double span_at(const struct span *s, size_t i)
 /* One destination pixel: the sum over its source rows, in order, of the
  * row's weight times the row's weighted sum over the pixel's span, in
  * order; 8-bit values through lut ((float)v * scale, widened to double).
- * Each row's sum is independent of the others, so they overlap. */
+ * Each row's sum is independent of the others, so they overlap. A row sum
+ * does not depend on the destination row: the last one is left in *carry,
+ * and taken from there for the first row when `shared` (the pixel above
+ * ended on that row). */
 static double area_pixel_u8(const struct span *sx, const struct span *sy, const uint8_t *src, size_t stride,
-                            const double *lut)
+                            const double *lut, double *carry, int shared)
 {
     double acc = 0, w_first = sx->w_first, w_last = sx->w_last;
     size_t taps = sx->end - sx->first, inner = taps > 1 ? taps - 2 : 0; /* inner: the pixels of weight 1 */
     const uint8_t *row = src + sy->first * stride + sx->first;
     for (size_t j = sy->first; j < sy->end; j++, row += stride) {
-        double wy = span_at(sy, j), sum = w_first * lut[row[0]];
+        double wy = span_at(sy, j), sum;
         const uint8_t *p = row + 1;
         size_t i = 0;
-        for (; i + 2 <= inner; i += 2) {
-            sum += lut[p[i]];
-            sum += lut[p[i + 1]];
+        if (shared && j == sy->first) {
+            sum = *carry;
+        } else {
+            sum = w_first * lut[row[0]];
+            for (; i + 2 <= inner; i += 2) {
+                sum += lut[p[i]];
+                sum += lut[p[i + 1]];
+            }
+            if (i < inner)
+                sum += lut[p[i++]];
+            if (taps > 1)
+                sum += w_last * lut[p[i]];
         }
-        if (i < inner)
-            sum += lut[p[i++]];
-        if (taps > 1)
-            sum += w_last * lut[p[i]];
         if (wy > 0)
             acc += wy * sum;
+        *carry = sum;
     }
     return acc;
 }
@@ -112,12 +121,15 @@ void resample_area(float *dst, size_t dst_stride, size_t dw, size_t dh, const st
     area_spans(sy, dh, sh, fy);
     for (int v = 0; v < 256; v++)
         lut[v] = (float)v * scale;
-    for (size_t y = 0; y < dh; y++)
+    double carry[RESAMPLE_MAX]; /* each column's last row sum */
+    for (size_t y = 0; y < dh; y++) {
+        int shared = y > 0 && sy[y].first + 1 == sy[y - 1].end && sy[y].end > sy[y].first;
         for (size_t x = 0; x < dw; x++) {
             double acc = 0;
             if (sx[x].end > sx[x].first)
-                acc = u8 ? area_pixel_u8(&sx[x], &sy[y], u8, stride, lut)
+                acc = u8 ? area_pixel_u8(&sx[x], &sy[y], u8, stride, lut, &carry[x], shared)
                          : area_pixel_f(&sx[x], &sy[y], f, stride, scale);
             dst[y * dst_stride + x] = (float)(acc / area);
         }
+    }
 }
