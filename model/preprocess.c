@@ -35,18 +35,19 @@
  * (noise or texture).
  */
 #include "preprocess.h"
+#include "morph.h"
+#include "prep_work.h"
+#include "resample.h"
+#include "rowmask.h"
 
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 
 #define SIDE 28
-/* NaN-free min/max (fminf/fmaxf are library calls that honour NaN). */
-#define MIN(a, b) ((a) < (b) ? (a) : (b))
-#define MAX(a, b) ((a) > (b) ? (a) : (b))
 #define BOX 20
-#define WORK_MAX 64
-#define WORK_PIXELS (WORK_MAX * WORK_MAX)
+_Static_assert(WORK_MAX <= RESAMPLE_MAX && BOX <= RESAMPLE_MAX, "resample_area's limit");
+_Static_assert(WORK_MAX <= ROWMASK_MAX && WORK_MAX <= MORPH_MAX_W, "row masks and filters");
 
 /* Calm: structure below CALM of the picture's 99th percentile (never below
  * CALM_FLOOR); background grows only in steps below STEP of it. Measured on
@@ -72,155 +73,69 @@
 /* Background level or unevenness above this counts as a background. */
 #define BG_LEVEL 0.04f
 
-/* The working planes, (h, w) row-major, w * h <= WORK_PIXELS. */
-struct work {
-    int w, h;
-    float px[WORK_PIXELS];    /* the picture, [0,1] */
-    float tmp[WORK_PIXELS];   /* filter scratch */
-    float open[WORK_PIXELS];  /* then: structure */
-    float close[WORK_PIXELS]; /* then: ink */
-    float bg[WORK_PIXELS];
-    unsigned char state[WORK_PIXELS];
-    unsigned char edge[WORK_PIXELS]; /* 1 on the picture's outermost pixels */
-    int queue[WORK_PIXELS];
-    int label[WORK_PIXELS];
-};
-
-/* A rectangle of a source plane: 8-bit or float, with its row stride. */
-struct plane {
-    const uint8_t *u8; /* one of u8, f is set */
-    const float *f;
-    size_t stride;
-    float scale; /* value multiplier */
-};
-
-static float plane_at(const struct plane *p, size_t x, size_t y)
-{
-    size_t i = y * p->stride + x;
-    return (p->u8 ? (float)p->u8[i] : p->f[i]) * p->scale;
-}
-
-/* Weight of source index i in the destination span [a, b). */
-static double span_weight(double a, double b, size_t i)
-{
-    double lo = MAX(a, (double)i), hi = MIN(b, (double)i + 1);
-    return hi > lo ? hi - lo : 0;
-}
-
-/* Area-averaging (box filter) of the (sw, sh) rectangle at (sx0, sy0) of src
- * into dst (dh, dw <= WORK_MAX): each destination pixel is the mean of the
- * source area it covers, with fractional weights for partly covered pixels.
- * Exact for any ratio, up or down. One destination row at a time: each
- * source row it covers is folded into the row's accumulators, so every
- * source pixel is read about once. */
-static void resample_area(float *dst, size_t dw, size_t dh, const struct plane *src, size_t sx0, size_t sy0,
-                          size_t sw, size_t sh)
-{
-    double fx = (double)sw / (double)dw, fy = (double)sh / (double)dh, acc[WORK_MAX];
-    for (size_t y = 0; y < dh; y++) {
-        double ya = (double)y * fy, yb = (double)(y + 1) * fy;
-        for (size_t x = 0; x < dw; x++)
-            acc[x] = 0;
-        for (size_t sy = (size_t)ya; sy < sh && (double)sy < yb; sy++) {
-            double wy = span_weight(ya, yb, sy);
-            for (size_t x = 0; x < dw && wy > 0; x++) {
-                double xa = (double)x * fx, xb = (double)(x + 1) * fx, row = 0;
-                for (size_t sx = (size_t)xa; sx < sw && (double)sx < xb; sx++)
-                    row += span_weight(xa, xb, sx) * plane_at(src, sx0 + sx, sy0 + sy);
-                acc[x] += wy * row;
-            }
-        }
-        for (size_t x = 0; x < dw; x++)
-            dst[y * dw + x] = (float)(acc[x] / (fx * fy));
-    }
-}
-
 /* The picture into w->px, area-averaged down to WORK_MAX on the longer side
  * when larger. Returns 1 when it was downscaled. */
-static int load_work(struct work *w, const uint8_t *gray, size_t width, size_t height)
+static int load_work(struct prep_work *w, const uint8_t *gray, size_t width, size_t height)
 {
     size_t longer = width > height ? width : height;
-    struct plane src = {gray, NULL, width, 1.0f / 255.0f};
+    struct resample_src src = {gray, NULL, width, 1.0f / 255.0f};
     if (longer <= WORK_MAX) {
         w->w = (int)width;
         w->h = (int)height;
-        for (size_t i = 0; i < width * height; i++)
-            w->px[i] = gray[i] * (1.0f / 255.0f);
+        for (size_t y = 0; y < height; y++)
+            for (size_t x = 0; x < width; x++)
+                w->px[AT(x, y)] = gray[y * width + x] * (1.0f / 255.0f);
         return 0;
     }
     double s = (double)WORK_MAX / (double)longer;
     long dw = lround((double)width * s), dh = lround((double)height * s);
     w->w = dw < 1 ? 1 : (int)dw;
     w->h = dh < 1 ? 1 : (int)dh;
-    resample_area(w->px, (size_t)w->w, (size_t)w->h, &src, 0, 0, width, height);
+    resample_area(w->px + AT(0, 0), STRIDE, (size_t)w->w, (size_t)w->h, &src, 0, 0, width, height);
     return 1;
 }
 
-/* w->edge: 1 on the outermost pixels (whose neighbours need bounds). */
-static void mark_edges(struct work *w)
+/* px is 0 on the frame and up to PACK_WIDTH: step_edges reads the frame
+ * beside the picture's edges, the filters and comparisons whole vectors. */
+static void frame_px(struct prep_work *w)
 {
-    for (int y = 0; y < w->h; y++)
-        for (int x = 0; x < w->w; x++)
-            w->edge[y * w->w + x] = (unsigned char)(x == 0 || y == 0 || x == w->w - 1 || y == w->h - 1);
-}
-
-/* out = min (take_max 0) or max (1) of in over the (2r+1)^2 square, the
- * square cut off at the picture's edges. Separable: rows into tmp, then
- * columns, each pass a loop along a row so that it vectorises (min and max
- * are exact, so the order does not matter). out may not alias in or tmp. */
-#define SQUARE_PASSES(OP)                                                                                    \
-    for (int y = 0; y < h; y++) {                                                                            \
-        const float *row = in + y * w;                                                                       \
-        float *t = tmp + y * w;                                                                              \
-        memcpy(t, row, (size_t)w * sizeof *t);                                                               \
-        for (int d = 1; d <= r && d < w; d++)                                                                \
-            for (int x = 0; x < w; x++) {                                                                    \
-                float v = t[x];                                                                              \
-                if (x - d >= 0)                                                                              \
-                    v = OP(v, row[x - d]);                                                                   \
-                if (x + d < w)                                                                               \
-                    v = OP(v, row[x + d]);                                                                   \
-                t[x] = v;                                                                                    \
-            }                                                                                                \
-    }                                                                                                        \
-    for (int y = 0; y < h; y++) {                                                                            \
-        float *o = out + y * w;                                                                              \
-        memcpy(o, tmp + y * w, (size_t)w * sizeof *o);                                                       \
-        for (int yy = y - r < 0 ? 0 : y - r; yy <= y + r && yy < h; yy++) {                                  \
-            const float *t = tmp + yy * w;                                                                   \
-            for (int x = 0; x < w; x++)                                                                      \
-                o[x] = OP(o[x], t[x]);                                                                       \
-        }                                                                                                    \
-    }
-
-static void square_filter(float *out, float *tmp, const float *in, int w, int h, int r, int take_max)
-{
-    if (take_max) {
-        SQUARE_PASSES(MAX)
-    } else {
-        SQUARE_PASSES(MIN)
+    for (int x = -1; x <= WORK_MAX; x++)
+        w->px[AT(x, -1)] = w->px[AT(x, w->h)] = 0;
+    for (int y = 0; y < w->h; y++) {
+        w->px[AT(-1, y)] = 0;
+        for (int x = w->w; x <= PACK_WIDTH(w->w); x++)
+            w->px[AT(x, y)] = 0;
     }
 }
-
-#undef SQUARE_PASSES
 
 /* w->open becomes the structure max(px - open(px), close(px) - px) with a
- * (2r+1) square; returns its 99th percentile (in steps of 1/256). */
-static float structure_map(struct work *w, int r)
+ * (2r+1) square (morph.h: min and max over it cut off at the picture's
+ * edges); returns its 99th percentile (in steps of 1/256). Only bins >= 1
+ * are ever looked at, so only the pixels with s * 256 >= 1 are counted. */
+static float structure_map(struct prep_work *w, int r)
 {
-    int n = w->w * w->h;
-    float *s = w->open, *c = w->close, *t = w->bg; /* bg is free until later */
-    square_filter(t, w->tmp, w->px, w->w, w->h, r, 0);
-    square_filter(s, w->tmp, t, w->w, w->h, r, 1); /* opening */
-    square_filter(t, w->tmp, w->px, w->w, w->h, r, 1);
-    square_filter(c, w->tmp, t, w->w, w->h, r, 0); /* closing */
+    int W = w->w, H = w->h, n = morph_width(W), pw = PACK_WIDTH(W);
+    float *s = w->open, *c = w->close;
+    unsigned char counted[WORK_MAX];
+    /* bg is free until later */
+    morph_open_close(s + AT(0, 0), c + AT(0, 0), w->px + AT(0, 0), w->tmp + AT(0, 0), w->bg + AT(0, 0), W, H,
+                     STRIDE, r);
     unsigned hist[257] = {0};
-    for (int i = 0; i < n; i++) {
-        s[i] = MAX(w->px[i] - s[i], c[i] - w->px[i]);
-        int b = (int)(s[i] * 256.0f);
-        hist[b < 0 ? 0 : b > 256 ? 256 : b]++;
+    for (int y = 0; y < H; y++) {
+        float *restrict sr = s + AT(0, y);
+        const float *restrict p = w->px + AT(0, y), *restrict cr = c + AT(0, y);
+        for (int x = 0; x < n; x++)
+            sr[x] = MAX(p[x] - sr[x], cr[x] - p[x]);
+        for (int x = n; x < pw; x++)
+            sr[x] = 0;
+        for (int x = 0; x < pw; x++)
+            counted[x] = sr[x] * 256.0f >= 1.0f;
+        for (uint64_t m = rowmask_pack(counted, W); m; m &= m - 1) {
+            int b = (int)(sr[__builtin_ctzll(m)] * 256.0f);
+            hist[b > 256 ? 256 : b]++;
+        }
     }
-    unsigned above = 0, want = (unsigned)n / 100 + 1;
+    unsigned above = 0, want = (unsigned)(W * H) / 100 + 1;
     for (int b = 256; b > 0; b--) {
         above += hist[b];
         if (above >= want)
@@ -229,188 +144,50 @@ static float structure_map(struct work *w, int r)
     return 0;
 }
 
-static int on_border(const struct work *w, int x, int y)
-{
-    return x == 0 || y == 0 || x == w->w - 1 || y == w->h - 1;
-}
-
-/* The 8-neighbours of pixel i inside the picture, row by row (dy = -1..1,
- * then dx = -1..1): every search below visits them in this order, so the
- * results do not depend on how the bounds are checked. Returns how many. */
-static inline int neighbours(const struct work *w, int i, int nb[8])
-{
-    int W = w->w;
-    if (!w->edge[i]) {
-        const int all[8] = {i - W - 1, i - W, i - W + 1, i - 1, i + 1, i + W - 1, i + W, i + W + 1};
-        memcpy(nb, all, sizeof all);
-        return 8;
-    }
-    int x = i % W, y = i / W, n = 0;
-    for (int dy = -1; dy <= 1; dy++)
-        for (int dx = -1; dx <= 1; dx++)
-            if ((dx || dy) && x + dx >= 0 && y + dy >= 0 && x + dx < W && y + dy < w->h)
-                nb[n++] = i + dy * W + dx;
-    return n;
-}
-
-/* Grows one background region from border pixel `seed` through calm
- * pixels in steps below `step` (8-connected), marking it state 1 and
- * label `region`. Returns its size. */
-static int grow_region(struct work *w, int seed, int region, float calm, float step)
-{
-    int head = 0, tail = 0;
-    w->state[seed] = 1;
-    w->label[seed] = region;
-    w->queue[tail++] = seed;
-    while (head < tail) {
-        int i = w->queue[head++], nb[8], n = neighbours(w, i, nb);
-        for (int k = 0; k < n; k++) {
-            int j = nb[k];
-            if (w->state[j] || w->open[j] >= calm || fabsf(w->px[j] - w->px[i]) >= step)
-                continue;
-            w->state[j] = 1;
-            w->label[j] = region;
-            w->queue[tail++] = j;
-        }
-    }
-    return tail;
-}
-
-/* The background: state 1 for the calm pixels reachable from the border
- * through calm pixels in small steps, label = the region (1, 2, ...) each
- * belongs to - parts of the page at different levels, such as inverted
- * bands, are separate regions. Returns the number of background pixels. */
-static int grow_background(struct work *w, float calm, float step)
-{
-    int n = w->w * w->h, total = 0, regions = 0;
-    memset(w->state, 0, (size_t)n);
-    memset(w->label, 0, (size_t)n * sizeof *w->label);
-    for (int y = 0; y < w->h; y++)
-        for (int x = 0; x < w->w; x++) {
-            int i = y * w->w + x;
-            if (on_border(w, x, y) && !w->state[i] && w->open[i] < calm)
-                total += grow_region(w, i, ++regions, calm, step);
-        }
-    return total;
-}
-
-/* Background pixels closer than `margin` steps (chessboard distance) to any
- * non-background pixel become state 3, trimmed: their level is contaminated
- * by anti-aliased edges and blur, so it is filled in like the ink's. Unless
- * that would leave no background at all. Two-pass distance transform
- * (Rosenfeld & Pfaltz 1966), distances capped at margin + 1 (all that
- * matters) in bytes over w->tmp. */
-static void trim_background(struct work *w, int margin)
-{
-    int W = w->w, H = w->h, n = W * H, kept = 0;
-    unsigned char *d = (unsigned char *)w->tmp, cap = (unsigned char)(margin + 1 < 255 ? margin + 1 : 255);
-    for (int y = 0; y < H; y++)
-        for (int x = 0; x < W; x++) {
-            int i = y * W + x;
-            unsigned v = w->state[i] ? cap : 0;
-            if (v && x > 0)
-                v = MIN(v, d[i - 1] + 1u);
-            if (v && y > 0) {
-                v = MIN(v, d[i - W] + 1u);
-                if (x > 0)
-                    v = MIN(v, d[i - W - 1] + 1u);
-                if (x + 1 < W)
-                    v = MIN(v, d[i - W + 1] + 1u);
-            }
-            d[i] = (unsigned char)v;
-        }
-    for (int y = H - 1; y >= 0; y--)
-        for (int x = W - 1; x >= 0; x--) {
-            int i = y * W + x;
-            unsigned v = d[i];
-            if (v && x + 1 < W)
-                v = MIN(v, d[i + 1] + 1u);
-            if (v && y + 1 < H) {
-                v = MIN(v, d[i + W] + 1u);
-                if (x > 0)
-                    v = MIN(v, d[i + W - 1] + 1u);
-                if (x + 1 < W)
-                    v = MIN(v, d[i + W + 1] + 1u);
-            }
-            d[i] = (unsigned char)v;
-            kept += v > (unsigned)margin;
-        }
-    if (kept)
-        for (int i = 0; i < n; i++)
-            if (w->state[i] && d[i] <= margin)
-                w->state[i] = 3;
-}
-
-/* Fills bg[j] with the mean of j's filled 8-neighbours - for a trimmed
- * pixel only those of its own background region (label; 0 = any). Returns
- * 0 when there is none. */
-static inline int fill_from_neighbours(struct work *w, int j, int region)
-{
-    int nb[8], n = neighbours(w, j, nb), cnt = 0;
-    double sum = 0;
-    for (int m = 0; m < n; m++) {
-        int k = nb[m];
-        if ((w->state[k] != 1 && w->state[k] != 2) || (region && w->label[k] != region))
-            continue;
-        sum += w->bg[k];
-        cnt++;
-    }
-    if (!cnt)
-        return 0;
-    w->bg[j] = (float)(sum / cnt);
-    w->state[j] = 2;
-    w->label[j] = region;
-    return 1;
-}
-
-/* bg = the picture on the kept background, and under everything else the
- * mean of the already filled 8-neighbours, breadth-first outwards (a
- * diffusion inpainting; deterministic). A trimmed pixel is filled only from
- * its own background region, so the level of a band never leaks into the
- * page beside it; what stays unfilled that way is filled from any region
- * in a second round. */
-static void fill_background(struct work *w)
-{
-    int n = w->w * w->h;
-    for (int round = 0; round < 2; round++) {
-        int head = 0, tail = 0;
-        for (int i = 0; i < n; i++) {
-            if (w->state[i] == 1 && round == 0)
-                w->bg[i] = w->px[i];
-            if (w->state[i] == 1 || w->state[i] == 2)
-                w->queue[tail++] = i;
-        }
-        while (head < tail) {
-            int i = w->queue[head++], nb[8], n_nb = neighbours(w, i, nb);
-            for (int k = 0; k < n_nb; k++) {
-                int j = nb[k];
-                if (w->state[j] == 1 || w->state[j] == 2)
-                    continue;
-                int region = w->state[j] == 3 && round == 0 ? w->label[j] : 0;
-                if (fill_from_neighbours(w, j, region))
-                    w->queue[tail++] = j;
-            }
-        }
-    }
-}
-
 /* ink = |px - bg| into w->close; returns its peak. Counts ink pixels
- * (>= INK_MASK of the peak) lighter and darker than their background, and
- * notes whether the background is other than uniform black (light ink) or
- * white (dark ink). */
-static float ink_map(struct work *w, unsigned *steps)
+ * (w->ink: >= INK_MASK of the peak) lighter and darker than their
+ * background, and notes whether the background is other than uniform black
+ * (light ink) or white (dark ink). */
+static float ink_map(struct prep_work *w, unsigned *steps)
 {
-    int n = w->w * w->h, light = 0, dark = 0;
-    float peak = 0, lo = 1, hi = 0;
-    for (int i = 0; i < n; i++) {
-        w->close[i] = fabsf(w->px[i] - w->bg[i]);
-        peak = MAX(peak, w->close[i]);
-        lo = MIN(lo, w->bg[i]);
-        hi = MAX(hi, w->bg[i]);
+    int light = 0, dark = 0;
+    float pk[4] = {0, 0, 0, 0}, mn[4] = {1, 1, 1, 1}, mx[4] = {0, 0, 0, 0}; /* 4 lanes: exact in any order */
+    uint64_t darker[MASK_ROWS];
+    int n = PACK_WIDTH(w->w);
+    for (int y = 0; y < w->h; y++) {
+        float *restrict ink = w->close + AT(0, y);
+        const float *restrict p = w->px + AT(0, y), *restrict b = w->bg + AT(0, y);
+        for (int x = 0; x < n; x++)
+            ink[x] = fabsf(p[x] - b[x]);
+        int x = 0;
+        for (; x + 4 <= w->w; x += 4)
+            for (int k = 0; k < 4; k++) {
+                pk[k] = MAX(pk[k], ink[x + k]);
+                mn[k] = MIN(mn[k], b[x + k]);
+                mx[k] = MAX(mx[k], b[x + k]);
+            }
+        for (; x < w->w; x++) {
+            pk[0] = MAX(pk[0], ink[x]);
+            mn[0] = MIN(mn[0], b[x]);
+            mx[0] = MAX(mx[0], b[x]);
+        }
     }
-    for (int i = 0; i < n; i++)
-        if (peak > 0 && w->close[i] >= INK_MASK * peak)
-            w->px[i] < w->bg[i] ? dark++ : light++;
+    float peak = MAX(MAX(pk[0], pk[1]), MAX(pk[2], pk[3]));
+    float lo = MIN(MIN(mn[0], mn[1]), MIN(mn[2], mn[3])), hi = MAX(MAX(mx[0], mx[1]), MAX(mx[2], mx[3]));
+    memset(w->ink, 0, sizeof w->ink);
+    if (peak > 0) {
+        rowmask_below(w->ink, w->close + AT(0, 0), STRIDE, INK_MASK * peak, w->w, w->h);
+        for (int y = 0; y < w->h; y++) {
+            unsigned char c[WORK_MAX];
+            const float *restrict p = w->px + AT(0, y), *restrict b = w->bg + AT(0, y);
+            w->ink[y + 1] ^= rowmask_bits(w->w); /* not below: ink >= INK_MASK * peak */
+            for (int x = 0; x < n; x++)
+                c[x] = p[x] < b[x];
+            darker[y + 1] = rowmask_pack(c, w->w);
+            dark += __builtin_popcountll(w->ink[y + 1] & darker[y + 1]);
+            light += __builtin_popcountll(w->ink[y + 1] & ~darker[y + 1]);
+        }
+    }
     if (dark > light)
         *steps |= PREP_INVERTED;
     if ((dark < light ? dark : light) > MIXED * (dark + light))
@@ -421,43 +198,45 @@ static float ink_map(struct work *w, unsigned *steps)
     return peak;
 }
 
-/* Labels the 8-connected parts of the ink mask (ink >= INK_MASK * peak) in
- * w->label (0 = not ink) and their ink mass in mass[1..]; returns the number
- * of parts (at most WORK_PIXELS / 2 + 1 exist). */
-static int label_parts(struct work *w, float peak, double *mass)
+/* Labels the 8-connected parts of the ink mask (w->ink) in w->label (0 =
+ * not ink), numbered in row order of their first pixel, and their ink mass
+ * in mass[1..]; returns the number of parts (at most WORK_PIXELS / 2 + 1
+ * exist). Each ink value is >= INK_MASK * MIN_CONTRAST > 2^-6, so a multiple
+ * of 2^-29, and a mass <= 2^12: the sums are exact in any order. */
+static int label_parts(struct prep_work *w, double *mass)
 {
-    int n = w->w * w->h, parts = 0;
-    const float *ink = w->close;
-    memset(w->label, 0, (size_t)n * sizeof *w->label);
-    for (int i = 0; i < n; i++) {
-        if (w->label[i] || ink[i] < INK_MASK * peak)
-            continue;
-        int head = 0, tail = 0;
-        w->label[i] = ++parts;
-        mass[parts] = 0;
-        w->queue[tail++] = i;
-        while (head < tail) {
-            int j = w->queue[head++], nb[8], n_nb = neighbours(w, j, nb);
-            mass[parts] += ink[j];
-            for (int m = 0; m < n_nb; m++) {
-                int k = nb[m];
-                if (w->label[k] || ink[k] < INK_MASK * peak)
-                    continue;
-                w->label[k] = parts;
-                w->queue[tail++] = k;
+    int parts = 0;
+    uint64_t todo[MASK_ROWS], r[MASK_ROWS]; /* todo: ink not yet labelled */
+    struct rowmask_graph g;
+    memcpy(todo, w->ink, sizeof todo);
+    rowmask_graph_of(&g, todo, w->h);
+    for (int y = 0; y < w->h; y++)
+        memset(w->label + AT(0, y), 0, (size_t)w->w * sizeof *w->label);
+    for (int y = 0; y < w->h; y++)
+        while (todo[y + 1]) {
+            memset(r, 0, sizeof r);
+            r[y + 1] = todo[y + 1] & -todo[y + 1];
+            rowmask_flood(r, &g, y, w->h);
+            mass[++parts] = 0;
+            for (int yy = y; yy < w->h; yy++) {
+                todo[yy + 1] &= ~r[yy + 1];
+                for (uint64_t m = r[yy + 1]; m; m &= m - 1) {
+                    int i = AT(__builtin_ctzll(m), yy);
+                    w->label[i] = parts;
+                    mass[parts] += w->close[i];
+                }
             }
         }
-    }
     return parts;
 }
 
 /* The digit's bounding box: the ink parts that are not specks. Specks' ink
  * is erased (and PREP_SPECKS noted). box = {x0, y0, x1, y1}, inclusive. */
-static void digit_box(struct work *w, float peak, int box[4], unsigned *steps)
+static void digit_box(struct prep_work *w, int box[4], unsigned *steps)
 {
     static const int none[4] = {0, 0, -1, -1};
     double mass[WORK_PIXELS / 2 + 2], best = 0;
-    int parts = label_parts(w, peak, mass);
+    int parts = label_parts(w, mass);
     for (int p = 1; p <= parts; p++)
         best = MAX(best, mass[p]);
     memcpy(box, none, sizeof none);
@@ -465,7 +244,7 @@ static void digit_box(struct work *w, float peak, int box[4], unsigned *steps)
     box[1] = w->h;
     for (int y = 0; y < w->h; y++)
         for (int x = 0; x < w->w; x++) {
-            int i = y * w->w + x, p = w->label[i];
+            int i = AT(x, y), p = w->label[i];
             if (!p)
                 continue;
             if (mass[p] < SPECK * best) {
@@ -483,7 +262,8 @@ static void digit_box(struct work *w, float peak, int box[4], unsigned *steps)
 /* Scales the ink inside box to 20 px on its longer side (values divided by
  * peak, clipped to 1) and places it in out so that its centre of mass lands
  * on (14, 14); ink pushed past the edge is cut off, as MNIST's was. */
-static void place_digit(float out[784], const struct work *w, const int box[4], float peak, unsigned *steps)
+static void place_digit(float out[784], const struct prep_work *w, const int box[4], float peak,
+                        unsigned *steps)
 {
     size_t bw = (size_t)(box[2] - box[0] + 1), bh = (size_t)(box[3] - box[1] + 1);
     size_t longer = bw > bh ? bw : bh;
@@ -492,8 +272,8 @@ static void place_digit(float out[784], const struct work *w, const int box[4], 
     nw = nw < 1 ? 1 : nw;
     nh = nh < 1 ? 1 : nh;
     float digit[BOX * BOX];
-    struct plane ink = {NULL, w->close, (size_t)w->w, 1.0f / peak};
-    resample_area(digit, nw, nh, &ink, (size_t)box[0], (size_t)box[1], bw, bh);
+    struct resample_src ink = {NULL, w->close + AT(0, 0), STRIDE, 1.0f / peak};
+    resample_area(digit, nw, nw, nh, &ink, (size_t)box[0], (size_t)box[1], bw, bh);
     if (longer != BOX)
         *steps |= PREP_RESIZED;
     double mass = 0, mx = 0, my = 0;
@@ -519,7 +299,7 @@ static void place_digit(float out[784], const struct work *w, const int box[4], 
 
 void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, size_t width, size_t height)
 {
-    struct work w;
+    struct prep_work w;
     memset(out, 0, SIDE * SIDE * sizeof *out);
     memset(r, 0, sizeof *r);
     r->verdict = PREP_BLANK;
@@ -527,18 +307,18 @@ void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, 
         return;
     if (load_work(&w, gray, width, height))
         r->steps |= PREP_DOWNSCALED;
-    mark_edges(&w);
+    frame_px(&w);
     int longer = w.w > w.h ? w.w : w.h;
     double per28 = longer > SIDE ? (double)longer / SIDE : 1.0;
     float p99 = structure_map(&w, (int)lround(per28));
-    if (grow_background(&w, MAX(CALM * p99, CALM_FLOOR), MAX(STEP * p99, CALM_FLOOR)) <
+    if (prep_grow_background(&w, MAX(CALM * p99, CALM_FLOOR), MAX(STEP * p99, CALM_FLOOR)) <
         MIN_BACKGROUND * (float)(w.w * w.h)) {
         r->verdict = PREP_NO_BACKGROUND;
         r->steps = 0;
         return;
     }
-    trim_background(&w, (int)lround(TRIM * per28));
-    fill_background(&w);
+    prep_trim_background(&w, (int)lround(TRIM * per28));
+    prep_fill_background(&w);
     float peak = ink_map(&w, &r->steps);
     if (peak < MIN_CONTRAST) {
         r->steps = 0;
@@ -547,7 +327,7 @@ void prep_canonical(float out[784], struct prep_result *r, const uint8_t *gray, 
     if (peak < 0.95f)
         r->steps |= PREP_CONTRAST;
     int box[4];
-    digit_box(&w, peak, box, &r->steps);
+    digit_box(&w, box, &r->steps);
     place_digit(out, &w, box, peak, &r->steps);
     r->verdict = PREP_DIGIT;
 }
