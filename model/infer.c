@@ -86,10 +86,8 @@ void bnn_workspace_free(struct bnn_workspace *ws)
 
 int bnn_model_prepare(const struct bnn_model *m, char err[BNN_ERR_LEN])
 {
-    const struct bnn_kernels *k = bnn_kernels();
-    if (m->n_layers > 1 && k->gemm_packed && !bnn_packed_get(m, k, err))
-        return BNN_E_NOMEM;
-    return BNN_OK;
+    const struct bnn_packed *packed;
+    return bnn_packed_get(&packed, m, bnn_kernels(), err);
 }
 
 const char *bnn_lrt_gemm_name(void)

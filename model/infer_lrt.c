@@ -167,9 +167,9 @@ static void lrt_first_layer(struct bnn_input *x, const float *image)
  * exactly nothing. When at least a quarter of the units are dead (a rule that
  * depends on the image only, never on T, so a pass's bits do not depend on
  * how many passes were asked for), copy the live rows of layer 1's w_mu and
- * w_var (once per image, into the input) and run layer 1's GEMMs on those
- * alone. Keeps one unit even if all are dead (its h is 0: the GEMMs still
- * see K >= 1). BNN_E_NOMEM when the copy cannot be allocated. */
+ * w_var (once per image, into the input; packed when the path's GEMM is
+ * ours) and run layer 1's GEMMs on those alone. Keeps one unit even if all are dead (its h is 0: the GEMMs
+ * still see K >= 1). BNN_E_NOMEM when the copy cannot be allocated. */
 static int find_live_units(struct bnn_input *x)
 {
     const struct bnn_model *m = x->m;
@@ -218,7 +218,7 @@ static int find_live_units(struct bnn_input *x)
 int lrt_prepare(struct bnn_input *x, const float *image, char err[BNN_ERR_LEN])
 {
     const struct bnn_model *m = x->m;
-    if (m->n_layers > 1 && x->kern->gemm_packed && !(x->packed = bnn_packed_get(m, x->kern, err)))
+    if (bnn_packed_get(&x->packed, m, x->kern, err) != BNN_OK)
         return BNN_E_NOMEM;
     lrt_first_layer(x, image);
     if (find_live_units(x) != BNN_OK) {

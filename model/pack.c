@@ -89,25 +89,31 @@ static struct bnn_packed *lookup(struct bnn_pack_cache *c, const struct bnn_kern
     return NULL;
 }
 
-const struct bnn_packed *bnn_packed_get(const struct bnn_model *m, const struct bnn_kernels *kern,
-                                        char err[BNN_ERR_LEN])
+int bnn_packed_get(const struct bnn_packed **out, const struct bnn_model *m, const struct bnn_kernels *kern,
+                   char err[BNN_ERR_LEN])
 {
+    *out = NULL;
+    if (!kern->gemm_packed || m->n_layers < 2)
+        return BNN_OK;
     struct bnn_pack_cache *c = m->pack;
     struct bnn_packed *p = lookup(c, kern);
-    if (p)
-        return p;
-    pthread_mutex_lock(&c->lock);
-    p = lookup(c, kern);
-    for (size_t i = 0; !p && i < BNN_CPU_N_PATHS; i++) {
-        if (atomic_load_explicit(&c->slot[i], memory_order_relaxed))
-            continue;
-        p = packed_new(m, kern);
-        if (p)
-            atomic_store_explicit(&c->slot[i], p, memory_order_release);
-        break;
+    if (!p) {
+        pthread_mutex_lock(&c->lock);
+        p = lookup(c, kern);
+        for (size_t i = 0; !p && i < BNN_CPU_N_PATHS; i++) {
+            if (atomic_load_explicit(&c->slot[i], memory_order_relaxed))
+                continue;
+            p = packed_new(m, kern);
+            if (p)
+                atomic_store_explicit(&c->slot[i], p, memory_order_release);
+            break;
+        }
+        pthread_mutex_unlock(&c->lock);
     }
-    pthread_mutex_unlock(&c->lock);
-    if (!p)
+    if (!p) {
         snprintf(err, BNN_ERR_LEN, "out of memory packing the weights for the %s path", kern->name);
-    return p;
+        return BNN_E_NOMEM;
+    }
+    *out = p;
+    return BNN_OK;
 }

@@ -28,9 +28,11 @@ void bnn_pack_cache_free(struct bnn_pack_cache *c);
 /* Frees every packed copy (the weights were rewritten). */
 void bnn_pack_cache_clear(struct bnn_pack_cache *c);
 
-/* m's weights packed for kern's path, made on first use. NULL with err
- * filled on out of memory. Borrowed until the model is freed or updated. */
-const struct bnn_packed *bnn_packed_get(const struct bnn_model *m, const struct bnn_kernels *kern,
-                                        char err[BNN_ERR_LEN]);
+/* *out = m's weights packed for kern's path, made on first use (borrowed
+ * until the model is freed or updated), or NULL when that path's GEMM is
+ * not ours or m has one layer (nothing to pack). BNN_OK, or BNN_E_NOMEM
+ * with err. */
+int bnn_packed_get(const struct bnn_packed **out, const struct bnn_model *m, const struct bnn_kernels *kern,
+                   char err[BNN_ERR_LEN]);
 
 #endif
