@@ -409,31 +409,44 @@ static void k_gemv_rows(float *mean, float *var, const float *x, const size_t *r
 #endif
 #define PANEL (GEMM_NV * VL)
 
-/* The tile loops must unroll for the accumulators to live in registers. */
-#define UNROLL _Pragma("GCC unroll 16")
-
 /* Output rows [0, mr) by vectors [0, nv) of one panel of width nv VL (mr,
  * nv constants after inlining): every element's multiply-adds in the order
- * i = 0 .. k-1, from zero. */
+ * i = 0 .. k-1, from zero. The tile loops must unroll (the pragmas) for the
+ * accumulators to live in registers. */
 HOT void gemm_tile(float *c, size_t ldc, const float *a, size_t lda, const float *w, size_t k, int mr, int nv)
 {
     vf acc[GEMM_MR][GEMM_NV];
-    UNROLL for (int r = 0; r < GEMM_MR; r++) UNROLL for (int v = 0; v < GEMM_NV; v++) acc[r][v] =
-        vf_set1(0.0f);
+#pragma GCC unroll 16
+    for (int r = 0; r < GEMM_MR; r++) {
+#pragma GCC unroll 16
+        for (int v = 0; v < GEMM_NV; v++)
+            acc[r][v] = vf_set1(0.0f);
+    }
     size_t width = (size_t)nv * VL;
     for (size_t i = 0; i < k; i++) {
         vf wv[GEMM_NV];
-        UNROLL for (int v = 0; v < GEMM_NV; v++) if (v < nv) wv[v] = vf_load(w + i * width + (size_t)v * VL);
-        UNROLL for (int r = 0; r < GEMM_MR; r++)
-        {
+#pragma GCC unroll 16
+        for (int v = 0; v < GEMM_NV; v++)
+            if (v < nv)
+                wv[v] = vf_load(w + i * width + (size_t)v * VL);
+#pragma GCC unroll 16
+        for (int r = 0; r < GEMM_MR; r++) {
             if (r >= mr)
                 continue;
             vf b = vf_set1(a[(size_t)r * lda + i]);
-            UNROLL for (int v = 0; v < GEMM_NV; v++) if (v < nv) acc[r][v] = vf_fma(b, wv[v], acc[r][v]);
+#pragma GCC unroll 16
+            for (int v = 0; v < GEMM_NV; v++)
+                if (v < nv)
+                    acc[r][v] = vf_fma(b, wv[v], acc[r][v]);
         }
     }
-    UNROLL for (int r = 0; r < GEMM_MR; r++) UNROLL for (int v = 0; v < GEMM_NV; v++) if (r < mr && v < nv)
-        vf_store(c + (size_t)r * ldc + (size_t)v * VL, acc[r][v]);
+#pragma GCC unroll 16
+    for (int r = 0; r < GEMM_MR; r++) {
+#pragma GCC unroll 16
+        for (int v = 0; v < GEMM_NV; v++)
+            if (r < mr && v < nv)
+                vf_store(c + (size_t)r * ldc + (size_t)v * VL, acc[r][v]);
+    }
 }
 
 /* gemm_tile with nv made a constant (one copy per width). */
