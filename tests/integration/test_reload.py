@@ -298,6 +298,8 @@ class Reload(unittest.TestCase):
         status, _, data = self.d.request("POST", "/v2/repository/models/%s/unload" % NAME, b"", {})
         self.assertEqual(status, 400)
         self.assertIn("keeps it loaded", json.loads(data)["error"])
+        status, _, data = self.d.request("POST", "/v2/repository/models/other/unload", b"", {})
+        self.assertEqual(status, 404)  # as openapi.yaml says: another name is unknown here too
         status, _, data = self.d.request("POST", "/v2/repository/index", b"", {})
         self.assertEqual((status, json.loads(data)),
                          (200, [{"name": NAME, "version": self.m.version[self.m.b], "state": "READY"}]))
