@@ -182,30 +182,20 @@ int idx_labels_parse(struct idx_labels *out, const uint8_t *buf, size_t len, cha
     return BNN_OK;
 }
 
-static int load_images(struct idx_images *out, const char *path, int gz, char err[BNN_ERR_LEN])
+/* Reads path (gunzipped when gz) and parses it into im, or into lb when im
+ * is NULL; err names the file. */
+static int load(struct idx_images *im, struct idx_labels *lb, const char *path, int gz, char err[BNN_ERR_LEN])
 {
-    memset(out, 0, sizeof *out);
+    if (im)
+        memset(im, 0, sizeof *im);
+    else
+        memset(lb, 0, sizeof *lb);
     uint8_t *buf;
     size_t len;
     int rc = read_all(&buf, &len, path, gz, err);
     if (rc != BNN_OK)
         return rc;
-    rc = idx_images_parse(out, buf, len, err);
-    free(buf);
-    if (rc != BNN_OK)
-        bnn_err_prefix(err, path);
-    return rc;
-}
-
-static int load_labels(struct idx_labels *out, const char *path, int gz, char err[BNN_ERR_LEN])
-{
-    memset(out, 0, sizeof *out);
-    uint8_t *buf;
-    size_t len;
-    int rc = read_all(&buf, &len, path, gz, err);
-    if (rc != BNN_OK)
-        return rc;
-    rc = idx_labels_parse(out, buf, len, err);
+    rc = im ? idx_images_parse(im, buf, len, err) : idx_labels_parse(lb, buf, len, err);
     free(buf);
     if (rc != BNN_OK)
         bnn_err_prefix(err, path);
@@ -214,22 +204,22 @@ static int load_labels(struct idx_labels *out, const char *path, int gz, char er
 
 int idx_images_load(struct idx_images *out, const char *path, char err[BNN_ERR_LEN])
 {
-    return load_images(out, path, 0, err);
+    return load(out, NULL, path, 0, err);
 }
 
 int idx_labels_load(struct idx_labels *out, const char *path, char err[BNN_ERR_LEN])
 {
-    return load_labels(out, path, 0, err);
+    return load(NULL, out, path, 0, err);
 }
 
 int idx_images_load_gz(struct idx_images *out, const char *path, char err[BNN_ERR_LEN])
 {
-    return load_images(out, path, 1, err);
+    return load(out, NULL, path, 1, err);
 }
 
 int idx_labels_load_gz(struct idx_labels *out, const char *path, char err[BNN_ERR_LEN])
 {
-    return load_labels(out, path, 1, err);
+    return load(NULL, out, path, 1, err);
 }
 
 static int write_file(const char *path, const uint8_t *hdr, size_t hlen, const uint8_t *data, size_t dlen,
