@@ -73,8 +73,7 @@ static const char *parse_one(void *opts, int c, const char *arg)
                    ? "an integer in [1, 100000]"
                    : NULL;
     case O_THREADS:
-        return cli_parse_size(arg, &o->threads) || o->threads < 1 || o->threads > 64 ? "an integer in [1, 64]"
-                                                                                     : NULL;
+        return cli_threads(arg, &o->threads);
     case O_RATE:
         return cli_parse_double(arg, &o->flag_rate) || !(o->flag_rate > 0 && o->flag_rate <= 0.5)
                    ? "a share in (0, 0.5]"

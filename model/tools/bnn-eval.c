@@ -124,12 +124,9 @@ static const char *parse_one(void *opts, int c, const char *arg)
     case O_LIMIT:
         return cli_parse_size(arg, &o->limit) ? "a non-negative integer" : NULL;
     case O_THREADS:
-        return cli_parse_size(arg, &e->threads) || e->threads < 1 || e->threads > 64 ? "an integer in [1, 64]"
-                                                                                     : NULL;
+        return cli_threads(arg, &e->threads);
     case O_INTERVAL:
-        return cli_parse_double(arg, &e->coverage) || !(e->coverage > 0 && e->coverage < 1)
-                   ? "a coverage in (0, 1)"
-                   : NULL;
+        return cli_coverage(arg, &e->coverage);
     }
     return "a known option";
 }

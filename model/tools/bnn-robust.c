@@ -166,12 +166,9 @@ static const char *parse_one(void *opts, int c, const char *arg)
     case O_VAL:
         return cli_parse_size(arg, &o->validation) ? "a non-negative integer" : NULL;
     case O_THREADS:
-        return cli_parse_size(arg, &o->threads) || o->threads < 1 || o->threads > 64 ? "an integer in [1, 64]"
-                                                                                     : NULL;
+        return cli_threads(arg, &o->threads);
     case O_INTERVAL:
-        return cli_parse_double(arg, &o->interval) || !(o->interval > 0 && o->interval < 1)
-                   ? "a coverage in (0, 1)"
-                   : NULL;
+        return cli_coverage(arg, &o->interval);
     case O_EXAMPLE:
         return cli_parse_size(arg, &o->example) ? "an image index" : NULL;
     }

@@ -60,6 +60,18 @@ static inline int cli_parse_limit(const char *s, double *out)
     return 0;
 }
 
+/* --threads: an integer in [1, 64]; the expectation it failed, or NULL. */
+static inline const char *cli_threads(const char *s, size_t *out)
+{
+    return cli_parse_size(s, out) || *out < 1 || *out > 64 ? "an integer in [1, 64]" : NULL;
+}
+
+/* --interval: a coverage in (0, 1); the expectation it failed, or NULL. */
+static inline const char *cli_coverage(const char *s, double *out)
+{
+    return cli_parse_double(s, out) || !(*out > 0 && *out < 1) ? "a coverage in (0, 1)" : NULL;
+}
+
 /* "PROG: error: WHAT" (": 'ARG'" when arg is not NULL) and the --help hint
  * on stderr; returns 2, the usage-error exit status. */
 static inline int cli_usage_error(const char *prog, const char *what, const char *arg)
